@@ -1,0 +1,156 @@
+//! One error type for the whole core. Each variant maps to one stable code that
+//! the TypeScript facade turns into the matching `ZarrSaverError` subclass.
+
+use zarrs::array::{ArrayCreateError, ArrayError};
+use zarrs::storage::StorageError;
+
+/// Why a save failed. The message names the offending field and value.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// An option, path or dataset name is invalid.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The data cannot become an array.
+    #[error("{0}")]
+    InvalidData(String),
+    /// `update` was called without indices.
+    #[error("{0}")]
+    IndicesRequired(String),
+    /// `update` of a dataset that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The data's shape does not fit the array or the selection.
+    #[error("{0}")]
+    ShapeMismatch(String),
+    /// The data cannot be cast to the stored dtype without loss.
+    #[error("{0}")]
+    DtypeMismatch(String),
+    /// An index lies outside the array.
+    #[error("{0}")]
+    OutOfBounds(String),
+    /// A codec, dtype or store that the core cannot write.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A concurrent writer won and retries ran out.
+    #[error("{0}")]
+    Conflict(String),
+    /// I/O failed; `os_code` keeps the errno name (ENOSPC, EACCES, ...) when known.
+    #[error("{message}")]
+    Store { message: String, os_code: Option<String> },
+    /// Existing metadata is unreadable.
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+impl SaveError {
+    /// The stable code shared with the TypeScript error classes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument(_) => "ERR_ZARR_INVALID_ARGUMENT",
+            Self::InvalidData(_) => "ERR_ZARR_INVALID_DATA",
+            Self::IndicesRequired(_) => "ERR_ZARR_INDICES_REQUIRED",
+            Self::NotFound(_) => "ERR_ZARR_NOT_FOUND",
+            Self::ShapeMismatch(_) => "ERR_ZARR_SHAPE_MISMATCH",
+            Self::DtypeMismatch(_) => "ERR_ZARR_DTYPE_MISMATCH",
+            Self::OutOfBounds(_) => "ERR_ZARR_OUT_OF_BOUNDS",
+            Self::Unsupported(_) => "ERR_ZARR_UNSUPPORTED",
+            Self::Conflict(_) => "ERR_ZARR_CONFLICT",
+            Self::Store { .. } => "ERR_ZARR_STORE",
+            Self::Corrupt(_) => "ERR_ZARR_CORRUPT",
+        }
+    }
+
+    /// The wire form the binding hands to JavaScript: `CODE[ERRNO]: message`.
+    /// A single string survives napi's async rejection path, which drops custom codes.
+    pub fn to_wire(&self) -> String {
+        match self {
+            Self::Store { os_code: Some(errno), message } => format!("{}[{errno}]: {message}", self.code()),
+            _ => format!("{}: {self}", self.code()),
+        }
+    }
+
+    pub(crate) fn store(context: impl std::fmt::Display, err: impl Into<StoreCause>) -> Self {
+        let cause = err.into();
+        Self::Store { message: format!("{context}: {}", cause.message), os_code: cause.os_code }
+    }
+}
+
+/// The detail of an I/O failure, with the errno name pulled out of it.
+pub struct StoreCause {
+    message: String,
+    os_code: Option<String>,
+}
+
+impl From<std::io::Error> for StoreCause {
+    fn from(err: std::io::Error) -> Self {
+        Self { os_code: err.raw_os_error().and_then(errno_name), message: err.to_string() }
+    }
+}
+
+impl From<std::sync::Arc<std::io::Error>> for StoreCause {
+    fn from(err: std::sync::Arc<std::io::Error>) -> Self {
+        Self { os_code: err.raw_os_error().and_then(errno_name), message: err.to_string() }
+    }
+}
+
+impl From<StorageError> for StoreCause {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::IOError(io) => io.into(),
+            other => Self { message: other.to_string(), os_code: None },
+        }
+    }
+}
+
+fn errno_name(code: i32) -> Option<String> {
+    let name = match code {
+        1 => "EPERM",
+        2 => "ENOENT",
+        5 => "EIO",
+        13 => "EACCES",
+        17 => "EEXIST",
+        20 => "ENOTDIR",
+        21 => "EISDIR",
+        24 => "EMFILE",
+        28 => "ENOSPC",
+        30 => "EROFS",
+        36 => "ENAMETOOLONG",
+        40 => "ELOOP",
+        122 => "EDQUOT",
+        _ => return None,
+    };
+    Some(name.to_string())
+}
+
+impl From<ArrayError> for SaveError {
+    fn from(err: ArrayError) -> Self {
+        match err {
+            ArrayError::StorageError(e) => SaveError::store("writing the array", e),
+            ArrayError::CodecError(e) => match e {
+                zarrs::array::CodecError::IOError(io) => SaveError::store("encoding a chunk", io),
+                zarrs::array::CodecError::StorageError(s) => SaveError::store("encoding a chunk", s),
+                other => SaveError::Corrupt(format!("a chunk could not be encoded or decoded: {other}")),
+            },
+            other => SaveError::InvalidData(other.to_string()),
+        }
+    }
+}
+
+/// Map a failure to open existing metadata.
+pub(crate) fn from_open_error(path: &str, err: ArrayCreateError) -> SaveError {
+    match err {
+        ArrayCreateError::StorageError(StorageError::InvalidMetadata(key, msg)) => {
+            SaveError::Corrupt(format!("metadata of dataset '{path}' is unreadable ({key}): {msg}"))
+        }
+        ArrayCreateError::StorageError(e) => SaveError::store(format!("reading metadata of dataset '{path}'"), e),
+        ArrayCreateError::DataTypeCreateError(e) => {
+            SaveError::Unsupported(format!("dataset '{path}' has a data type zarr-saver cannot write: {e}"))
+        }
+        ArrayCreateError::CodecsCreateError(e) => {
+            SaveError::Unsupported(format!("dataset '{path}' uses a codec zarr-saver cannot encode: {e}"))
+        }
+        other => SaveError::Corrupt(format!("metadata of dataset '{path}' is invalid: {other}")),
+    }
+}
+
+pub type Result<T> = std::result::Result<T, SaveError>;

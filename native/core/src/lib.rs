@@ -1,0 +1,27 @@
+//! zarr-saver-core: the pure-Rust write path behind the `zarr-saver` npm package.
+//!
+//! One entry point, [`save`], takes a [`SaveRequest`] (where, how, creation options)
+//! and an [`NdData`] (one C-order buffer plus shape) and appends, overwrites or
+//! updates a Zarr v2/v3 array with zarrs. The napi binding is a thin shell over it.
+
+#![deny(clippy::all)]
+
+pub mod codecs;
+pub mod data;
+pub mod dtype;
+pub mod error;
+mod lock;
+pub mod metadata;
+pub mod saver;
+pub mod selection;
+pub mod store;
+mod threads;
+mod write;
+
+pub use codecs::Compressor;
+pub use data::{Elements, NdData};
+pub use dtype::DType;
+pub use error::SaveError;
+pub use metadata::CreateOptions;
+pub use saver::{save, Approach, SaveOutcome, SaveRequest};
+pub use selection::AxisSelection;

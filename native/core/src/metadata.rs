@@ -1,0 +1,285 @@
+//! The metadata JSON of a new array (`zarr.json` or `.zarray` + `.zattrs`), and the
+//! default chunk shape.
+
+use serde_json::{json, Map, Value};
+
+use crate::codecs::{self, CodecJson, Compressor};
+use crate::dtype::DType;
+use crate::error::{Result, SaveError};
+
+/// Options that apply when an array is created; ignored when it already exists.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    pub chunks: Option<Vec<u64>>,
+    /// Shard shape (v3 sharding); `chunks` are then the inner chunks.
+    pub shards: Option<Vec<u64>>,
+    pub compressor: Compressor,
+    pub filters: Vec<Value>,
+    pub fill_value: Option<Value>,
+    pub zarr_format: u8,
+    pub dimension_names: Option<Vec<Option<String>>>,
+    pub attributes: Map<String, Value>,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        Self {
+            chunks: None,
+            shards: None,
+            compressor: Compressor::Default,
+            filters: Vec::new(),
+            fill_value: None,
+            zarr_format: 3,
+            dimension_names: None,
+            attributes: Map::new(),
+        }
+    }
+}
+
+/// Metadata documents to write for a new array, keyed by file name inside the node.
+#[derive(Debug, Clone)]
+pub struct NewArrayMetadata {
+    /// The document zarrs validates and opens (zarr.json or .zarray).
+    pub main: Value,
+    /// `.zattrs` for v2 arrays with attributes.
+    pub v2_attributes: Option<Value>,
+}
+
+/// Bytes a string element is assumed to take when sizing chunks.
+const STRING_SIZE_GUESS: u64 = 32;
+/// Chunks hold at least this much (rows round up to a power of two, so < 2x this).
+const TARGET_CHUNK_BYTES: u64 = 1 << 20;
+/// Trailing axes are split when one row alone exceeds this.
+const MAX_ROW_BYTES: u64 = 4 << 20;
+
+/// Full trailing axes and enough rows for about 1-2 MiB, whatever the first batch's size,
+/// so later appends land in a sensibly sized grid.
+pub fn default_chunks(shape: &[u64], dtype: DType) -> Vec<u64> {
+    let elem = dtype.size().map_or(STRING_SIZE_GUESS, |s| s as u64);
+    let mut chunks = shape.to_vec();
+    let row_bytes = |c: &[u64]| c[1..].iter().product::<u64>() * elem;
+    while row_bytes(&chunks) > MAX_ROW_BYTES {
+        let (axis, _) = chunks.iter().enumerate().skip(1).max_by_key(|(_, &c)| c).expect("a trailing axis");
+        chunks[axis] = chunks[axis].div_ceil(2);
+    }
+    let rows = TARGET_CHUNK_BYTES.div_ceil(row_bytes(&chunks)).next_power_of_two();
+    chunks[0] = rows.max(1);
+    chunks
+}
+
+fn check_shape(field: &str, given: &[u64], ndim: usize) -> Result<()> {
+    if given.len() != ndim {
+        return Err(SaveError::InvalidArgument(format!(
+            "{field} must have {ndim} entries, one per dimension; got {given:?}"
+        )));
+    }
+    if given.contains(&0) {
+        return Err(SaveError::InvalidArgument(format!("{field} entries must be positive; got {given:?}")));
+    }
+    Ok(())
+}
+
+/// The fill value as each format spells it, checked against the dtype.
+fn fill_value(given: Option<&Value>, dtype: DType) -> Result<Value> {
+    let bad = |v: &Value| SaveError::InvalidArgument(format!("fillValue {v} is not a valid {} value", dtype.name()));
+    let Some(v) = given else {
+        return Ok(match dtype {
+            DType::Bool => json!(false),
+            DType::String => json!(""),
+            DType::Float32 | DType::Float64 => json!(0.0),
+            _ => json!(0),
+        });
+    };
+    match dtype {
+        DType::Bool => v.as_bool().map(Value::Bool).ok_or_else(|| bad(v)),
+        DType::String => v.as_str().map(|s| json!(s)).ok_or_else(|| bad(v)),
+        DType::Float32 | DType::Float64 => match v {
+            Value::Number(n) => {
+                let x = n.as_f64().ok_or_else(|| bad(v))?;
+                if dtype == DType::Float32 && (x as f32) as f64 != x {
+                    return Err(bad(v));
+                }
+                Ok(json!(x))
+            }
+            Value::String(s) if ["NaN", "Infinity", "-Infinity"].contains(&s.as_str()) => Ok(v.clone()),
+            _ => Err(bad(v)),
+        },
+        _ => {
+            // Integers may arrive as decimal strings (JS bigints).
+            let i: i128 = match v {
+                Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)).ok_or_else(|| bad(v))?,
+                Value::String(s) => s.parse().map_err(|_| bad(v))?,
+                _ => return Err(bad(v)),
+            };
+            let (lo, hi): (i128, i128) = match dtype {
+                DType::Int8 => (i8::MIN.into(), i8::MAX.into()),
+                DType::Int16 => (i16::MIN.into(), i16::MAX.into()),
+                DType::Int32 => (i32::MIN.into(), i32::MAX.into()),
+                DType::Int64 => (i64::MIN.into(), i64::MAX.into()),
+                DType::UInt8 => (0, u8::MAX.into()),
+                DType::UInt16 => (0, u16::MAX.into()),
+                DType::UInt32 => (0, u32::MAX.into()),
+                _ => (0, u64::MAX.into()),
+            };
+            if !(lo..=hi).contains(&i) {
+                return Err(bad(v));
+            }
+            Ok(if i < 0 { json!(i as i64) } else { json!(i as u64) })
+        }
+    }
+}
+
+/// Build the metadata of a new array of `shape` and `dtype`.
+pub fn new_array(shape: &[u64], dtype: DType, opts: &CreateOptions) -> Result<NewArrayMetadata> {
+    let ndim = shape.len();
+    let chunks = match &opts.chunks {
+        Some(c) => {
+            check_shape("chunks", c, ndim)?;
+            c.clone()
+        }
+        None => default_chunks(shape, dtype),
+    };
+    if let Some(names) = &opts.dimension_names {
+        if names.len() != ndim {
+            return Err(SaveError::InvalidArgument(format!(
+                "dimensionNames must have {ndim} entries, one per dimension; got {}",
+                names.len()
+            )));
+        }
+    }
+    let fill = fill_value(opts.fill_value.as_ref(), dtype)?;
+    let compressor: Option<CodecJson> = match &opts.compressor {
+        Compressor::Default => Some(codecs::default_compressor(dtype)),
+        Compressor::None => None,
+        Compressor::Config(c) => Some(codecs::normalise(c, dtype, "compressor")?),
+    };
+    let filters = opts
+        .filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| codecs::normalise(f, dtype, &format!("filters[{i}]")))
+        .collect::<Result<Vec<_>>>()?;
+
+    match opts.zarr_format {
+        3 => v3(shape, dtype, chunks, fill, compressor, filters, opts),
+        2 => v2(shape, dtype, chunks, fill, compressor, filters, opts),
+        f => Err(SaveError::InvalidArgument(format!("zarrFormat must be 2 or 3; got {f}"))),
+    }
+}
+
+fn v3(
+    shape: &[u64],
+    dtype: DType,
+    chunks: Vec<u64>,
+    fill: Value,
+    compressor: Option<CodecJson>,
+    filters: Vec<CodecJson>,
+    opts: &CreateOptions,
+) -> Result<NewArrayMetadata> {
+    let serializer = if dtype == DType::String {
+        json!({"name": "vlen-utf8", "configuration": {}})
+    } else {
+        json!({"name": "bytes", "configuration": {"endian": "little"}})
+    };
+    let mut codecs: Vec<Value> = filters.into_iter().map(|f| f.v3).collect();
+    codecs.push(serializer);
+    codecs.extend(compressor.map(|c| c.v3));
+    let (grid, codecs) = match &opts.shards {
+        None => (chunks, codecs),
+        Some(shards) => {
+            check_shape("shards", shards, shape.len())?;
+            if let Some(axis) = (0..shape.len()).find(|&i| shards[i] % chunks[i] != 0) {
+                return Err(SaveError::InvalidArgument(format!(
+                    "shards {shards:?} must be a multiple of chunks {chunks:?} (axis {axis})"
+                )));
+            }
+            let sharding = json!({"name": "sharding_indexed", "configuration": {
+                "chunk_shape": chunks,
+                "codecs": codecs,
+                "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+                "index_location": "end"}});
+            (shards.clone(), vec![sharding])
+        }
+    };
+    let mut meta = json!({
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": shape,
+        "data_type": dtype.name(),
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": grid}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": fill,
+        "codecs": codecs,
+        "attributes": opts.attributes,
+    });
+    if let Some(names) = &opts.dimension_names {
+        meta["dimension_names"] = json!(names);
+    }
+    Ok(NewArrayMetadata { main: meta, v2_attributes: None })
+}
+
+fn v2(
+    shape: &[u64],
+    dtype: DType,
+    chunks: Vec<u64>,
+    fill: Value,
+    compressor: Option<CodecJson>,
+    filters: Vec<CodecJson>,
+    opts: &CreateOptions,
+) -> Result<NewArrayMetadata> {
+    if opts.shards.is_some() {
+        return Err(SaveError::InvalidArgument("shards need zarrFormat 3 (sharding is a Zarr v3 codec)".into()));
+    }
+    let mut filters = filters.iter().enumerate().map(|(i, f)| codecs::v2_of(f, &format!("filters[{i}]"))).collect::<Result<Vec<_>>>()?;
+    if dtype == DType::String {
+        // Object arrays name their encoding as the last filter (zarr-python / numcodecs convention).
+        filters.push(json!({"id": "vlen-utf8"}));
+    }
+    let compressor = compressor.map(|c| codecs::v2_of(&c, "compressor")).transpose()?;
+    let meta = json!({
+        "zarr_format": 2,
+        "shape": shape,
+        "chunks": chunks,
+        "dtype": dtype.v2_typestr(),
+        "compressor": compressor,
+        "fill_value": fill,
+        "order": "C",
+        "filters": if filters.is_empty() { Value::Null } else { json!(filters) },
+        "dimension_separator": ".",
+    });
+    let mut attributes = opts.attributes.clone();
+    if let Some(names) = &opts.dimension_names {
+        // xarray's convention for naming v2 dimensions.
+        attributes.insert("_ARRAY_DIMENSIONS".into(), json!(names));
+    }
+    let v2_attributes = (!attributes.is_empty()).then(|| Value::Object(attributes));
+    Ok(NewArrayMetadata { main: meta, v2_attributes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_chunks_hold_about_one_mib_whatever_the_batch() {
+        assert_eq!(default_chunks(&[5, 16], DType::Float64), vec![8192, 16]);
+        assert_eq!(default_chunks(&[2_000_000, 16], DType::Float64), vec![8192, 16]);
+        assert_eq!(default_chunks(&[3], DType::UInt8), vec![1 << 20]);
+        let wide = default_chunks(&[2, 4096, 4096], DType::Float32);
+        assert!(wide[1] * wide[2] * 4 <= MAX_ROW_BYTES, "{wide:?}");
+    }
+
+    #[test]
+    fn fill_values_are_checked_against_the_dtype() {
+        assert!(fill_value(Some(&json!(300)), DType::UInt8).is_err());
+        assert_eq!(fill_value(Some(&json!("18446744073709551615")), DType::UInt64).unwrap(), json!(u64::MAX));
+        assert!(fill_value(Some(&json!(0.1)), DType::Float32).is_err());
+        assert_eq!(fill_value(Some(&json!("NaN")), DType::Float64).unwrap(), json!("NaN"));
+    }
+
+    #[test]
+    fn shards_must_be_whole_chunks() {
+        let opts = CreateOptions { chunks: Some(vec![3]), shards: Some(vec![10]), ..Default::default() };
+        assert!(new_array(&[10], DType::Int32, &opts).is_err());
+    }
+}
