@@ -1,0 +1,15 @@
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+/** The project venv's python (created on first use by scripts/python-venv.sh). */
+export function venvPython(): string {
+  return execFileSync("bash", [join(ROOT, "scripts", "python-venv.sh")], { encoding: "utf8" }).trim();
+}
+
+/** Run a Python snippet in the venv; `args` arrive as sys.argv[1:]; stdout is parsed as JSON. */
+export function runPython<T = unknown>(code: string, args: string[] = []): T {
+  const out = execFileSync(venvPython(), ["-c", code, ...args], { encoding: "utf8", maxBuffer: 1 << 28 });
+  return JSON.parse(out) as T;
+}

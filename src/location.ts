@@ -1,0 +1,59 @@
+/** Where a dataset lives: `filePath` (local path, `file://` URL, object-store URL) and `datasetName`. */
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { InvalidArgumentError } from "./errors.js";
+
+const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
+/** Object stores DESIGN.md names; the core says which it can write today. */
+const OBJECT_STORE_SCHEMES = new Set(["s3", "gs", "gcs", "az", "abfs", "azure"]);
+
+/** A local absolute path, or the object-store URL unchanged. */
+export function resolveLocation(filePath: unknown): string {
+  if (filePath instanceof URL) filePath = filePath.href;
+  if (typeof filePath !== "string" || filePath.trim() === "") {
+    throw new InvalidArgumentError(`filePath must be a non-empty string or URL; got ${JSON.stringify(filePath) ?? String(filePath)}`);
+  }
+  if (filePath.includes("\0")) throw new InvalidArgumentError("filePath contains a NUL character");
+  const scheme = URL_SCHEME.exec(filePath)?.[1]?.toLowerCase();
+  if (scheme === undefined) return resolve(filePath);
+  if (scheme === "file") {
+    try {
+      return fileURLToPath(filePath);
+    } catch (err) {
+      throw new InvalidArgumentError(`filePath '${filePath}' is not a valid file:// URL`, { cause: err });
+    }
+  }
+  if (scheme === "http" || scheme === "https") {
+    throw new InvalidArgumentError(`filePath '${redact(filePath)}': http(s) stores are read-only; zarr-saver cannot write to them`);
+  }
+  if (!OBJECT_STORE_SCHEMES.has(scheme)) {
+    throw new InvalidArgumentError(`filePath '${redact(filePath)}': unknown scheme '${scheme}://'`);
+  }
+  return filePath;
+}
+
+/** Drop `user:password@` from a URL before it goes into a message. */
+export function redact(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1***@");
+}
+
+/** A `/`-separated path inside the container that cannot escape it. */
+export function validateDatasetName(name: unknown): string {
+  if (typeof name !== "string") {
+    throw new InvalidArgumentError(`datasetName must be a string; got ${String(name)}`);
+  }
+  const shown = JSON.stringify(name);
+  const fail = (why: string): never => {
+    throw new InvalidArgumentError(`datasetName ${shown} ${why}`);
+  };
+  if (name === "") fail("is empty");
+  if (name.startsWith("/")) fail("must be relative to filePath (no leading '/')");
+  if (name.includes("\\")) fail("must use '/' as separator, not '\\'");
+  if (name.includes("\0")) fail("contains a NUL character");
+  for (const segment of name.split("/")) {
+    if (segment === "") fail("has an empty segment");
+    if (segment === "." || segment === "..") fail("must not contain '.' or '..' segments");
+    if (segment === "zarr.json" || segment.startsWith(".z")) fail("uses a name reserved by Zarr");
+  }
+  return name;
+}

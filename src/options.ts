@@ -1,0 +1,204 @@
+/**
+ * Save options: their types, their documented defaults, and their resolution
+ * into the one options object the native core takes. Unknown keys are refused
+ * so a typo never silently falls back to a default.
+ */
+import { type CodecConfig, codecJson } from "./codecs.js";
+import type { PackedArray } from "./convert.js";
+import { type DataType, DATA_TYPES, isDataType } from "./dtypes.js";
+import { InvalidArgumentError } from "./errors.js";
+import { type Indices, parseIndices } from "./indices.js";
+import type { NativeSaveOptions } from "./native.js";
+
+/** How a save treats an existing dataset. */
+export type Approach = "append" | "overwrite" | "update";
+
+/** Options for an object store (used from the object-store release on; keys pass through to the client). */
+export interface StorageOptions {
+  endpoint?: string;
+  region?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  allowHttp?: boolean;
+  [key: string]: unknown;
+}
+
+/** Options of `new ZarrSaver(filePath, options)`. */
+export interface ZarrSaverOptions {
+  /** Path of the array inside `filePath`, `/`-separated. Default `"dataset"` (as raygent's ZarrSaver). */
+  datasetName?: string;
+  /** Default `"append"`. Trimmed and lower-cased. */
+  approach?: Approach | string;
+  /** Object-store credentials and client settings. */
+  storageOptions?: StorageOptions;
+  /** Threads that encode chunks. Default: one per core. */
+  threads?: number;
+}
+
+/** Options of one `save`. Creation options apply only when the save creates the array. */
+export interface SaveOptions {
+  /** `update`: where the data goes (a number, numbers, a slice, or `{ axes }`). */
+  indices?: Indices;
+  /** `append`: the axis to grow. Default 0. */
+  axis?: number;
+  /** Stored dtype at creation (data is cast losslessly); later, must equal the stored dtype. */
+  dtype?: DataType;
+  /** Chunk shape. Default: full trailing axes and enough rows for about 1-2 MiB. */
+  chunks?: readonly number[];
+  /** Shard shape (Zarr v3 sharding); `chunks` become the inner chunks. Default: no sharding. */
+  shards?: readonly number[];
+  /** Default Blosc lz4 clevel 5 byte shuffle (zarr-python 2's default); `null` for none. */
+  compressor?: CodecConfig | null;
+  /** Filters (array-to-array codecs) before the compressor. Default none. */
+  filters?: readonly CodecConfig[];
+  /** Fill value of unwritten regions. Default 0, false or "" by dtype. */
+  fillValue?: number | bigint | boolean | string;
+  /** Zarr format of a new array. Default 3; 2 for `.zarray` readers. */
+  zarrFormat?: 2 | 3;
+  /** Dimension names (v3 `dimension_names`, v2 `_ARRAY_DIMENSIONS` for xarray). */
+  dimensionNames?: readonly (string | null)[];
+  /** User attributes of a new array. */
+  attributes?: Record<string, unknown>;
+  /** Override the saver's `threads` for this save. */
+  threads?: number;
+}
+
+const SAVE_OPTION_KEYS = new Set([
+  "indices",
+  "axis",
+  "dtype",
+  "chunks",
+  "shards",
+  "compressor",
+  "filters",
+  "fillValue",
+  "zarrFormat",
+  "dimensionNames",
+  "attributes",
+  "threads",
+]);
+const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads"]);
+
+const APPROACHES: readonly Approach[] = ["append", "overwrite", "update"];
+
+export function checkKeys(value: object, allowed: Set<string>, field: string): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) {
+      throw new InvalidArgumentError(`${field}: unknown option '${key}'; expected one of ${[...allowed].join(", ")}`);
+    }
+  }
+}
+
+export function parseApproach(value: unknown): Approach {
+  const approach = typeof value === "string" ? value.trim().toLowerCase() : value;
+  if (!APPROACHES.includes(approach as Approach)) {
+    throw new InvalidArgumentError(`approach must be one of ${APPROACHES.join(", ")}; got ${JSON.stringify(value) ?? String(value)}`);
+  }
+  return approach as Approach;
+}
+
+export function parseThreads(value: unknown, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 1024) {
+    throw new InvalidArgumentError(`${field} must be an integer from 1 to 1024; got ${String(value)}`);
+  }
+  return value;
+}
+
+export function checkSaverOptions(options: ZarrSaverOptions): void {
+  checkKeys(options, SAVER_OPTION_KEYS, "options");
+  parseThreads(options.threads, "threads");
+  if (options.storageOptions !== undefined && (typeof options.storageOptions !== "object" || options.storageOptions === null)) {
+    throw new InvalidArgumentError("storageOptions must be an object");
+  }
+}
+
+function dims(value: unknown, field: string): number[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => Number.isSafeInteger(v) && v > 0)) {
+    throw new InvalidArgumentError(`${field} must be a non-empty list of positive integers; got ${JSON.stringify(value)}`);
+  }
+  return value as number[];
+}
+
+/** The fill value as JSON: bigints as decimal strings, non-finite floats as Zarr's names. */
+function fillValueJson(value: unknown): unknown {
+  if (value === undefined) return undefined;
+  if (typeof value === "bigint") return value.toString();
+  if (typeof value === "number") {
+    if (Number.isNaN(value)) return "NaN";
+    if (value === Number.POSITIVE_INFINITY) return "Infinity";
+    if (value === Number.NEGATIVE_INFINITY) return "-Infinity";
+    return value;
+  }
+  if (typeof value === "boolean" || typeof value === "string") return value;
+  throw new InvalidArgumentError(`fillValue must be a number, bigint, boolean or string; got ${String(value)}`);
+}
+
+interface Target {
+  location: string;
+  dataset: string;
+  approach: Approach;
+  threads: number | undefined;
+}
+
+/** Check `options` and build the native request for `packed`. */
+export function resolveSaveOptions(target: Target, packed: PackedArray, options: SaveOptions): NativeSaveOptions {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new InvalidArgumentError(`save options must be an object; got ${String(options)}`);
+  }
+  checkKeys(options, SAVE_OPTION_KEYS, "save options");
+  const { approach } = target;
+
+  let selection: NativeSaveOptions["selection"];
+  if (options.indices !== undefined) {
+    if (approach !== "update") {
+      throw new InvalidArgumentError(`indices apply to approach 'update' only; this saver's approach is '${approach}'`);
+    }
+    selection = parseIndices(options.indices);
+  }
+  if (options.axis !== undefined && (!Number.isSafeInteger(options.axis) || options.axis < 0)) {
+    throw new InvalidArgumentError(`axis must be a non-negative integer; got ${String(options.axis)}`);
+  }
+  if (options.dtype !== undefined && !isDataType(options.dtype)) {
+    throw new InvalidArgumentError(`dtype must be one of ${DATA_TYPES.join(", ")}; got ${JSON.stringify(options.dtype)}`);
+  }
+  if (options.zarrFormat !== undefined && options.zarrFormat !== 2 && options.zarrFormat !== 3) {
+    throw new InvalidArgumentError(`zarrFormat must be 2 or 3; got ${String(options.zarrFormat)}`);
+  }
+  if (options.filters !== undefined && !Array.isArray(options.filters)) {
+    throw new InvalidArgumentError("filters must be a list of codec configs");
+  }
+  if (options.dimensionNames !== undefined) {
+    const names = options.dimensionNames;
+    if (!Array.isArray(names) || !names.every((n) => n === null || typeof n === "string")) {
+      throw new InvalidArgumentError(`dimensionNames must be a list of strings or nulls; got ${JSON.stringify(names)}`);
+    }
+  }
+  const attributes = options.attributes;
+  if (attributes !== undefined && (typeof attributes !== "object" || attributes === null || Array.isArray(attributes))) {
+    throw new InvalidArgumentError("attributes must be a plain object");
+  }
+  const compressor = options.compressor;
+  return {
+    location: target.location,
+    dataset: target.dataset,
+    approach,
+    dtype: packed.dtype,
+    shape: packed.shape,
+    targetDtype: options.dtype,
+    axis: options.axis,
+    selection,
+    chunks: dims(options.chunks, "chunks"),
+    shards: dims(options.shards, "shards"),
+    compressorMode: compressor === undefined ? "default" : compressor === null ? "none" : "config",
+    compressor: compressor ? codecJson(compressor, "compressor") : undefined,
+    filters: options.filters?.map((f, i) => codecJson(f, `filters[${i}]`)),
+    fillValue: fillValueJson(options.fillValue),
+    zarrFormat: options.zarrFormat,
+    dimensionNames: options.dimensionNames ? [...options.dimensionNames] : undefined,
+    attributes: attributes ? (JSON.parse(JSON.stringify(attributes)) as Record<string, unknown>) : undefined,
+    threads: parseThreads(options.threads, "threads") ?? target.threads,
+  };
+}

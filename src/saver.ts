@@ -1,0 +1,197 @@
+/** `ZarrSaver`: the public saver, a drop-in for the zarrita.js saver it replaces. */
+import { packData, type SaveData } from "./convert.js";
+import type { DataType } from "./dtypes.js";
+import { fromNativeError, IndicesRequiredError, InvalidArgumentError } from "./errors.js";
+import type { Indices } from "./indices.js";
+import { resolveLocation, validateDatasetName } from "./location.js";
+import { type NativeSaveOptions, type NativeSaveResult, nativeBinding } from "./native.js";
+import {
+  type Approach,
+  checkSaverOptions,
+  parseApproach,
+  resolveSaveOptions,
+  type SaveOptions,
+  type StorageOptions,
+  type ZarrSaverOptions,
+} from "./options.js";
+
+/** What a save wrote. */
+export interface SaveResult {
+  /** Shape of the array after the save. */
+  shape: number[];
+  /** Stored dtype. */
+  dtype: DataType;
+  /** Per axis, `[start, stop)` of the region this save wrote. */
+  region: [number, number][];
+  /** Whether this save created (or, with overwrite, re-created) the array. */
+  created: boolean;
+}
+
+/** A request ready for the core, with the packed data it reads. */
+interface Prepared {
+  request: NativeSaveOptions;
+  bytes?: Uint8Array;
+  strings?: string[];
+}
+
+/** What a `TaskManager` drives: anything that can save a batch of results. */
+export interface Saver {
+  save(data: SaveData, options?: SaveOptions): Promise<unknown>;
+}
+
+/**
+ * Tail of the queue of saves per dataset in this process: saves to one dataset
+ * run one at a time, in call order, even when nobody awaits them.
+ */
+const queues = new Map<string, Promise<unknown>>();
+
+function enqueue<T>(key: string, job: () => Promise<T>): Promise<T> {
+  const previous = queues.get(key) ?? Promise.resolve();
+  const run = previous.then(job, job);
+  const tail = run.catch(() => undefined);
+  queues.set(key, tail);
+  // Forget the queue once it drains so long-lived processes don't accumulate keys.
+  void tail.then(() => {
+    if (queues.get(key) === tail) queues.delete(key);
+  });
+  return run;
+}
+
+function toResult(r: NativeSaveResult): SaveResult {
+  return {
+    shape: r.shape,
+    dtype: r.dtype as DataType,
+    region: r.region.map(([a, b]) => [a, b] as [number, number]),
+    created: r.created,
+  };
+}
+
+function isIndices(value: unknown): value is Indices {
+  return (
+    typeof value === "number" ||
+    Array.isArray(value) ||
+    (typeof value === "object" && value !== null && ("axes" in value || "start" in value || "stop" in value || "step" in value))
+  );
+}
+
+/** Accept both `save(data, options)` and the seed's `save(data, indices, options)`. */
+function normalizeArgs(second: unknown, third: unknown): SaveOptions {
+  if (third !== undefined) {
+    if (second !== undefined && second !== null && !isIndices(second)) {
+      throw new InvalidArgumentError("save(data, indices, options): indices must be a number, a list, a slice or { axes }");
+    }
+    return { ...(third as SaveOptions), ...(second === undefined || second === null ? {} : { indices: second as Indices }) };
+  }
+  if (second === undefined || second === null) return {};
+  if (typeof second === "number" || Array.isArray(second) || (typeof second === "object" && "axes" in second)) {
+    return { indices: second as Indices };
+  }
+  if (typeof second === "object" && ("start" in second || "stop" in second || "step" in second) && !("indices" in second)) {
+    return { indices: second as Indices };
+  }
+  return second as SaveOptions;
+}
+
+/**
+ * Saves batches of results into one Zarr array.
+ *
+ * ```ts
+ * const saver = new ZarrSaver("results.zarr", { datasetName: "experiment_1" });
+ * await saver.save([1, 2, 3]);   // creates the array
+ * await saver.save([4, 5]);      // appends along axis 0
+ * ```
+ */
+export class ZarrSaver implements Saver {
+  /** The container as given. */
+  readonly filePath: string;
+  /** Path of the array inside the container. */
+  readonly datasetName: string;
+  /** append, overwrite or update. */
+  readonly approach: Approach;
+  /** Object-store options (kept for the object-store release; never printed). */
+  readonly #storageOptions: StorageOptions | undefined;
+  readonly #location: string;
+  readonly #threads: number | undefined;
+
+  constructor(filePath: string | URL, options?: ZarrSaverOptions);
+  /** The seed's positional form. */
+  constructor(filePath: string | URL, datasetName?: string, approach?: Approach | string);
+  constructor(filePath: string | URL, second?: ZarrSaverOptions | string, approach?: Approach | string) {
+    const options: ZarrSaverOptions =
+      typeof second === "string" || second === undefined
+        ? { ...(second !== undefined ? { datasetName: second } : {}), ...(approach !== undefined ? { approach } : {}) }
+        : second;
+    if (typeof options !== "object" || options === null) {
+      throw new InvalidArgumentError("options must be an object or a dataset name");
+    }
+    checkSaverOptions(options);
+    this.#location = resolveLocation(filePath);
+    this.filePath = filePath instanceof URL ? filePath.href : filePath;
+    this.datasetName = validateDatasetName(options.datasetName ?? "dataset");
+    this.approach = parseApproach(options.approach ?? "append");
+    this.#storageOptions = options.storageOptions;
+    this.#threads = options.threads;
+  }
+
+  /** Everything that can fail before the core runs, checked while the caller still holds its data. */
+  #prepare(data: SaveData, second: unknown, third: unknown): Prepared {
+    const options = normalizeArgs(second, third);
+    if (this.approach === "update" && (options === null || typeof options !== "object" || options.indices === undefined)) {
+      throw new IndicesRequiredError(
+        `approach 'update' needs indices: save(data, { indices }) with a number, a list, a slice or { axes } (dataset '${this.datasetName}')`,
+      );
+    }
+    const packed = packData(data);
+    const target = { location: this.#location, dataset: this.datasetName, approach: this.approach, threads: this.#threads };
+    const request = resolveSaveOptions(target, packed, options);
+    return { request, bytes: packed.bytes, strings: packed.strings };
+  }
+
+  /**
+   * Save a batch off the JS thread. Resolves with what was written.
+   * A typed array is read in place: leave it untouched until the Promise settles.
+   */
+  save(data: SaveData, options?: SaveOptions): Promise<SaveResult>;
+  /** The seed's form: `save(data, indices, options?)`. */
+  save(data: SaveData, indices: Indices, options?: SaveOptions): Promise<SaveResult>;
+  save(data: SaveData, second?: unknown, third?: unknown): Promise<SaveResult> {
+    let prepared: Prepared;
+    let native: ReturnType<typeof nativeBinding>;
+    try {
+      native = nativeBinding();
+      prepared = this.#prepare(data, second, third);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const { request, bytes, strings } = prepared;
+    return enqueue(this.#queueKey(), async () => {
+      try {
+        return toResult(await native.save(request, bytes, strings));
+      } catch (err) {
+        throw fromNativeError(err);
+      }
+    });
+  }
+
+  /** Same as {@link save}, blocking the calling thread. */
+  saveSync(data: SaveData, options?: SaveOptions): SaveResult;
+  saveSync(data: SaveData, indices: Indices, options?: SaveOptions): SaveResult;
+  saveSync(data: SaveData, second?: unknown, third?: unknown): SaveResult {
+    const native = nativeBinding();
+    const { request, bytes, strings } = this.#prepare(data, second, third);
+    try {
+      return toResult(native.saveSync(request, bytes, strings));
+    } catch (err) {
+      throw fromNativeError(err);
+    }
+  }
+
+  #queueKey(): string {
+    return `${this.#location}\0${this.datasetName}`;
+  }
+
+  /** Credentials stay out of logs and JSON. */
+  toJSON(): { filePath: string; datasetName: string; approach: Approach } {
+    return { filePath: this.filePath, datasetName: this.datasetName, approach: this.approach };
+  }
+}
