@@ -12,8 +12,8 @@ use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use zarr_saver_core::{
-    save as core_save, Approach, AxisSelection, Compressor, CreateOptions, DType, Elements, NdData, SaveError,
-    SaveOutcome, SaveRequest,
+    save as core_save, Approach, AxisSelection, Compressor, CreateOptions, DType, Elements, NdData,
+    SaveError, SaveOutcome, SaveRequest,
 };
 
 /// One axis of an `update` selection.
@@ -73,7 +73,11 @@ fn to_napi(err: SaveError) -> Error {
 fn dims(values: &[i64], field: &str) -> std::result::Result<Vec<u64>, SaveError> {
     values
         .iter()
-        .map(|&v| u64::try_from(v).map_err(|_| SaveError::InvalidArgument(format!("{field} entries must be non-negative; got {v}"))))
+        .map(|&v| {
+            u64::try_from(v).map_err(|_| {
+                SaveError::InvalidArgument(format!("{field} entries must be non-negative; got {v}"))
+            })
+        })
         .collect()
 }
 
@@ -82,8 +86,16 @@ fn selection(sel: &NativeAxisSelection) -> std::result::Result<AxisSelection, Sa
         "all" => AxisSelection::All,
         "index" => AxisSelection::Index(sel.index.unwrap_or(0)),
         "indices" => AxisSelection::Indices(sel.indices.clone().unwrap_or_default()),
-        "slice" => AxisSelection::Slice { start: sel.start, stop: sel.stop, step: sel.step },
-        other => return Err(SaveError::InvalidArgument(format!("indices: unknown selection kind '{other}'"))),
+        "slice" => AxisSelection::Slice {
+            start: sel.start,
+            stop: sel.stop,
+            step: sel.step,
+        },
+        other => {
+            return Err(SaveError::InvalidArgument(format!(
+                "indices: unknown selection kind '{other}'"
+            )))
+        }
     })
 }
 
@@ -98,8 +110,16 @@ fn request(o: &NativeSaveOptions) -> std::result::Result<SaveRequest, SaveError>
         dataset: o.dataset.clone(),
         approach: Approach::parse(&o.approach)?,
         axis: o.axis.unwrap_or(0) as usize,
-        selection: o.selection.as_ref().map(|s| s.iter().map(selection).collect()).transpose()?,
-        dtype: o.target_dtype.as_deref().map(|d| DType::parse(d, "dtype")).transpose()?,
+        selection: o
+            .selection
+            .as_ref()
+            .map(|s| s.iter().map(selection).collect())
+            .transpose()?,
+        dtype: o
+            .target_dtype
+            .as_deref()
+            .map(|d| DType::parse(d, "dtype"))
+            .transpose()?,
         create: CreateOptions {
             chunks: o.chunks.as_deref().map(|c| dims(c, "chunks")).transpose()?,
             shards: o.shards.as_deref().map(|c| dims(c, "shards")).transpose()?,
@@ -114,13 +134,25 @@ fn request(o: &NativeSaveOptions) -> std::result::Result<SaveRequest, SaveError>
     })
 }
 
-fn run(options: &NativeSaveOptions, data: Option<&[u8]>, strings: Option<Vec<String>>) -> std::result::Result<SaveOutcome, SaveError> {
+fn run(
+    options: &NativeSaveOptions,
+    data: Option<&[u8]>,
+    strings: Option<Vec<String>>,
+) -> std::result::Result<SaveOutcome, SaveError> {
     let req = request(options)?;
     let dtype = DType::parse(&options.dtype, "dtype")?;
     let elements = match (dtype, data, strings) {
         (DType::String, _, Some(s)) => Elements::Strings(s),
-        (d, Some(bytes), None) if d != DType::String => Elements::Fixed { dtype: d, bytes: Cow::Borrowed(bytes) },
-        _ => return Err(SaveError::InvalidData(format!("a {} save needs exactly one of a byte buffer or a string list", dtype.name()))),
+        (d, Some(bytes), None) if d != DType::String => Elements::Fixed {
+            dtype: d,
+            bytes: Cow::Borrowed(bytes),
+        },
+        _ => {
+            return Err(SaveError::InvalidData(format!(
+                "a {} save needs exactly one of a byte buffer or a string list",
+                dtype.name()
+            )))
+        }
     };
     let nd = NdData::new(elements, dims(&options.shape, "shape")?)?;
     core_save(&req, nd)
@@ -130,7 +162,11 @@ fn result(o: SaveOutcome) -> NativeSaveResult {
     NativeSaveResult {
         shape: o.shape.iter().map(|&v| v as i64).collect(),
         dtype: o.dtype.name().to_string(),
-        region: o.region.iter().map(|&(a, b)| vec![a as i64, b as i64]).collect(),
+        region: o
+            .region
+            .iter()
+            .map(|&(a, b)| vec![a as i64, b as i64])
+            .collect(),
         created: o.created,
     }
 }
@@ -149,7 +185,9 @@ impl Task for SaveTask {
     fn compute(&mut self) -> Result<Self::Output> {
         // The JS caller keeps `data` alive and untouched until the Promise settles.
         let data = self.data.as_deref();
-        run(&self.options, data, self.strings.take()).map(result).map_err(to_napi)
+        run(&self.options, data, self.strings.take())
+            .map(result)
+            .map_err(to_napi)
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -159,12 +197,26 @@ impl Task for SaveTask {
 
 /// Save on a worker thread; resolves with what was written.
 #[napi(ts_return_type = "Promise<NativeSaveResult>")]
-pub fn save(options: NativeSaveOptions, data: Option<Uint8Array>, strings: Option<Vec<String>>) -> AsyncTask<SaveTask> {
-    AsyncTask::new(SaveTask { options, data, strings })
+pub fn save(
+    options: NativeSaveOptions,
+    data: Option<Uint8Array>,
+    strings: Option<Vec<String>>,
+) -> AsyncTask<SaveTask> {
+    AsyncTask::new(SaveTask {
+        options,
+        data,
+        strings,
+    })
 }
 
 /// Save on the calling thread.
 #[napi]
-pub fn save_sync(options: NativeSaveOptions, data: Option<Uint8Array>, strings: Option<Vec<String>>) -> Result<NativeSaveResult> {
-    run(&options, data.as_deref(), strings).map(result).map_err(to_napi)
+pub fn save_sync(
+    options: NativeSaveOptions,
+    data: Option<Uint8Array>,
+    strings: Option<Vec<String>>,
+) -> Result<NativeSaveResult> {
+    run(&options, data.as_deref(), strings)
+        .map(result)
+        .map_err(to_napi)
 }

@@ -10,7 +10,10 @@ use crate::error::{Result, SaveError};
 #[derive(Debug, Clone)]
 pub enum Elements<'a> {
     /// Little-endian fixed-size elements, borrowed from JS memory when possible.
-    Fixed { dtype: DType, bytes: Cow<'a, [u8]> },
+    Fixed {
+        dtype: DType,
+        bytes: Cow<'a, [u8]>,
+    },
     Strings(Vec<String>),
 }
 
@@ -25,13 +28,18 @@ impl<'a> NdData<'a> {
     /// Check that the buffer holds exactly `prod(shape)` elements of its dtype.
     pub fn new(elements: Elements<'a>, shape: Vec<u64>) -> Result<Self> {
         if shape.is_empty() {
-            return Err(SaveError::InvalidData("data must have at least one dimension".into()));
+            return Err(SaveError::InvalidData(
+                "data must have at least one dimension".into(),
+            ));
         }
         if shape.contains(&0) {
-            return Err(SaveError::InvalidData(format!("data is empty (shape {shape:?}); nothing to save")));
+            return Err(SaveError::InvalidData(format!(
+                "data is empty (shape {shape:?}); nothing to save"
+            )));
         }
         let count = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
-        let count = count.ok_or_else(|| SaveError::InvalidData(format!("shape {shape:?} is too large")))?;
+        let count =
+            count.ok_or_else(|| SaveError::InvalidData(format!("shape {shape:?} is too large")))?;
         let len = match &elements {
             Elements::Fixed { dtype, bytes } => {
                 let size = dtype.size().expect("fixed dtype") as u64;
@@ -47,7 +55,9 @@ impl<'a> NdData<'a> {
             Elements::Strings(s) => s.len() as u64,
         };
         if len != count {
-            return Err(SaveError::InvalidData(format!("shape {shape:?} needs {count} elements but the buffer holds {len}")));
+            return Err(SaveError::InvalidData(format!(
+                "shape {shape:?} needs {count} elements but the buffer holds {len}"
+            )));
         }
         Ok(Self { elements, shape })
     }
@@ -77,12 +87,22 @@ impl<'a> NdData<'a> {
             return Err(mismatch_kind(source, target));
         }
         let bytes = cast_fixed(bytes, source, target)?;
-        Ok(NdData { elements: Elements::Fixed { dtype: target, bytes: Cow::Owned(bytes) }, shape: self.shape })
+        Ok(NdData {
+            elements: Elements::Fixed {
+                dtype: target,
+                bytes: Cow::Owned(bytes),
+            },
+            shape: self.shape,
+        })
     }
 }
 
 fn mismatch_kind(source: DType, target: DType) -> SaveError {
-    SaveError::DtypeMismatch(format!("cannot store {} data in a {} array", source.name(), target.name()))
+    SaveError::DtypeMismatch(format!(
+        "cannot store {} data in a {} array",
+        source.name(),
+        target.name()
+    ))
 }
 
 /// A value on its way between two numeric types: exact integers or a double.
@@ -182,7 +202,11 @@ fn cast_slice<S: Scalar, T: Scalar>(src: &[u8], target: DType) -> Result<Vec<u8>
     let count = src.len() / std::mem::size_of::<S>();
     let mut out = vec![0u8; count * std::mem::size_of::<T>()];
     let out_elems: &mut [T] = bytemuck::cast_slice_mut(&mut out);
-    for (i, (chunk, slot)) in src.chunks_exact(std::mem::size_of::<S>()).zip(out_elems.iter_mut()).enumerate() {
+    for (i, (chunk, slot)) in src
+        .chunks_exact(std::mem::size_of::<S>())
+        .zip(out_elems.iter_mut())
+        .enumerate()
+    {
         let value = bytemuck::pod_read_unaligned::<S>(chunk).to_num();
         *slot = T::from_num(value).ok_or_else(|| {
             SaveError::DtypeMismatch(format!(
@@ -236,7 +260,14 @@ mod tests {
 
     fn f64_data(values: &[f64]) -> NdData<'static> {
         let bytes = bytemuck::cast_slice(values).to_vec();
-        NdData::new(Elements::Fixed { dtype: DType::Float64, bytes: Cow::Owned(bytes) }, vec![values.len() as u64]).unwrap()
+        NdData::new(
+            Elements::Fixed {
+                dtype: DType::Float64,
+                bytes: Cow::Owned(bytes),
+            },
+            vec![values.len() as u64],
+        )
+        .unwrap()
     }
 
     fn cast_err(values: &[f64], target: DType) -> String {
@@ -246,7 +277,9 @@ mod tests {
     #[test]
     fn integral_doubles_cast_to_integers() {
         let out = f64_data(&[1.0, -2.0, 3.0]).cast(DType::Int32).unwrap();
-        let Elements::Fixed { bytes, .. } = out.elements else { panic!() };
+        let Elements::Fixed { bytes, .. } = out.elements else {
+            panic!()
+        };
         assert_eq!(bytemuck::cast_slice::<u8, i32>(&bytes), &[1, -2, 3]);
     }
 
@@ -264,8 +297,12 @@ mod tests {
 
     #[test]
     fn exact_float32_values_and_nan_pass() {
-        let out = f64_data(&[0.5, f64::NAN, f64::INFINITY, (1u64 << 60) as f64]).cast(DType::Float32).unwrap();
-        let Elements::Fixed { bytes, .. } = out.elements else { panic!() };
+        let out = f64_data(&[0.5, f64::NAN, f64::INFINITY, (1u64 << 60) as f64])
+            .cast(DType::Float32)
+            .unwrap();
+        let Elements::Fixed { bytes, .. } = out.elements else {
+            panic!()
+        };
         let v = bytemuck::cast_slice::<u8, f32>(&bytes);
         assert_eq!(v[0], 0.5);
         assert!(v[1].is_nan());
@@ -275,14 +312,24 @@ mod tests {
     #[test]
     fn int64_beyond_2_53_is_not_a_double() {
         let bytes = bytemuck::cast_slice(&[(1i64 << 53) + 1]).to_vec();
-        let data = NdData::new(Elements::Fixed { dtype: DType::Int64, bytes: Cow::Owned(bytes) }, vec![1]).unwrap();
+        let data = NdData::new(
+            Elements::Fixed {
+                dtype: DType::Int64,
+                bytes: Cow::Owned(bytes),
+            },
+            vec![1],
+        )
+        .unwrap();
         assert!(data.cast(DType::Float64).is_err());
     }
 
     #[test]
     fn strings_never_become_numbers() {
         let data = NdData::new(Elements::Strings(vec!["a".into()]), vec![1]).unwrap();
-        assert_eq!(data.cast(DType::Float64).unwrap_err().code(), "ERR_ZARR_DTYPE_MISMATCH");
+        assert_eq!(
+            data.cast(DType::Float64).unwrap_err().code(),
+            "ERR_ZARR_DTYPE_MISMATCH"
+        );
     }
 
     #[test]

@@ -84,24 +84,45 @@ impl DType {
 
     /// Parse a JS-facing name (`"float64"`); `field` names the option in the error.
     pub fn parse(name: &str, field: &str) -> Result<Self> {
-        ALL.iter().copied().find(|d| d.name() == name).ok_or_else(|| {
-            let names: Vec<&str> = ALL.iter().map(|d| d.name()).collect();
-            SaveError::InvalidArgument(format!("{field} must be one of {}; got '{name}'", names.join(", ")))
-        })
+        ALL.iter()
+            .copied()
+            .find(|d| d.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ALL.iter().map(|d| d.name()).collect();
+                SaveError::InvalidArgument(format!(
+                    "{field} must be one of {}; got '{name}'",
+                    names.join(", ")
+                ))
+            })
     }
 
     /// Read the dtype out of stored metadata (v3 `data_type` or v2 `dtype`).
     pub fn from_metadata(meta: &serde_json::Value, dataset: &str) -> Result<Self> {
         let unsupported = |what: &serde_json::Value| {
-            SaveError::Unsupported(format!("dataset '{dataset}' has data type {what}, which zarr-saver cannot write"))
+            SaveError::Unsupported(format!(
+                "dataset '{dataset}' has data type {what}, which zarr-saver cannot write"
+            ))
         };
         if let Some(v3) = meta.get("data_type") {
-            let name = v3.as_str().or_else(|| v3.get("name").and_then(|n| n.as_str())).unwrap_or("");
+            let name = v3
+                .as_str()
+                .or_else(|| v3.get("name").and_then(|n| n.as_str()))
+                .unwrap_or("");
             // zarr-python 3 may spell strings as the `variable_length_utf8` extension name.
-            let name = if name == "variable_length_utf8" { "string" } else { name };
-            return ALL.iter().copied().find(|d| d.name() == name).ok_or_else(|| unsupported(v3));
+            let name = if name == "variable_length_utf8" {
+                "string"
+            } else {
+                name
+            };
+            return ALL
+                .iter()
+                .copied()
+                .find(|d| d.name() == name)
+                .ok_or_else(|| unsupported(v3));
         }
-        let v2 = meta.get("dtype").ok_or_else(|| SaveError::Corrupt(format!("metadata of dataset '{dataset}' has no dtype")))?;
+        let v2 = meta.get("dtype").ok_or_else(|| {
+            SaveError::Corrupt(format!("metadata of dataset '{dataset}' has no dtype"))
+        })?;
         let typestr = v2.as_str().ok_or_else(|| unsupported(v2))?;
         // Byte order is the codec's business; in memory zarrs hands us native order.
         let body = typestr.trim_start_matches(['<', '>', '|', '=']);
@@ -126,7 +147,14 @@ impl DType {
     pub fn is_integer(self) -> bool {
         matches!(
             self,
-            DType::Int8 | DType::Int16 | DType::Int32 | DType::Int64 | DType::UInt8 | DType::UInt16 | DType::UInt32 | DType::UInt64
+            DType::Int8
+                | DType::Int16
+                | DType::Int32
+                | DType::Int64
+                | DType::UInt8
+                | DType::UInt16
+                | DType::UInt32
+                | DType::UInt64
         )
     }
 }

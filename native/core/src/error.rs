@@ -36,7 +36,10 @@ pub enum SaveError {
     Conflict(String),
     /// I/O failed; `os_code` keeps the errno name (ENOSPC, EACCES, ...) when known.
     #[error("{message}")]
-    Store { message: String, os_code: Option<String> },
+    Store {
+        message: String,
+        os_code: Option<String>,
+    },
     /// Existing metadata is unreadable.
     #[error("{0}")]
     Corrupt(String),
@@ -64,14 +67,20 @@ impl SaveError {
     /// A single string survives napi's async rejection path, which drops custom codes.
     pub fn to_wire(&self) -> String {
         match self {
-            Self::Store { os_code: Some(errno), message } => format!("{}[{errno}]: {message}", self.code()),
+            Self::Store {
+                os_code: Some(errno),
+                message,
+            } => format!("{}[{errno}]: {message}", self.code()),
             _ => format!("{}: {self}", self.code()),
         }
     }
 
     pub(crate) fn store(context: impl std::fmt::Display, err: impl Into<StoreCause>) -> Self {
         let cause = err.into();
-        Self::Store { message: format!("{context}: {}", cause.message), os_code: cause.os_code }
+        Self::Store {
+            message: format!("{context}: {}", cause.message),
+            os_code: cause.os_code,
+        }
     }
 }
 
@@ -83,13 +92,19 @@ pub struct StoreCause {
 
 impl From<std::io::Error> for StoreCause {
     fn from(err: std::io::Error) -> Self {
-        Self { os_code: err.raw_os_error().and_then(errno_name), message: err.to_string() }
+        Self {
+            os_code: err.raw_os_error().and_then(errno_name),
+            message: err.to_string(),
+        }
     }
 }
 
 impl From<std::sync::Arc<std::io::Error>> for StoreCause {
     fn from(err: std::sync::Arc<std::io::Error>) -> Self {
-        Self { os_code: err.raw_os_error().and_then(errno_name), message: err.to_string() }
+        Self {
+            os_code: err.raw_os_error().and_then(errno_name),
+            message: err.to_string(),
+        }
     }
 }
 
@@ -97,7 +112,10 @@ impl From<StorageError> for StoreCause {
     fn from(err: StorageError) -> Self {
         match err {
             StorageError::IOError(io) => io.into(),
-            other => Self { message: other.to_string(), os_code: None },
+            other => Self {
+                message: other.to_string(),
+                os_code: None,
+            },
         }
     }
 }
@@ -128,8 +146,12 @@ impl From<ArrayError> for SaveError {
             ArrayError::StorageError(e) => SaveError::store("writing the array", e),
             ArrayError::CodecError(e) => match e {
                 zarrs::array::CodecError::IOError(io) => SaveError::store("encoding a chunk", io),
-                zarrs::array::CodecError::StorageError(s) => SaveError::store("encoding a chunk", s),
-                other => SaveError::Corrupt(format!("a chunk could not be encoded or decoded: {other}")),
+                zarrs::array::CodecError::StorageError(s) => {
+                    SaveError::store("encoding a chunk", s)
+                }
+                other => {
+                    SaveError::Corrupt(format!("a chunk could not be encoded or decoded: {other}"))
+                }
             },
             other => SaveError::InvalidData(other.to_string()),
         }
@@ -140,15 +162,19 @@ impl From<ArrayError> for SaveError {
 pub(crate) fn from_open_error(path: &str, err: ArrayCreateError) -> SaveError {
     match err {
         ArrayCreateError::StorageError(StorageError::InvalidMetadata(key, msg)) => {
-            SaveError::Corrupt(format!("metadata of dataset '{path}' is unreadable ({key}): {msg}"))
+            SaveError::Corrupt(format!(
+                "metadata of dataset '{path}' is unreadable ({key}): {msg}"
+            ))
         }
-        ArrayCreateError::StorageError(e) => SaveError::store(format!("reading metadata of dataset '{path}'"), e),
-        ArrayCreateError::DataTypeCreateError(e) => {
-            SaveError::Unsupported(format!("dataset '{path}' has a data type zarr-saver cannot write: {e}"))
+        ArrayCreateError::StorageError(e) => {
+            SaveError::store(format!("reading metadata of dataset '{path}'"), e)
         }
-        ArrayCreateError::CodecsCreateError(e) => {
-            SaveError::Unsupported(format!("dataset '{path}' uses a codec zarr-saver cannot encode: {e}"))
-        }
+        ArrayCreateError::DataTypeCreateError(e) => SaveError::Unsupported(format!(
+            "dataset '{path}' has a data type zarr-saver cannot write: {e}"
+        )),
+        ArrayCreateError::CodecsCreateError(e) => SaveError::Unsupported(format!(
+            "dataset '{path}' uses a codec zarr-saver cannot encode: {e}"
+        )),
         other => SaveError::Corrupt(format!("metadata of dataset '{path}' is invalid: {other}")),
     }
 }

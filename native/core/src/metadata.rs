@@ -59,10 +59,17 @@ pub fn default_chunks(shape: &[u64], dtype: DType) -> Vec<u64> {
     let mut chunks = shape.to_vec();
     let row_bytes = |c: &[u64]| c[1..].iter().product::<u64>() * elem;
     while row_bytes(&chunks) > MAX_ROW_BYTES {
-        let (axis, _) = chunks.iter().enumerate().skip(1).max_by_key(|(_, &c)| c).expect("a trailing axis");
+        let (axis, _) = chunks
+            .iter()
+            .enumerate()
+            .skip(1)
+            .max_by_key(|(_, &c)| c)
+            .expect("a trailing axis");
         chunks[axis] = chunks[axis].div_ceil(2);
     }
-    let rows = TARGET_CHUNK_BYTES.div_ceil(row_bytes(&chunks)).next_power_of_two();
+    let rows = TARGET_CHUNK_BYTES
+        .div_ceil(row_bytes(&chunks))
+        .next_power_of_two();
     chunks[0] = rows.max(1);
     chunks
 }
@@ -74,14 +81,21 @@ fn check_shape(field: &str, given: &[u64], ndim: usize) -> Result<()> {
         )));
     }
     if given.contains(&0) {
-        return Err(SaveError::InvalidArgument(format!("{field} entries must be positive; got {given:?}")));
+        return Err(SaveError::InvalidArgument(format!(
+            "{field} entries must be positive; got {given:?}"
+        )));
     }
     Ok(())
 }
 
 /// The fill value as each format spells it, checked against the dtype.
 fn fill_value(given: Option<&Value>, dtype: DType) -> Result<Value> {
-    let bad = |v: &Value| SaveError::InvalidArgument(format!("fillValue {v} is not a valid {} value", dtype.name()));
+    let bad = |v: &Value| {
+        SaveError::InvalidArgument(format!(
+            "fillValue {v} is not a valid {} value",
+            dtype.name()
+        ))
+    };
     let Some(v) = given else {
         return Ok(match dtype {
             DType::Bool => json!(false),
@@ -101,13 +115,19 @@ fn fill_value(given: Option<&Value>, dtype: DType) -> Result<Value> {
                 }
                 Ok(json!(x))
             }
-            Value::String(s) if ["NaN", "Infinity", "-Infinity"].contains(&s.as_str()) => Ok(v.clone()),
+            Value::String(s) if ["NaN", "Infinity", "-Infinity"].contains(&s.as_str()) => {
+                Ok(v.clone())
+            }
             _ => Err(bad(v)),
         },
         _ => {
             // Integers may arrive as decimal strings (JS bigints).
             let i: i128 = match v {
-                Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)).ok_or_else(|| bad(v))?,
+                Value::Number(n) => n
+                    .as_i64()
+                    .map(i128::from)
+                    .or_else(|| n.as_u64().map(i128::from))
+                    .ok_or_else(|| bad(v))?,
                 Value::String(s) => s.parse().map_err(|_| bad(v))?,
                 _ => return Err(bad(v)),
             };
@@ -124,7 +144,11 @@ fn fill_value(given: Option<&Value>, dtype: DType) -> Result<Value> {
             if !(lo..=hi).contains(&i) {
                 return Err(bad(v));
             }
-            Ok(if i < 0 { json!(i as i64) } else { json!(i as u64) })
+            Ok(if i < 0 {
+                json!(i as i64)
+            } else {
+                json!(i as u64)
+            })
         }
     }
 }
@@ -163,7 +187,9 @@ pub fn new_array(shape: &[u64], dtype: DType, opts: &CreateOptions) -> Result<Ne
     match opts.zarr_format {
         3 => v3(shape, dtype, chunks, fill, compressor, filters, opts),
         2 => v2(shape, dtype, chunks, fill, compressor, filters, opts),
-        f => Err(SaveError::InvalidArgument(format!("zarrFormat must be 2 or 3; got {f}"))),
+        f => Err(SaveError::InvalidArgument(format!(
+            "zarrFormat must be 2 or 3; got {f}"
+        ))),
     }
 }
 
@@ -215,7 +241,10 @@ fn v3(
     if let Some(names) = &opts.dimension_names {
         meta["dimension_names"] = json!(names);
     }
-    Ok(NewArrayMetadata { main: meta, v2_attributes: None })
+    Ok(NewArrayMetadata {
+        main: meta,
+        v2_attributes: None,
+    })
 }
 
 fn v2(
@@ -228,14 +257,22 @@ fn v2(
     opts: &CreateOptions,
 ) -> Result<NewArrayMetadata> {
     if opts.shards.is_some() {
-        return Err(SaveError::InvalidArgument("shards need zarrFormat 3 (sharding is a Zarr v3 codec)".into()));
+        return Err(SaveError::InvalidArgument(
+            "shards need zarrFormat 3 (sharding is a Zarr v3 codec)".into(),
+        ));
     }
-    let mut filters = filters.iter().enumerate().map(|(i, f)| codecs::v2_of(f, &format!("filters[{i}]"))).collect::<Result<Vec<_>>>()?;
+    let mut filters = filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| codecs::v2_of(f, &format!("filters[{i}]")))
+        .collect::<Result<Vec<_>>>()?;
     if dtype == DType::String {
         // Object arrays name their encoding as the last filter (zarr-python / numcodecs convention).
         filters.push(json!({"id": "vlen-utf8"}));
     }
-    let compressor = compressor.map(|c| codecs::v2_of(&c, "compressor")).transpose()?;
+    let compressor = compressor
+        .map(|c| codecs::v2_of(&c, "compressor"))
+        .transpose()?;
     let meta = json!({
         "zarr_format": 2,
         "shape": shape,
@@ -253,7 +290,10 @@ fn v2(
         attributes.insert("_ARRAY_DIMENSIONS".into(), json!(names));
     }
     let v2_attributes = (!attributes.is_empty()).then(|| Value::Object(attributes));
-    Ok(NewArrayMetadata { main: meta, v2_attributes })
+    Ok(NewArrayMetadata {
+        main: meta,
+        v2_attributes,
+    })
 }
 
 #[cfg(test)]
@@ -263,7 +303,10 @@ mod tests {
     #[test]
     fn default_chunks_hold_about_one_mib_whatever_the_batch() {
         assert_eq!(default_chunks(&[5, 16], DType::Float64), vec![8192, 16]);
-        assert_eq!(default_chunks(&[2_000_000, 16], DType::Float64), vec![8192, 16]);
+        assert_eq!(
+            default_chunks(&[2_000_000, 16], DType::Float64),
+            vec![8192, 16]
+        );
         assert_eq!(default_chunks(&[3], DType::UInt8), vec![1 << 20]);
         let wide = default_chunks(&[2, 4096, 4096], DType::Float32);
         assert!(wide[1] * wide[2] * 4 <= MAX_ROW_BYTES, "{wide:?}");
@@ -272,14 +315,24 @@ mod tests {
     #[test]
     fn fill_values_are_checked_against_the_dtype() {
         assert!(fill_value(Some(&json!(300)), DType::UInt8).is_err());
-        assert_eq!(fill_value(Some(&json!("18446744073709551615")), DType::UInt64).unwrap(), json!(u64::MAX));
+        assert_eq!(
+            fill_value(Some(&json!("18446744073709551615")), DType::UInt64).unwrap(),
+            json!(u64::MAX)
+        );
         assert!(fill_value(Some(&json!(0.1)), DType::Float32).is_err());
-        assert_eq!(fill_value(Some(&json!("NaN")), DType::Float64).unwrap(), json!("NaN"));
+        assert_eq!(
+            fill_value(Some(&json!("NaN")), DType::Float64).unwrap(),
+            json!("NaN")
+        );
     }
 
     #[test]
     fn shards_must_be_whole_chunks() {
-        let opts = CreateOptions { chunks: Some(vec![3]), shards: Some(vec![10]), ..Default::default() };
+        let opts = CreateOptions {
+            chunks: Some(vec![3]),
+            shards: Some(vec![10]),
+            ..Default::default()
+        };
         assert!(new_array(&[10], DType::Int32, &opts).is_err());
     }
 }

@@ -70,7 +70,12 @@ pub struct SaveOutcome {
 
 /// Rejects names that could escape the container or alias another node.
 pub fn validate_dataset_name(name: &str) -> Result<()> {
-    let bad = |why: &str| Err(SaveError::InvalidArgument(format!("datasetName '{}' {why}", name.escape_debug())));
+    let bad = |why: &str| {
+        Err(SaveError::InvalidArgument(format!(
+            "datasetName '{}' {why}",
+            name.escape_debug()
+        )))
+    };
     if name.is_empty() {
         return bad("is empty");
     }
@@ -87,7 +92,10 @@ pub fn validate_dataset_name(name: &str) -> Result<()> {
         match segment {
             "" => return bad("has an empty segment"),
             "." | ".." => return bad("must not contain '.' or '..' segments"),
-            s if s.starts_with(".z") || s == "zarr.json" || s.starts_with(crate::store::TEMP_PREFIX) => {
+            s if s.starts_with(".z")
+                || s == "zarr.json"
+                || s.starts_with(crate::store::TEMP_PREFIX) =>
+            {
                 return bad("uses a name reserved by Zarr")
             }
             _ => {}
@@ -116,7 +124,11 @@ fn shape_of(meta: &Value, field: &str, dataset: &str) -> Result<Vec<u64>> {
     meta.get(field)
         .and_then(Value::as_array)
         .and_then(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<_>>>())
-        .ok_or_else(|| SaveError::Corrupt(format!("metadata of dataset '{dataset}' has no valid '{field}'")))
+        .ok_or_else(|| {
+            SaveError::Corrupt(format!(
+                "metadata of dataset '{dataset}' has no valid '{field}'"
+            ))
+        })
 }
 
 fn read_node(container: &Container, dataset: &str) -> Result<Node> {
@@ -133,13 +145,25 @@ fn read_node(container: &Container, dataset: &str) -> Result<Node> {
         }
         let chunk_shape = shape_of(&grid["configuration"], "chunk_shape", dataset)?;
         let dtype = DType::from_metadata(&meta, dataset)?;
-        return Ok(Node::Array(Existing { key: format!("{dataset}/zarr.json"), meta, dtype, shape, chunk_shape }));
+        return Ok(Node::Array(Existing {
+            key: format!("{dataset}/zarr.json"),
+            meta,
+            dtype,
+            shape,
+            chunk_shape,
+        }));
     }
     if let Some(meta) = container.get_json(&format!("{dataset}/.zarray"))? {
         let shape = shape_of(&meta, "shape", dataset)?;
         let chunk_shape = shape_of(&meta, "chunks", dataset)?;
         let dtype = DType::from_metadata(&meta, dataset)?;
-        return Ok(Node::Array(Existing { key: format!("{dataset}/.zarray"), meta, dtype, shape, chunk_shape }));
+        return Ok(Node::Array(Existing {
+            key: format!("{dataset}/.zarray"),
+            meta,
+            dtype,
+            shape,
+            chunk_shape,
+        }));
     }
     if container.get_json(&format!("{dataset}/.zgroup"))?.is_some() {
         return Ok(Node::Group);
@@ -156,7 +180,8 @@ fn open_array(container: &Container, dataset: &str, meta: &Value) -> Result<ZArr
     }
     .map_err(|e| SaveError::Corrupt(format!("metadata of dataset '{dataset}' is invalid: {e}")))?;
     let storage = container.storage.clone();
-    Array::new_with_metadata(storage, &format!("/{dataset}"), parsed).map_err(|e| from_open_error(dataset, e))
+    Array::new_with_metadata(storage, &format!("/{dataset}"), parsed)
+        .map_err(|e| from_open_error(dataset, e))
 }
 
 /// Give every ancestor of `dataset` group metadata, so `open_group(filePath)` lists it.
@@ -164,13 +189,21 @@ fn ensure_groups(container: &Container, dataset: &str, zarr_format: u8) -> Resul
     let segments: Vec<&str> = dataset.split('/').collect();
     for depth in 0..segments.len() {
         let parent = segments[..depth].join("/");
-        let prefix = if parent.is_empty() { String::new() } else { format!("{parent}/") };
+        let prefix = if parent.is_empty() {
+            String::new()
+        } else {
+            format!("{parent}/")
+        };
         let v3 = container.get_json(&format!("{prefix}zarr.json"))?;
         if let Some(meta) = &v3 {
             if meta.get("node_type").and_then(Value::as_str) != Some("group") {
                 return Err(SaveError::InvalidArgument(format!(
                     "datasetName '{dataset}': '{}' is an array, not a group",
-                    if parent.is_empty() { "filePath" } else { &parent }
+                    if parent.is_empty() {
+                        "filePath"
+                    } else {
+                        &parent
+                    }
                 )));
             }
             continue;
@@ -179,10 +212,15 @@ fn ensure_groups(container: &Container, dataset: &str, zarr_format: u8) -> Resul
             continue;
         }
         if container.get_json(&format!("{prefix}.zarray"))?.is_some() {
-            return Err(SaveError::InvalidArgument(format!("datasetName '{dataset}': '{parent}' is an array, not a group")));
+            return Err(SaveError::InvalidArgument(format!(
+                "datasetName '{dataset}': '{parent}' is an array, not a group"
+            )));
         }
         if zarr_format == 2 {
-            container.put_json(&format!("{prefix}.zgroup"), &serde_json::json!({"zarr_format": 2}))?;
+            container.put_json(
+                &format!("{prefix}.zgroup"),
+                &serde_json::json!({"zarr_format": 2}),
+            )?;
         } else {
             container.put_json(
                 &format!("{prefix}zarr.json"),
@@ -204,23 +242,36 @@ pub fn save(req: &SaveRequest, data: NdData<'_>) -> Result<SaveOutcome> {
     let threads = pool.current_num_threads();
     let container = Container::open(&req.location)?;
     let lock_key = format!("{}\u{0}{}", container.id, req.dataset);
-    with_dataset_lock(&lock_key, || pool.install(|| save_locked(req, &container, data, &codec_options(threads))))
+    with_dataset_lock(&lock_key, || {
+        pool.install(|| save_locked(req, &container, data, &codec_options(threads)))
+    })
 }
 
-fn save_locked(req: &SaveRequest, container: &Container, data: NdData<'_>, options: &CodecOptions) -> Result<SaveOutcome> {
+fn save_locked(
+    req: &SaveRequest,
+    container: &Container,
+    data: NdData<'_>,
+    options: &CodecOptions,
+) -> Result<SaveOutcome> {
     let dataset = req.dataset.as_str();
     let node = read_node(container, dataset)?;
     match (req.approach, node) {
-        (_, Node::Group) => Err(SaveError::InvalidArgument(format!("datasetName '{dataset}' is a group, not an array"))),
+        (_, Node::Group) => Err(SaveError::InvalidArgument(format!(
+            "datasetName '{dataset}' is a group, not an array"
+        ))),
         (Approach::Append, Node::Missing) => create(req, container, data, options, false),
-        (Approach::Append, Node::Array(existing)) => append(req, container, existing, data, options),
+        (Approach::Append, Node::Array(existing)) => {
+            append(req, container, existing, data, options)
+        }
         (Approach::Overwrite, Node::Missing) => create(req, container, data, options, false),
         (Approach::Overwrite, Node::Array(_)) => create(req, container, data, options, true),
         (Approach::Update, Node::Missing) => Err(SaveError::NotFound(format!(
             "dataset '{dataset}' does not exist in '{}'; update needs an existing array",
             req.location
         ))),
-        (Approach::Update, Node::Array(existing)) => update(req, container, existing, data, options),
+        (Approach::Update, Node::Array(existing)) => {
+            update(req, container, existing, data, options)
+        }
     }
 }
 
@@ -228,7 +279,13 @@ fn full_region(shape: &[u64]) -> Vec<(u64, u64)> {
     shape.iter().map(|&n| (0, n)).collect()
 }
 
-fn create(req: &SaveRequest, container: &Container, data: NdData<'_>, options: &CodecOptions, replace: bool) -> Result<SaveOutcome> {
+fn create(
+    req: &SaveRequest,
+    container: &Container,
+    data: NdData<'_>,
+    options: &CodecOptions,
+    replace: bool,
+) -> Result<SaveOutcome> {
     let dataset = req.dataset.as_str();
     let dtype = req.dtype.unwrap_or(data.dtype());
     let data = data.cast(dtype)?;
@@ -243,9 +300,18 @@ fn create(req: &SaveRequest, container: &Container, data: NdData<'_>, options: &
     if let Some(attrs) = &new.v2_attributes {
         container.put_json(&format!("{dataset}/.zattrs"), attrs)?;
     }
-    let key = if req.create.zarr_format == 2 { ".zarray" } else { "zarr.json" };
+    let key = if req.create.zarr_format == 2 {
+        ".zarray"
+    } else {
+        "zarr.json"
+    };
     container.put_json(&format!("{dataset}/{key}"), &new.main)?;
-    Ok(SaveOutcome { region: full_region(&data.shape), shape: data.shape, dtype, created: true })
+    Ok(SaveOutcome {
+        region: full_region(&data.shape),
+        shape: data.shape,
+        dtype,
+        created: true,
+    })
 }
 
 fn check_requested_dtype(req: &SaveRequest, existing: &Existing) -> Result<()> {
@@ -260,14 +326,24 @@ fn check_requested_dtype(req: &SaveRequest, existing: &Existing) -> Result<()> {
     }
 }
 
-fn append(req: &SaveRequest, container: &Container, existing: Existing, data: NdData<'_>, options: &CodecOptions) -> Result<SaveOutcome> {
+fn append(
+    req: &SaveRequest,
+    container: &Container,
+    existing: Existing,
+    data: NdData<'_>,
+    options: &CodecOptions,
+) -> Result<SaveOutcome> {
     check_requested_dtype(req, &existing)?;
     let old = &existing.shape;
     let axis = req.axis;
     if axis >= old.len() {
-        return Err(SaveError::InvalidArgument(format!("axis {axis} is out of range for an array of {} dimensions", old.len())));
+        return Err(SaveError::InvalidArgument(format!(
+            "axis {axis} is out of range for an array of {} dimensions",
+            old.len()
+        )));
     }
-    let fits = data.shape.len() == old.len() && (0..old.len()).all(|d| d == axis || data.shape[d] == old[d]);
+    let fits = data.shape.len() == old.len()
+        && (0..old.len()).all(|d| d == axis || data.shape[d] == old[d]);
     if !fits {
         let mut expected: Vec<String> = old.iter().map(u64::to_string).collect();
         expected[axis] = "*".into();
@@ -288,15 +364,27 @@ fn append(req: &SaveRequest, container: &Container, existing: Existing, data: Nd
     start[axis] = old[axis];
     write::write_region(&array, &start, &data, options)?;
     container.put_json(&existing.key, &meta)?;
-    let region = (0..shape.len()).map(|d| (start[d], start[d] + data.shape[d])).collect();
-    Ok(SaveOutcome { shape, dtype: existing.dtype, region, created: false })
+    let region = (0..shape.len())
+        .map(|d| (start[d], start[d] + data.shape[d]))
+        .collect();
+    Ok(SaveOutcome {
+        shape,
+        dtype: existing.dtype,
+        region,
+        created: false,
+    })
 }
 
-fn update(req: &SaveRequest, container: &Container, existing: Existing, data: NdData<'_>, options: &CodecOptions) -> Result<SaveOutcome> {
-    let selection = req
-        .selection
-        .as_ref()
-        .ok_or_else(|| SaveError::IndicesRequired("update needs indices: the positions to overwrite".into()))?;
+fn update(
+    req: &SaveRequest,
+    container: &Container,
+    existing: Existing,
+    data: NdData<'_>,
+    options: &CodecOptions,
+) -> Result<SaveOutcome> {
+    let selection = req.selection.as_ref().ok_or_else(|| {
+        SaveError::IndicesRequired("update needs indices: the positions to overwrite".into())
+    })?;
     check_requested_dtype(req, &existing)?;
     let resolved = selection::resolve(selection, &existing.shape)?;
     let (numpy_shape, full_shape) = (resolved.numpy_shape(), resolved.full_shape());
@@ -314,7 +402,12 @@ fn update(req: &SaveRequest, container: &Container, existing: Existing, data: Nd
         None => write::write_selection(&array, &existing.chunk_shape, &resolved, &data, options)?,
     }
     let region = resolved.axes.iter().map(|p| p.bounds()).collect();
-    Ok(SaveOutcome { shape: existing.shape, dtype: existing.dtype, region, created: false })
+    Ok(SaveOutcome {
+        shape: existing.shape,
+        dtype: existing.dtype,
+        region,
+        created: false,
+    })
 }
 
 /// Keep `Arc` in scope for callers building containers by hand in tests.

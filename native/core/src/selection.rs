@@ -13,7 +13,11 @@ pub enum AxisSelection {
     /// Positions in any order; negatives count from the end; duplicates are refused.
     Indices(Vec<i64>),
     /// `slice(start, stop, step)` with Python's defaults and negative wrapping.
-    Slice { start: Option<i64>, stop: Option<i64>, step: Option<i64> },
+    Slice {
+        start: Option<i64>,
+        stop: Option<i64>,
+        step: Option<i64>,
+    },
 }
 
 /// Positions along one axis, in the order the data supplies them.
@@ -43,7 +47,10 @@ impl Positions {
     pub fn bounds(&self) -> (u64, u64) {
         match self {
             Positions::Range(a, b) => (*a, *b),
-            Positions::List(v) => (*v.iter().min().unwrap_or(&0), v.iter().max().map_or(0, |m| m + 1)),
+            Positions::List(v) => (
+                *v.iter().min().unwrap_or(&0),
+                v.iter().max().map_or(0, |m| m + 1),
+            ),
         }
     }
 }
@@ -64,7 +71,12 @@ impl Resolved {
 
     /// The numpy shape of the selection (single-integer axes dropped).
     pub fn numpy_shape(&self) -> Vec<u64> {
-        self.axes.iter().zip(&self.squeezed).filter(|(_, s)| !**s).map(|(p, _)| p.len()).collect()
+        self.axes
+            .iter()
+            .zip(&self.squeezed)
+            .filter(|(_, s)| !**s)
+            .map(|(p, _)| p.len())
+            .collect()
     }
 
     /// True when every axis is a step-1 range: a plain rectangle.
@@ -98,10 +110,18 @@ fn wrap(index: i64, len: u64, axis: usize) -> Result<u64> {
     Ok(wrapped as u64)
 }
 
-fn resolve_slice(start: Option<i64>, stop: Option<i64>, step: Option<i64>, len: u64, axis: usize) -> Result<Positions> {
+fn resolve_slice(
+    start: Option<i64>,
+    stop: Option<i64>,
+    step: Option<i64>,
+    len: u64,
+    axis: usize,
+) -> Result<Positions> {
     let step = step.unwrap_or(1);
     if step == 0 {
-        return Err(SaveError::InvalidArgument(format!("indices: slice step on axis {axis} must not be 0")));
+        return Err(SaveError::InvalidArgument(format!(
+            "indices: slice step on axis {axis} must not be 0"
+        )));
     }
     let n = len as i64;
     // A bound may sit one past the end (stop = len); beyond that is out of range,
@@ -120,13 +140,19 @@ fn resolve_slice(start: Option<i64>, stop: Option<i64>, step: Option<i64>, len: 
         let b = stop.map(|v| bound(v, "stop")).transpose()?.unwrap_or(n);
         if step == 1 {
             if a >= b {
-                return Err(SaveError::InvalidArgument(format!("indices: slice on axis {axis} selects nothing")));
+                return Err(SaveError::InvalidArgument(format!(
+                    "indices: slice on axis {axis} selects nothing"
+                )));
             }
             return Ok(Positions::Range(a as u64, b as u64));
         }
         (a..b).step_by(step as usize).map(|v| v as u64).collect()
     } else {
-        let a = start.map(|v| bound(v, "start")).transpose()?.unwrap_or(n - 1).min(n - 1);
+        let a = start
+            .map(|v| bound(v, "start"))
+            .transpose()?
+            .unwrap_or(n - 1)
+            .min(n - 1);
         let b = stop.map(|v| bound(v, "stop")).transpose()?.unwrap_or(-1);
         let mut out = Vec::new();
         let mut i = a;
@@ -137,7 +163,9 @@ fn resolve_slice(start: Option<i64>, stop: Option<i64>, step: Option<i64>, len: 
         out
     };
     if positions.is_empty() {
-        return Err(SaveError::InvalidArgument(format!("indices: slice on axis {axis} selects nothing")));
+        return Err(SaveError::InvalidArgument(format!(
+            "indices: slice on axis {axis} selects nothing"
+        )));
     }
     Ok(Positions::List(positions))
 }
@@ -160,9 +188,14 @@ pub fn resolve(selection: &[AxisSelection], shape: &[u64]) -> Result<Resolved> {
             AxisSelection::Index(i) => (Positions::List(vec![wrap(*i, len, axis)?]), true),
             AxisSelection::Indices(list) => {
                 if list.is_empty() {
-                    return Err(SaveError::InvalidArgument(format!("indices: the list for axis {axis} is empty")));
+                    return Err(SaveError::InvalidArgument(format!(
+                        "indices: the list for axis {axis} is empty"
+                    )));
                 }
-                let positions = list.iter().map(|&i| wrap(i, len, axis)).collect::<Result<Vec<_>>>()?;
+                let positions = list
+                    .iter()
+                    .map(|&i| wrap(i, len, axis))
+                    .collect::<Result<Vec<_>>>()?;
                 let mut sorted = positions.clone();
                 sorted.sort_unstable();
                 if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
@@ -173,7 +206,9 @@ pub fn resolve(selection: &[AxisSelection], shape: &[u64]) -> Result<Resolved> {
                 }
                 (Positions::List(positions), false)
             }
-            AxisSelection::Slice { start, stop, step } => (resolve_slice(*start, *stop, *step, len, axis)?, false),
+            AxisSelection::Slice { start, stop, step } => {
+                (resolve_slice(*start, *stop, *step, len, axis)?, false)
+            }
         };
         axes.push(positions);
         squeezed.push(squeeze);
@@ -206,7 +241,19 @@ mod tests {
 
     #[test]
     fn slices_follow_python() {
-        let s = |a, b, c| resolve(&[AxisSelection::Slice { start: a, stop: b, step: c }], &[6]).unwrap().axes[0].clone();
+        let s = |a, b, c| {
+            resolve(
+                &[AxisSelection::Slice {
+                    start: a,
+                    stop: b,
+                    step: c,
+                }],
+                &[6],
+            )
+            .unwrap()
+            .axes[0]
+                .clone()
+        };
         assert_eq!(s(Some(1), Some(4), None), Positions::Range(1, 4));
         assert_eq!(s(None, None, Some(2)), Positions::List(vec![0, 2, 4]));
         assert_eq!(s(None, None, Some(-2)), Positions::List(vec![5, 3, 1]));

@@ -10,8 +10,8 @@ use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::byte_range::ByteRangeIterator;
 use zarrs::storage::{
     Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
-    ReadableWritableListableStorage, StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix,
-    WritableStorageTraits,
+    ReadableWritableListableStorage, StorageError, StoreKey, StoreKeys, StoreKeysPrefixes,
+    StorePrefix, WritableStorageTraits,
 };
 
 use crate::error::{Result, SaveError};
@@ -31,16 +31,23 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl AtomicFilesystemStore {
     pub fn new(root: &Path) -> Result<Self> {
-        let inner = FilesystemStore::new(root)
-            .map_err(|e| SaveError::InvalidArgument(format!("filePath '{}' is not usable: {e}", root.display())))?;
-        Ok(Self { inner, root: root.to_path_buf() })
+        let inner = FilesystemStore::new(root).map_err(|e| {
+            SaveError::InvalidArgument(format!("filePath '{}' is not usable: {e}", root.display()))
+        })?;
+        Ok(Self {
+            inner,
+            root: root.to_path_buf(),
+        })
     }
 
     fn write_atomically(&self, key: &StoreKey, value: &[u8]) -> std::io::Result<()> {
         let target = self.inner.key_to_fspath(key);
         let dir = target.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir)?;
-        let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("value");
+        let name = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("value");
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp = dir.join(format!("{TEMP_PREFIX}{name}.{}.{n}", std::process::id()));
         let result = std::fs::write(&temp, value).and_then(|()| std::fs::rename(&temp, &target));
@@ -71,12 +78,19 @@ impl ReadableStorageTraits for AtomicFilesystemStore {
 
 impl WritableStorageTraits for AtomicFilesystemStore {
     fn set(&self, key: &StoreKey, value: Bytes) -> std::result::Result<(), StorageError> {
-        self.write_atomically(key, &value).map_err(|e| StorageError::IOError(Arc::new(e)))
+        self.write_atomically(key, &value)
+            .map_err(|e| StorageError::IOError(Arc::new(e)))
     }
 
-    fn set_partial_many(&self, key: &StoreKey, _offset_values: OffsetBytesIterator) -> std::result::Result<(), StorageError> {
+    fn set_partial_many(
+        &self,
+        key: &StoreKey,
+        _offset_values: OffsetBytesIterator,
+    ) -> std::result::Result<(), StorageError> {
         // In-place partial writes would break atomicity; supports_set_partial() says so.
-        Err(StorageError::Unsupported(format!("partial writes to {key} are disabled")))
+        Err(StorageError::Unsupported(format!(
+            "partial writes to {key} are disabled"
+        )))
     }
 
     fn erase(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
@@ -101,7 +115,10 @@ impl ListableStorageTraits for AtomicFilesystemStore {
         self.inner.list_prefix(prefix)
     }
 
-    fn list_dir(&self, prefix: &StorePrefix) -> std::result::Result<StoreKeysPrefixes, StorageError> {
+    fn list_dir(
+        &self,
+        prefix: &StorePrefix,
+    ) -> std::result::Result<StoreKeysPrefixes, StorageError> {
         self.inner.list_dir(prefix)
     }
 
@@ -119,7 +136,8 @@ pub struct Container {
 }
 
 fn key(path: &str) -> Result<StoreKey> {
-    StoreKey::new(path.trim_start_matches('/')).map_err(|e| SaveError::InvalidArgument(format!("invalid store key '{path}': {e}")))
+    StoreKey::new(path.trim_start_matches('/'))
+        .map_err(|e| SaveError::InvalidArgument(format!("invalid store key '{path}': {e}")))
 }
 
 impl Container {
@@ -133,16 +151,25 @@ impl Container {
         }
         let root = PathBuf::from(location);
         if root.exists() && !root.is_dir() {
-            return Err(SaveError::InvalidArgument(format!("filePath '{location}' exists and is not a directory")));
+            return Err(SaveError::InvalidArgument(format!(
+                "filePath '{location}' exists and is not a directory"
+            )));
         }
         let store = AtomicFilesystemStore::new(&root)?;
-        Ok(Self { storage: Arc::new(store), id: location.to_string() })
+        Ok(Self {
+            storage: Arc::new(store),
+            id: location.to_string(),
+        })
     }
 
     /// Read and parse a JSON document; `Ok(None)` when the key is absent.
     pub fn get_json(&self, path: &str) -> Result<Option<Value>> {
         let k = key(path)?;
-        let Some(bytes) = self.storage.get(&k).map_err(|e| SaveError::store(format!("reading {path}"), e))? else {
+        let Some(bytes) = self
+            .storage
+            .get(&k)
+            .map_err(|e| SaveError::store(format!("reading {path}"), e))?
+        else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes)
@@ -154,13 +181,18 @@ impl Container {
     pub fn put_json(&self, path: &str, value: &Value) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(value).expect("JSON values serialise");
         bytes.push(b'\n');
-        self.storage.set(&key(path)?, bytes.into()).map_err(|e| SaveError::store(format!("writing {path}"), e))
+        self.storage
+            .set(&key(path)?, bytes.into())
+            .map_err(|e| SaveError::store(format!("writing {path}"), e))
     }
 
     /// Remove every key under `node` (a dataset path without leading slash).
     pub fn erase_node(&self, node: &str) -> Result<()> {
-        let prefix = StorePrefix::new(format!("{}/", node.trim_matches('/')))
-            .map_err(|e| SaveError::InvalidArgument(format!("invalid dataset path '{node}': {e}")))?;
-        self.storage.erase_prefix(&prefix).map_err(|e| SaveError::store(format!("removing dataset '{node}'"), e))
+        let prefix = StorePrefix::new(format!("{}/", node.trim_matches('/'))).map_err(|e| {
+            SaveError::InvalidArgument(format!("invalid dataset path '{node}': {e}"))
+        })?;
+        self.storage
+            .erase_prefix(&prefix)
+            .map_err(|e| SaveError::store(format!("removing dataset '{node}'"), e))
     }
 }

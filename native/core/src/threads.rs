@@ -12,9 +12,14 @@ pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
     let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if n == 0 {
-        return Err(SaveError::InvalidArgument("threads must be at least 1".into()));
+        return Err(SaveError::InvalidArgument(
+            "threads must be at least 1".into(),
+        ));
     }
-    let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some(p) = pools.get(&n) {
         return Ok(p.clone());
     }
@@ -22,7 +27,9 @@ pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
         .num_threads(n)
         .thread_name(|i| format!("zarr-saver-{i}"))
         .build()
-        .map_err(|e| SaveError::InvalidArgument(format!("threads: cannot start {n} threads: {e}")))?;
+        .map_err(|e| {
+            SaveError::InvalidArgument(format!("threads: cannot start {n} threads: {e}"))
+        })?;
     let p = Arc::new(p);
     pools.insert(n, p.clone());
     Ok(p)

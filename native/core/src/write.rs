@@ -27,13 +27,19 @@ fn array_bytes<'a>(data: &'a NdData<'_>) -> Result<ArrayBytes<'a>> {
             offsets.push(buf.len());
             let offsets = zarrs::array::ArrayBytesOffsets::new(offsets)
                 .map_err(|e| SaveError::InvalidData(format!("string offsets: {e}")))?;
-            ArrayBytes::new_vlen(buf, offsets).map_err(|e| SaveError::InvalidData(format!("string offsets: {e}")))?
+            ArrayBytes::new_vlen(buf, offsets)
+                .map_err(|e| SaveError::InvalidData(format!("string offsets: {e}")))?
         }
     })
 }
 
 /// Write `data` (C order) into the rectangle starting at `start`.
-pub fn write_region(array: &ZArray, start: &[u64], data: &NdData<'_>, options: &CodecOptions) -> Result<()> {
+pub fn write_region(
+    array: &ZArray,
+    start: &[u64],
+    data: &NdData<'_>,
+    options: &CodecOptions,
+) -> Result<()> {
     let subset = ArraySubset::new_with_start_shape(start.to_vec(), data.shape.clone())
         .map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
     array.store_array_subset_opt(&subset, array_bytes(data)?, options)?;
@@ -48,14 +54,21 @@ fn plan_axis(resolved: &Resolved, axis: usize, chunk: u64) -> AxisPlan {
     let mut plan = AxisPlan::new();
     for k in 0..positions.len() as usize {
         let p = positions.get(k);
-        plan.entry(p / chunk).or_default().push((k, (p % chunk) as usize));
+        plan.entry(p / chunk)
+            .or_default()
+            .push((k, (p % chunk) as usize));
     }
     plan
 }
 
 /// Call `copy(src, dst, len)` for every run of consecutive elements that the
 /// selection maps from the data (strides `src_strides`) into a chunk (`dst_strides`).
-fn for_each_run(entries: &[&[(usize, usize)]], src_strides: &[usize], dst_strides: &[usize], copy: &mut dyn FnMut(usize, usize, usize)) {
+fn for_each_run(
+    entries: &[&[(usize, usize)]],
+    src_strides: &[usize],
+    dst_strides: &[usize],
+    copy: &mut dyn FnMut(usize, usize, usize),
+) {
     fn go(
         axis: usize,
         src: usize,
@@ -68,7 +81,15 @@ fn for_each_run(entries: &[&[(usize, usize)]], src_strides: &[usize], dst_stride
         let last = axis + 1 == entries.len();
         if !last {
             for &(k, off) in entries[axis] {
-                go(axis + 1, src + k * ss[axis], dst + off * ds[axis], entries, ss, ds, copy);
+                go(
+                    axis + 1,
+                    src + k * ss[axis],
+                    dst + off * ds[axis],
+                    entries,
+                    ss,
+                    ds,
+                    copy,
+                );
             }
             return;
         }
@@ -105,7 +126,9 @@ pub fn write_selection(
     options: &CodecOptions,
 ) -> Result<()> {
     let ndim = chunk_shape.len();
-    let plans: Vec<AxisPlan> = (0..ndim).map(|d| plan_axis(resolved, d, chunk_shape[d])).collect();
+    let plans: Vec<AxisPlan> = (0..ndim)
+        .map(|d| plan_axis(resolved, d, chunk_shape[d]))
+        .collect();
     let src_shape: Vec<usize> = resolved.full_shape().iter().map(|&n| n as usize).collect();
     let src_strides = strides(&src_shape);
     let chunk_usize: Vec<usize> = chunk_shape.iter().map(|&c| c as usize).collect();
@@ -115,12 +138,23 @@ pub fn write_selection(
     // Every chunk touched: the cartesian product of the per-axis chunk keys.
     let mut chunks: Vec<Vec<u64>> = vec![Vec::new()];
     for plan in &plans {
-        chunks = chunks.into_iter().flat_map(|prefix| plan.keys().map(move |&c| [prefix.clone(), vec![c]].concat())).collect();
+        chunks = chunks
+            .into_iter()
+            .flat_map(|prefix| {
+                plan.keys()
+                    .map(move |&c| [prefix.clone(), vec![c]].concat())
+            })
+            .collect();
     }
 
-    let inner = if chunks.len() > 1 { options.clone().with_concurrent_target(1) } else { options.clone() };
+    let inner = if chunks.len() > 1 {
+        options.clone().with_concurrent_target(1)
+    } else {
+        options.clone()
+    };
     let write_chunk = |chunk: &Vec<u64>| -> Result<()> {
-        let entries: Vec<&[(usize, usize)]> = (0..ndim).map(|d| plans[d][&chunk[d]].as_slice()).collect();
+        let entries: Vec<&[(usize, usize)]> =
+            (0..ndim).map(|d| plans[d][&chunk[d]].as_slice()).collect();
         // A chunk whose in-bounds part is wholly replaced needs no read.
         let covered = (0..ndim).all(|d| {
             let extent = chunk_shape[d].min(array_shape[d] - chunk[d] * chunk_shape[d]);
@@ -149,7 +183,8 @@ pub fn write_selection(
                 array.store_chunk_opt(chunk, ArrayBytes::new_flen(buf), &inner)?;
             }
             Elements::Strings(strings) => {
-                let mut buf: Vec<String> = array.retrieve_chunk_opt::<Vec<String>>(chunk, &inner)?;
+                let mut buf: Vec<String> =
+                    array.retrieve_chunk_opt::<Vec<String>>(chunk, &inner)?;
                 for_each_run(&entries, &src_strides, &dst_strides, &mut |s, d, len| {
                     buf[d..d + len].clone_from_slice(&strings[s..s + len]);
                 });
@@ -174,7 +209,9 @@ mod tests {
         let rows: &[(usize, usize)] = &[(0, 2), (1, 0)];
         let cols: &[(usize, usize)] = &[(0, 0), (1, 1), (2, 2)];
         let mut runs = Vec::new();
-        for_each_run(&[rows, cols], &[3, 1], &[3, 1], &mut |s, d, n| runs.push((s, d, n)));
+        for_each_run(&[rows, cols], &[3, 1], &[3, 1], &mut |s, d, n| {
+            runs.push((s, d, n))
+        });
         assert_eq!(runs, vec![(0, 6, 3), (3, 0, 3)]);
     }
 }
