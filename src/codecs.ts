@@ -6,8 +6,11 @@
  */
 import { InvalidArgumentError } from "./errors.js";
 
-/** A codec config in numcodecs or Zarr v3 spelling. */
+/** A codec config: one of the classes below, numcodecs JSON, or Zarr v3 JSON. */
 export type CodecConfig =
+  | Blosc
+  | Zstd
+  | GZip
   | { id: string; [key: string]: unknown }
   | { name: string; configuration?: Record<string, unknown> };
 

@@ -148,6 +148,8 @@ export function fromNativeError(err: unknown): Error {
   if (err instanceof ZarrSaverError) return err;
   const message = err instanceof Error ? err.message : String(err);
   const match = WIRE.exec(message);
+  // A cancelled save: the facade rethrows the AbortSignal's reason, as fetch() does.
+  if (match?.[1] === "ERR_ZARR_ABORTED") return new DOMException(match[3] as string, "AbortError");
   const code = match?.[1] as ErrorCode | undefined;
   if (!match || !code || !(code in CLASS_OF_CODE)) {
     return new StoreError(`native core failed: ${message}`, { cause: err });

@@ -62,6 +62,20 @@ export interface SaveOptions {
   attributes?: Record<string, unknown>;
   /** Override the saver's `threads` for this save. */
   threads?: number;
+  /** Abort a running `save` before its metadata commit; the dataset keeps its previous state. */
+  signal?: AbortSignal;
+  /** Called as chunks are written (about every 50 ms) and once at the end. */
+  onProgress?: (progress: SaveProgress) => void;
+}
+
+/** Progress of one save. */
+export interface SaveProgress {
+  /** Chunks (shards, when sharded) written so far. */
+  chunksDone: number;
+  /** Chunks this save writes in all. */
+  chunksTotal: number;
+  /** Encoded bytes stored so far, metadata included. */
+  bytesWritten: number;
 }
 
 const SAVE_OPTION_KEYS = new Set([
@@ -77,6 +91,8 @@ const SAVE_OPTION_KEYS = new Set([
   "dimensionNames",
   "attributes",
   "threads",
+  "signal",
+  "onProgress",
 ]);
 const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads"]);
 
@@ -179,6 +195,12 @@ export function resolveSaveOptions(target: Target, packed: PackedArray, options:
   const attributes = options.attributes;
   if (attributes !== undefined && (typeof attributes !== "object" || attributes === null || Array.isArray(attributes))) {
     throw new InvalidArgumentError("attributes must be a plain object");
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError("signal must be an AbortSignal");
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
+    throw new InvalidArgumentError("onProgress must be a function");
   }
   const compressor = options.compressor;
   return {

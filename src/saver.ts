@@ -3,14 +3,15 @@ import { packData, type SaveData } from "./convert.js";
 import type { DataType } from "./dtypes.js";
 import { fromNativeError, IndicesRequiredError, InvalidArgumentError } from "./errors.js";
 import type { Indices } from "./indices.js";
-import { resolveLocation, validateDatasetName } from "./location.js";
-import { type NativeSaveOptions, type NativeSaveResult, nativeBinding } from "./native.js";
+import { redact, resolveLocation, validateDatasetName } from "./location.js";
+import { type NativeBinding, type NativeSaveOptions, type NativeSaveResult, nativeBinding } from "./native.js";
 import {
   type Approach,
   checkSaverOptions,
   parseApproach,
   resolveSaveOptions,
   type SaveOptions,
+  type SaveProgress,
   type StorageOptions,
   type ZarrSaverOptions,
 } from "./options.js";
@@ -32,6 +33,45 @@ interface Prepared {
   request: NativeSaveOptions;
   bytes?: Uint8Array;
   strings?: string[];
+  signal?: AbortSignal;
+  onProgress?: (progress: SaveProgress) => void;
+}
+
+const PROGRESS_INTERVAL_MS = 50;
+
+function abortReason(signal: AbortSignal | undefined): unknown {
+  return signal?.reason ?? new DOMException("The save was aborted", "AbortError");
+}
+
+/** Run one save on the libuv pool, wiring its AbortSignal and progress polling to a native control. */
+async function runAsync(native: NativeBinding, job: Prepared): Promise<SaveResult> {
+  const { request, bytes, strings, signal, onProgress } = job;
+  if (signal?.aborted) throw abortReason(signal);
+  const control = new native.SaveControl();
+  const cancel = (): void => control.cancel();
+  signal?.addEventListener("abort", cancel, { once: true });
+  // Polling a few atomics every 50 ms costs nothing measurable, unlike a callback per chunk.
+  let last = "";
+  const report = (): void => {
+    const p = control.progress();
+    const key = `${p.chunksDone}/${p.chunksTotal}/${p.bytesWritten}`;
+    if (key !== last && onProgress) {
+      last = key;
+      onProgress({ chunksDone: p.chunksDone, chunksTotal: p.chunksTotal, bytesWritten: p.bytesWritten });
+    }
+  };
+  const timer = onProgress ? setInterval(report, PROGRESS_INTERVAL_MS) : undefined;
+  try {
+    const result = toResult(await native.save(request, bytes, strings, control));
+    report();
+    return result;
+  } catch (err) {
+    const error = fromNativeError(err);
+    throw error.name === "AbortError" ? abortReason(signal) : error;
+  } finally {
+    clearInterval(timer);
+    signal?.removeEventListener("abort", cancel);
+  }
 }
 
 /** What a `TaskManager` drives: anything that can save a batch of results. */
@@ -136,6 +176,7 @@ export class ZarrSaver implements Saver {
   /** Everything that can fail before the core runs, checked while the caller still holds its data. */
   #prepare(data: SaveData, second: unknown, third: unknown): Prepared {
     const options = normalizeArgs(second, third);
+    const { signal, onProgress } = options;
     if (this.approach === "update" && (options === null || typeof options !== "object" || options.indices === undefined)) {
       throw new IndicesRequiredError(
         `approach 'update' needs indices: save(data, { indices }) with a number, a list, a slice or { axes } (dataset '${this.datasetName}')`,
@@ -144,7 +185,7 @@ export class ZarrSaver implements Saver {
     const packed = packData(data);
     const target = { location: this.#location, dataset: this.datasetName, approach: this.approach, threads: this.#threads };
     const request = resolveSaveOptions(target, packed, options);
-    return { request, bytes: packed.bytes, strings: packed.strings };
+    return { request, bytes: packed.bytes, strings: packed.strings, signal, onProgress };
   }
 
   /**
@@ -163,14 +204,7 @@ export class ZarrSaver implements Saver {
     } catch (err) {
       return Promise.reject(err);
     }
-    const { request, bytes, strings } = prepared;
-    return enqueue(this.#queueKey(), async () => {
-      try {
-        return toResult(await native.save(request, bytes, strings));
-      } catch (err) {
-        throw fromNativeError(err);
-      }
-    });
+    return enqueue(this.#queueKey(), () => runAsync(native, prepared));
   }
 
   /** Same as {@link save}, blocking the calling thread. */
@@ -178,12 +212,22 @@ export class ZarrSaver implements Saver {
   saveSync(data: SaveData, indices: Indices, options?: SaveOptions): SaveResult;
   saveSync(data: SaveData, second?: unknown, third?: unknown): SaveResult {
     const native = nativeBinding();
-    const { request, bytes, strings } = this.#prepare(data, second, third);
+    const { request, bytes, strings, signal, onProgress } = this.#prepare(data, second, third);
+    if (signal) {
+      throw new InvalidArgumentError("signal needs save(): saveSync blocks the thread that would abort it");
+    }
+    const control = new native.SaveControl();
+    let result: SaveResult;
     try {
-      return toResult(native.saveSync(request, bytes, strings));
+      result = toResult(native.saveSync(request, bytes, strings, control));
     } catch (err) {
       throw fromNativeError(err);
     }
+    if (onProgress) {
+      const p = control.progress();
+      onProgress({ chunksDone: p.chunksDone, chunksTotal: p.chunksTotal, bytesWritten: p.bytesWritten });
+    }
+    return result;
   }
 
   #queueKey(): string {
@@ -192,6 +236,6 @@ export class ZarrSaver implements Saver {
 
   /** Credentials stay out of logs and JSON. */
   toJSON(): { filePath: string; datasetName: string; approach: Approach } {
-    return { filePath: this.filePath, datasetName: this.datasetName, approach: this.approach };
+    return { filePath: redact(this.filePath), datasetName: this.datasetName, approach: this.approach };
   }
 }

@@ -6,14 +6,15 @@
 #![deny(clippy::all)]
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use napi::bindgen_prelude::{AsyncTask, Uint8Array};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use zarr_saver_core::{
-    save as core_save, Approach, AxisSelection, Compressor, CreateOptions, DType, Elements, NdData,
-    SaveError, SaveOutcome, SaveRequest,
+    save_with_control, Approach, AxisSelection, Compressor, Control, CreateOptions, DType,
+    Elements, NdData, SaveError, SaveOutcome, SaveRequest,
 };
 
 /// One axis of an `update` selection.
@@ -134,8 +135,53 @@ fn request(o: &NativeSaveOptions) -> std::result::Result<SaveRequest, SaveError>
     })
 }
 
+/// Progress of a running save.
+#[napi(object)]
+pub struct NativeProgress {
+    pub chunks_done: i64,
+    pub chunks_total: i64,
+    /// Encoded bytes stored so far.
+    pub bytes_written: i64,
+}
+
+/// A handle on one save: read its progress, or cancel it before its metadata commit.
+#[napi]
+pub struct SaveControl {
+    inner: Arc<Control>,
+}
+
+#[napi]
+impl SaveControl {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self { inner: Arc::new(Control::default()) }
+    }
+
+    /// Stop the save before its next chunk; the dataset keeps its previous state.
+    #[napi]
+    pub fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    #[napi]
+    pub fn progress(&self) -> NativeProgress {
+        let p = self.inner.progress();
+        NativeProgress {
+            chunks_done: p.chunks_done as i64,
+            chunks_total: p.chunks_total as i64,
+            bytes_written: p.bytes_written as i64,
+        }
+    }
+}
+
+fn control_of(control: Option<&SaveControl>) -> Arc<Control> {
+    control.map_or_else(|| Arc::new(Control::default()), |c| c.inner.clone())
+}
+
 fn run(
     options: &NativeSaveOptions,
+    control: Arc<Control>,
     data: Option<&[u8]>,
     strings: Option<Vec<String>>,
 ) -> std::result::Result<SaveOutcome, SaveError> {
@@ -155,7 +201,7 @@ fn run(
         }
     };
     let nd = NdData::new(elements, dims(&options.shape, "shape")?)?;
-    core_save(&req, nd)
+    save_with_control(&req, nd, control)
 }
 
 fn result(o: SaveOutcome) -> NativeSaveResult {
@@ -174,6 +220,7 @@ fn result(o: SaveOutcome) -> NativeSaveResult {
 /// The work of one `save`, run on the libuv pool.
 pub struct SaveTask {
     options: NativeSaveOptions,
+    control: Arc<Control>,
     data: Option<Uint8Array>,
     strings: Option<Vec<String>>,
 }
@@ -185,7 +232,7 @@ impl Task for SaveTask {
     fn compute(&mut self) -> Result<Self::Output> {
         // The JS caller keeps `data` alive and untouched until the Promise settles.
         let data = self.data.as_deref();
-        run(&self.options, data, self.strings.take())
+        run(&self.options, self.control.clone(), data, self.strings.take())
             .map(result)
             .map_err(to_napi)
     }
@@ -201,9 +248,11 @@ pub fn save(
     options: NativeSaveOptions,
     data: Option<Uint8Array>,
     strings: Option<Vec<String>>,
+    control: Option<&SaveControl>,
 ) -> AsyncTask<SaveTask> {
     AsyncTask::new(SaveTask {
         options,
+        control: control_of(control),
         data,
         strings,
     })
@@ -215,8 +264,9 @@ pub fn save_sync(
     options: NativeSaveOptions,
     data: Option<Uint8Array>,
     strings: Option<Vec<String>>,
+    control: Option<&SaveControl>,
 ) -> Result<NativeSaveResult> {
-    run(&options, data.as_deref(), strings)
+    run(&options, control_of(control), data.as_deref(), strings)
         .map(result)
         .map_err(to_napi)
 }

@@ -73,6 +73,8 @@ fn blosc(cfg: &Map<String, Value>, dtype: DType, field: &str) -> Result<CodecJso
     // numcodecs spells shuffle 0/1/2 (-1 = auto: bit for 1-byte types, byte otherwise); v3 spells it by name.
     let typesize = dtype.size().unwrap_or(1) as i64;
     let shuffle = match cfg.get("shuffle") {
+        // Strings are bytes by the time blosc sees them: by default, don't shuffle them.
+        None | Some(Value::Null) if dtype == DType::String => 0,
         None | Some(Value::Null) => 1,
         Some(Value::String(s)) => SHUFFLE_NAMES.iter().position(|n| n == s).ok_or_else(|| {
             invalid(
@@ -100,8 +102,6 @@ fn blosc(cfg: &Map<String, Value>, dtype: DType, field: &str) -> Result<CodecJso
             }
         },
     };
-    // Strings are bytes by the time blosc sees them: shuffling them buys nothing.
-    let shuffle = if dtype == DType::String { 0 } else { shuffle };
     Ok(CodecJson {
         v3: json!({"name": "blosc", "configuration": {
             "cname": cname, "clevel": clevel, "shuffle": SHUFFLE_NAMES[shuffle as usize],

@@ -43,6 +43,9 @@ pub enum SaveError {
     /// Existing metadata is unreadable.
     #[error("{0}")]
     Corrupt(String),
+    /// The caller cancelled the save (an AbortSignal in JS) before it committed.
+    #[error("{0}")]
+    Aborted(String),
 }
 
 impl SaveError {
@@ -60,6 +63,7 @@ impl SaveError {
             Self::Conflict(_) => "ERR_ZARR_CONFLICT",
             Self::Store { .. } => "ERR_ZARR_STORE",
             Self::Corrupt(_) => "ERR_ZARR_CORRUPT",
+            Self::Aborted(_) => "ERR_ZARR_ABORTED",
         }
     }
 

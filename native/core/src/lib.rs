@@ -7,6 +7,7 @@
 #![deny(clippy::all)]
 
 pub mod codecs;
+pub mod control;
 pub mod data;
 pub mod dtype;
 pub mod error;
@@ -23,5 +24,6 @@ pub use data::{Elements, NdData};
 pub use dtype::DType;
 pub use error::SaveError;
 pub use metadata::CreateOptions;
-pub use saver::{save, Approach, SaveOutcome, SaveRequest};
+pub use control::{Control, Progress};
+pub use saver::{save, save_with_control, Approach, SaveOutcome, SaveRequest};
 pub use selection::AxisSelection;

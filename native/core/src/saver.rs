@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use zarrs::array::{Array, ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, CodecOptions};
 
+use crate::control::Control;
 use crate::data::NdData;
 use crate::dtype::DType;
 use crate::error::{from_open_error, Result, SaveError};
@@ -235,16 +236,41 @@ fn codec_options(threads: usize) -> CodecOptions {
     CodecOptions::default().with_concurrent_target(threads)
 }
 
-/// Save `data` as the request says. Saves to one dataset are serialised in-process.
+/// Save `data` as the request says.
 pub fn save(req: &SaveRequest, data: NdData<'_>) -> Result<SaveOutcome> {
+    save_with_control(req, data, Arc::new(Control::default()))
+}
+
+/// [`save`] with a [`Control`] the caller can read progress from and cancel through.
+/// Saves to one dataset are serialised: in-process by a mutex (in call order from
+/// the facade's queue), across processes by a lock on the dataset directory.
+pub fn save_with_control(req: &SaveRequest, data: NdData<'_>, control: Arc<Control>) -> Result<SaveOutcome> {
     validate_dataset_name(&req.dataset)?;
     let pool = threads::pool(req.threads)?;
-    let threads = pool.current_num_threads();
-    let container = Container::open(&req.location)?;
+    let options = codec_options(pool.current_num_threads());
+    let container = Container::open(&req.location, control.clone())?;
     let lock_key = format!("{}\u{0}{}", container.id, req.dataset);
     with_dataset_lock(&lock_key, || {
-        pool.install(|| save_locked(req, &container, data, &codec_options(threads)))
+        pool.install(|| {
+            let create = req.approach != Approach::Update;
+            let Some(_lock) = container.lock_dataset(&req.dataset, create)? else {
+                return Err(not_found(req));
+            };
+            let result = save_locked(req, &container, data, &options, &control);
+            if result.is_err() {
+                container.remove_if_empty(&req.dataset);
+            }
+            result
+        })
     })
+}
+
+fn not_found(req: &SaveRequest) -> SaveError {
+    SaveError::NotFound(format!(
+        "dataset '{}' does not exist in '{}'; update needs an existing array",
+        req.dataset,
+        crate::store::redact(&req.location)
+    ))
 }
 
 fn save_locked(
@@ -252,6 +278,7 @@ fn save_locked(
     container: &Container,
     data: NdData<'_>,
     options: &CodecOptions,
+    control: &Control,
 ) -> Result<SaveOutcome> {
     let dataset = req.dataset.as_str();
     let node = read_node(container, dataset)?;
@@ -259,19 +286,10 @@ fn save_locked(
         (_, Node::Group) => Err(SaveError::InvalidArgument(format!(
             "datasetName '{dataset}' is a group, not an array"
         ))),
-        (Approach::Append, Node::Missing) => create(req, container, data, options, false),
-        (Approach::Append, Node::Array(existing)) => {
-            append(req, container, existing, data, options)
-        }
-        (Approach::Overwrite, Node::Missing) => create(req, container, data, options, false),
-        (Approach::Overwrite, Node::Array(_)) => create(req, container, data, options, true),
-        (Approach::Update, Node::Missing) => Err(SaveError::NotFound(format!(
-            "dataset '{dataset}' does not exist in '{}'; update needs an existing array",
-            req.location
-        ))),
-        (Approach::Update, Node::Array(existing)) => {
-            update(req, container, existing, data, options)
-        }
+        (Approach::Append, Node::Array(existing)) => append(req, container, existing, data, options, control),
+        (Approach::Append | Approach::Overwrite, _) => create(req, container, data, options, control),
+        (Approach::Update, Node::Missing) => Err(not_found(req)),
+        (Approach::Update, Node::Array(existing)) => update(req, container, existing, data, options, control),
     }
 }
 
@@ -279,33 +297,31 @@ fn full_region(shape: &[u64]) -> Vec<(u64, u64)> {
     shape.iter().map(|&n| (0, n)).collect()
 }
 
+/// A new array, written whole into a staging directory and swapped in: whatever was
+/// at `dataset` (an old array, or a crashed create's debris) is replaced at once.
 fn create(
     req: &SaveRequest,
     container: &Container,
     data: NdData<'_>,
     options: &CodecOptions,
-    replace: bool,
+    control: &Control,
 ) -> Result<SaveOutcome> {
     let dataset = req.dataset.as_str();
     let dtype = req.dtype.unwrap_or(data.dtype());
     let data = data.cast(dtype)?;
     let new = metadata::new_array(&data.shape, dtype, &req.create)?;
-    let array = open_array(container, dataset, &new.main)?;
-    // Everything is validated; only now may the old dataset go.
-    if replace {
-        container.erase_node(dataset)?;
-    }
     ensure_groups(container, dataset, req.create.zarr_format)?;
-    write::write_region(&array, &vec![0; data.shape.len()], &data, options)?;
-    if let Some(attrs) = &new.v2_attributes {
-        container.put_json(&format!("{dataset}/.zattrs"), attrs)?;
-    }
-    let key = if req.create.zarr_format == 2 {
-        ".zarray"
-    } else {
-        "zarr.json"
-    };
-    container.put_json(&format!("{dataset}/{key}"), &new.main)?;
+    container.replace_dataset(dataset, |staging| {
+        // In the staging container the array sits at the root.
+        let array = open_array(staging, "", &new.main)?;
+        write::write_region(&array, &vec![0; data.shape.len()], &data, options, control)?;
+        control.check()?;
+        if let Some(attrs) = &new.v2_attributes {
+            staging.put_json(".zattrs", attrs)?;
+        }
+        let key = if req.create.zarr_format == 2 { ".zarray" } else { "zarr.json" };
+        staging.put_json(key, &new.main)
+    })?;
     Ok(SaveOutcome {
         region: full_region(&data.shape),
         shape: data.shape,
@@ -332,6 +348,7 @@ fn append(
     existing: Existing,
     data: NdData<'_>,
     options: &CodecOptions,
+    control: &Control,
 ) -> Result<SaveOutcome> {
     check_requested_dtype(req, &existing)?;
     let old = &existing.shape;
@@ -362,7 +379,9 @@ fn append(
     let array = open_array(container, &req.dataset, &meta)?;
     let mut start = vec![0; shape.len()];
     start[axis] = old[axis];
-    write::write_region(&array, &start, &data, options)?;
+    write::write_region(&array, &start, &data, options, control)?;
+    // The commit: until this rename lands, readers see the old shape.
+    control.check()?;
     container.put_json(&existing.key, &meta)?;
     let region = (0..shape.len())
         .map(|d| (start[d], start[d] + data.shape[d]))
@@ -381,6 +400,7 @@ fn update(
     existing: Existing,
     data: NdData<'_>,
     options: &CodecOptions,
+    control: &Control,
 ) -> Result<SaveOutcome> {
     let selection = req.selection.as_ref().ok_or_else(|| {
         SaveError::IndicesRequired("update needs indices: the positions to overwrite".into())
@@ -398,8 +418,8 @@ fn update(
     data.shape = full_shape;
     let array = open_array(container, &req.dataset, &existing.meta)?;
     match resolved.as_rectangle() {
-        Some((start, _)) => write::write_region(&array, &start, &data, options)?,
-        None => write::write_selection(&array, &existing.chunk_shape, &resolved, &data, options)?,
+        Some((start, _)) => write::write_region(&array, &start, &data, options, control)?,
+        None => write::write_selection(&array, &existing.chunk_shape, &resolved, &data, options, control)?,
     }
     let region = resolved.axes.iter().map(|p| p.bounds()).collect();
     Ok(SaveOutcome {
@@ -409,7 +429,3 @@ fn update(
         created: false,
     })
 }
-
-/// Keep `Arc` in scope for callers building containers by hand in tests.
-#[doc(hidden)]
-pub type SharedContainer = Arc<Container>;

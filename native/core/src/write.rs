@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use zarrs::array::{Array, ArrayBytes, ArraySubset, CodecOptions};
 use zarrs::storage::ReadableWritableListableStorageTraits;
 
+use crate::control::Control;
 use crate::data::{Elements, NdData};
 use crate::error::{Result, SaveError};
 use crate::selection::Resolved;
@@ -33,17 +34,51 @@ fn array_bytes<'a>(data: &'a NdData<'_>) -> Result<ArrayBytes<'a>> {
     })
 }
 
-/// Write `data` (C order) into the rectangle starting at `start`.
+/// Write `data` (C order) into the rectangle starting at `start`, chunk by chunk:
+/// whole chunks are encoded straight from the input, partial ones are read,
+/// patched and re-encoded. `control` is checked before each chunk and counts them.
 pub fn write_region(
     array: &ZArray,
     start: &[u64],
     data: &NdData<'_>,
     options: &CodecOptions,
+    control: &Control,
 ) -> Result<()> {
     let subset = ArraySubset::new_with_start_shape(start.to_vec(), data.shape.clone())
         .map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
-    array.store_array_subset_opt(&subset, array_bytes(data)?, options)?;
-    Ok(())
+    let chunks = array
+        .chunks_in_array_subset(&subset)
+        .map_err(|e| SaveError::ShapeMismatch(e.to_string()))?
+        .ok_or_else(|| SaveError::ShapeMismatch(format!("region {subset} lies outside the array")))?;
+    let chunk_list: Vec<Vec<u64>> = chunks.indices().into_iter().map(|c| c.to_vec()).collect();
+    control.add_chunks(chunk_list.len() as u64);
+    let bytes = array_bytes(data)?;
+    let shape = subset.shape();
+    let write_chunk = |chunk: &Vec<u64>, opts: &CodecOptions| -> Result<()> {
+        control.check()?;
+        let in_array = array.chunk_subset(chunk)?;
+        let overlap = subset.overlap(&in_array).map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
+        let in_data = overlap.relative_to(subset.start()).map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
+        let in_chunk = overlap.relative_to(in_array.start()).map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
+        let piece = if chunk_list.len() == 1 {
+            bytes.clone()
+        } else {
+            bytes
+                .extract_array_subset(&in_data, &shape, array.data_type())
+                .map_err(|e| SaveError::InvalidData(e.to_string()))?
+        };
+        array.store_chunk_subset_opt(chunk, &in_chunk, piece, opts)?;
+        control.chunk_done();
+        Ok(())
+    };
+    let threads = options.concurrent_target().max(1);
+    if chunk_list.len() >= threads {
+        // Enough chunks to keep every thread busy: one chunk per task, codecs single-threaded.
+        let inner = options.clone().with_concurrent_target(1);
+        chunk_list.par_iter().try_for_each(|c| write_chunk(c, &inner))
+    } else {
+        chunk_list.iter().try_for_each(|c| write_chunk(c, options))
+    }
 }
 
 /// For one axis: which selection entries (k, offset in chunk) fall in each chunk.
@@ -124,6 +159,7 @@ pub fn write_selection(
     resolved: &Resolved,
     data: &NdData<'_>,
     options: &CodecOptions,
+    control: &Control,
 ) -> Result<()> {
     let ndim = chunk_shape.len();
     let plans: Vec<AxisPlan> = (0..ndim)
@@ -152,7 +188,9 @@ pub fn write_selection(
     } else {
         options.clone()
     };
+    control.add_chunks(chunks.len() as u64);
     let write_chunk = |chunk: &Vec<u64>| -> Result<()> {
+        control.check()?;
         let entries: Vec<&[(usize, usize)]> =
             (0..ndim).map(|d| plans[d][&chunk[d]].as_slice()).collect();
         // A chunk whose in-bounds part is wholly replaced needs no read.
@@ -191,6 +229,7 @@ pub fn write_selection(
                 array.store_chunk_opt(chunk, buf, &inner)?;
             }
         }
+        control.chunk_done();
         Ok(())
     };
     if chunks.len() > 1 {

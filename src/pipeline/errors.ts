@@ -1,0 +1,72 @@
+/** The pipeline's error: which item failed, at which stage, and why. */
+import { type ErrorCode, ZarrSaverError } from "../errors.js";
+
+/** Code of {@link TaskFailedError}; not (yet) in DESIGN.md's table, so it is declared here. */
+export const TASK_FAILED: "ERR_ZARR_TASK_FAILED" = "ERR_ZARR_TASK_FAILED";
+
+/**
+ * Where a pipeline failure happened:
+ * - `load`: the task could not start (the factory threw, the module failed to
+ *   import, its default export has no `processItem` / `processItems`, a worker
+ *   thread could not run it);
+ * - `task`: `processItem` / `processItems` threw or rejected, returned the wrong
+ *   number of results, or a result could not be sent back from its worker;
+ * - `save`: the saver rejected a batch.
+ */
+export type TaskStage = "load" | "task" | "save";
+
+/** What a {@link TaskFailedError} reports. */
+export interface TaskFailure {
+  stage: TaskStage;
+  /** Index (in input order) of the failing item, or of the first item of the failing chunk or batch. */
+  index: number;
+  /** How many items the failure covers: 1 for one item, the chunk size for `processItems`, the batch size for a save. */
+  count: number;
+  /** The failing item itself, when the failure is about one item. */
+  item?: unknown;
+  /** What the task or saver threw (errors from worker threads are rebuilt with their name, message, stack and code). */
+  cause: unknown;
+}
+
+function describe(cause: unknown): string {
+  if (cause instanceof Error) return cause.name && cause.name !== "Error" ? `${cause.name}: ${cause.message}` : cause.message;
+  return String(cause);
+}
+
+function itemsLabel(index: number, count: number): string {
+  return count === 1 ? `item ${index}` : `items ${index}..${index + count - 1}`;
+}
+
+/**
+ * A task or the saver failed during `TaskManager.submitTasks`. The message names
+ * the item index; `cause` keeps what was thrown. Its `code` is
+ * `"ERR_ZARR_TASK_FAILED"`.
+ */
+export class TaskFailedError extends ZarrSaverError {
+  /** load, task or save. */
+  readonly stage: TaskStage;
+  /** Index of the failing item, or of the first item of the failing chunk or batch. */
+  readonly index: number;
+  /** Number of items the failure covers. */
+  readonly count: number;
+  /** The failing item, when the failure is about one item. */
+  readonly item: unknown;
+
+  constructor(failure: TaskFailure) {
+    const { stage, index, count, cause } = failure;
+    const what = itemsLabel(index, count);
+    const message =
+      stage === "save"
+        ? `saving the results of ${what} failed: ${describe(cause)}`
+        : stage === "load"
+          ? `the task could not start (${what}): ${describe(cause)}`
+          : `task failed on ${what}${count > 1 ? " (processItems)" : ""}: ${describe(cause)}`;
+    // ErrorCode is the table of DESIGN.md, owned by src/errors.ts; once it lists
+    // ERR_ZARR_TASK_FAILED this cast goes away.
+    super(TASK_FAILED as string as ErrorCode, message, { cause });
+    this.stage = stage;
+    this.index = index;
+    this.count = count;
+    this.item = failure.item;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Puts results back in item order and hands them to the saver in batches of
+ * exactly `saveInterval`, one save at a time, while computing goes on.
+ */
+import type { SaveData } from "../convert.js";
+import type { SaveOptions } from "../options.js";
+import type { Saver } from "../saver.js";
+import { TaskFailedError } from "./errors.js";
+
+interface Batch<R> {
+  start: number;
+  data: R[];
+}
+
+export interface OrderedSavesOptions {
+  /** Without a saver, results are collected in memory (see {@link OrderedSaves.results}). */
+  saver: Saver | undefined;
+  saveInterval: number;
+  saveOptions: SaveOptions | undefined;
+  /** Batches waiting behind the running save before {@link OrderedSaves.isFull} turns true. */
+  maxPendingSaves: number;
+  /** A save finished. */
+  onSaved: () => void;
+  /** A save failed; nothing more is saved. */
+  onError: (err: TaskFailedError) => void;
+}
+
+export class OrderedSaves<R> {
+  /** Index of the first item whose result has not arrived in order yet. */
+  nextIndex = 0;
+  /** Items saved so far. */
+  saved = 0;
+  /** Saves completed so far. */
+  saves = 0;
+  /** Time spent inside `saver.save`, summed. */
+  saveMs = 0;
+  /** Results in item order, when there is no saver. */
+  readonly results: R[] = [];
+
+  readonly #options: OrderedSavesOptions;
+  /** Results that arrived ahead of `nextIndex`, by the index of their first item. */
+  readonly #early = new Map<number, R[]>();
+  /** In-order results not yet a full batch; the first is item `#readyStart`. */
+  #ready: R[] = [];
+  #readyStart = 0;
+  readonly #queue: Batch<R>[] = [];
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: OrderedSavesOptions) {
+    this.#options = options;
+  }
+
+  /** True when enough batches wait for the saver that the dispatcher should pause. */
+  get isFull(): boolean {
+    return this.#queue.length >= this.#options.maxPendingSaves;
+  }
+
+  /** Results of items `start`, `start + 1`, ... in any order of arrival between calls. */
+  put(start: number, results: R[]): void {
+    if (this.#stopped) return;
+    this.#early.set(start, results);
+    for (let next = this.#early.get(this.nextIndex); next !== undefined; next = this.#early.get(this.nextIndex)) {
+      this.#early.delete(this.nextIndex);
+      this.#accept(next);
+    }
+  }
+
+  #accept(results: R[]): void {
+    this.nextIndex += results.length;
+    if (this.#options.saver === undefined) {
+      for (const r of results) this.results.push(r);
+      return;
+    }
+    const interval = this.#options.saveInterval;
+    for (const r of results) {
+      this.#ready.push(r);
+      if (this.#ready.length === interval) this.#cut();
+    }
+    this.#pump();
+  }
+
+  #cut(): void {
+    this.#queue.push({ start: this.#readyStart, data: this.#ready });
+    this.#readyStart += this.#ready.length;
+    this.#ready = [];
+  }
+
+  /** Start the next save when none is running. */
+  #pump(): void {
+    const saver = this.#options.saver;
+    if (saver === undefined || this.#running !== undefined || this.#stopped) return;
+    const batch = this.#queue.shift();
+    if (batch === undefined) return;
+    const began = performance.now();
+    this.#running = (async () => saver.save(batch.data as SaveData, this.#options.saveOptions))().then(
+      () => {
+        this.saveMs += performance.now() - began;
+        this.saved += batch.data.length;
+        this.saves += 1;
+        this.#running = undefined;
+        this.#pump();
+        this.#options.onSaved();
+      },
+      (cause: unknown) => {
+        this.#running = undefined;
+        this.#stopped = true;
+        this.#queue.length = 0;
+        this.#options.onError(new TaskFailedError({ stage: "save", index: batch.start, count: batch.data.length, cause }));
+      },
+    );
+  }
+
+  /** Save the remainder (a batch shorter than saveInterval) and wait for every save. */
+  async finish(): Promise<void> {
+    if (this.#ready.length > 0) this.#cut();
+    this.#pump();
+    while (this.#running !== undefined) await this.#running;
+  }
+
+  /** Drop what waits, and wait for the save already running (its outcome no longer matters). */
+  async abort(): Promise<void> {
+    this.#stopped = true;
+    this.#queue.length = 0;
+    this.#early.clear();
+    while (this.#running !== undefined) await this.#running;
+  }
+}

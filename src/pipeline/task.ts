@@ -1,0 +1,76 @@
+/** What a task is, and the contract between the TaskManager and whatever runs tasks. */
+
+/** A result or a promise of it: task methods may be sync or async. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * The work done on items, the seed's `Task`. Give it `processItem` (called once
+ * per item) and/or `processItems` (called with a chunk of items when
+ * `submitTasks(..., { atOnce: true })`, returning one result per item).
+ * Either may be async.
+ */
+export interface Task<I = unknown, R = unknown> {
+  /** Compute the result of one item. */
+  processItem?(item: I): MaybePromise<R>;
+  /** Compute the results of a chunk of items, one per item, in the same order. */
+  processItems?(items: I[]): MaybePromise<readonly R[] | ArrayLike<R>>;
+}
+
+/** Builds a task object; the TaskManager calls it once per in-process lane. */
+export type TaskFactory<I = unknown, R = unknown> = () => Task<I, R>;
+
+/** A task class, as in the seed's `TaskManager(MyTask)`: constructed with no arguments, once per in-process lane. */
+export type TaskClass<I = unknown, R = unknown> = new () => Task<I, R>;
+
+/**
+ * How a TaskManager gets its task: a factory or a class runs tasks in this
+ * thread; a module (a `file:` or `data:` URL, a `URL`, or a path resolved
+ * against the working directory) whose default export is the task class runs
+ * them in worker threads.
+ */
+export type TaskSource<I = unknown, R = unknown> = TaskFactory<I, R> | TaskClass<I, R> | string | URL;
+
+/** Consecutive items handed to one lane at once: `items[k]` is item `start + k`. */
+export interface Unit<I> {
+  start: number;
+  items: I[];
+}
+
+/** Runs units; one per `submitTasks` call. */
+export interface Executor<I, R> {
+  /** How many units may be in flight at once. */
+  readonly capacity: number;
+  /** Results of the unit, in item order; rejects with a TaskFailedError. */
+  run(unit: Unit<I>): Promise<R[]>;
+  /** Stop everything (terminating worker threads) and resolve once it is stopped. */
+  close(): Promise<void>;
+  /** Worker threads still running (0 in-process). */
+  readonly activeWorkers: number;
+}
+
+/** Why a task object can't serve the requested mode, or undefined if it can. */
+export function missingMethod(task: unknown, atOnce: boolean): string | undefined {
+  const method = atOnce ? "processItems" : "processItem";
+  if (task === null || (typeof task !== "object" && typeof task !== "function")) {
+    return `a task must be an object with ${method}(); got ${task === null ? "null" : typeof task}`;
+  }
+  if (typeof (task as Record<string, unknown>)[method] !== "function") {
+    return atOnce
+      ? "atOnce: true calls processItems(items), and the task has no processItems method"
+      : "the task has no processItem method (use atOnce: true to call processItems)";
+  }
+  return undefined;
+}
+
+/** `processItems` output as an array of exactly `count` results, or a TypeError. */
+export function chunkResults<R>(out: unknown, count: number): R[] {
+  const list =
+    Array.isArray(out) ? out : out !== null && typeof out === "object" && typeof (out as ArrayLike<R>).length === "number" ? Array.from(out as ArrayLike<R>) : undefined;
+  if (list === undefined) throw new TypeError(`processItems must return an array with one result per item; got ${out === null ? "null" : typeof out}`);
+  if (list.length !== count) throw new TypeError(`processItems returned ${list.length} results for ${count} items`);
+  return list as R[];
+}
+
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as PromiseLike<unknown>).then === "function";
+}
