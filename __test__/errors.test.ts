@@ -252,20 +252,26 @@ describe("UnsupportedError", () => {
     expect(snapshotTree(root)).toEqual({});
   });
 
-  it.each(["s3://bucket/prefix.zarr", "gs://bucket/prefix.zarr"])("object store %s (not writable yet)", async (url) => {
-    const saver = new ZarrSaver(url);
-    check(await rejection(saver.save([1])), UnsupportedError, "ERR_ZARR_UNSUPPORTED", ["filePath", url]);
-    check(thrown(() => saver.saveSync([1])), UnsupportedError, "ERR_ZARR_UNSUPPORTED", ["filePath", url]);
+  it.each(["ftp://host/prefix.zarr", "webdav://host/x.zarr"])("a store scheme zarr-saver does not know: %s", (url) => {
+    check(thrown(() => new ZarrSaver(url)), InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", ["filePath", "unknown scheme"]);
   });
 
   it("the message never contains credentials from the URL or storageOptions", async () => {
+    // An endpoint nothing listens on: the save fails fast with a StoreError.
     const saver = new ZarrSaver("s3://AKIAEXAMPLE:url-secret-123@bucket/prefix.zarr", {
-      storageOptions: { accessKeyId: "AKIAEXAMPLE", secretAccessKey: "option-secret-456" },
+      storageOptions: {
+        endpoint: "http://127.0.0.1:1",
+        allowHttp: true,
+        region: "us-east-1",
+        accessKeyId: "AKIAEXAMPLE",
+        secretAccessKey: "option-secret-456",
+        sessionToken: "token-secret-789",
+      },
     });
     const err = (await rejection(saver.save([1]))) as Error;
-    check(err, UnsupportedError, "ERR_ZARR_UNSUPPORTED", ["filePath", "bucket/prefix.zarr"]);
+    check(err, StoreError, "ERR_ZARR_STORE", ["127.0.0.1:1"]);
     // Soft: report every leak at once (the message, and the saver's toJSON used by loggers).
-    for (const secret of ["url-secret-123", "option-secret-456"]) {
+    for (const secret of ["url-secret-123", "option-secret-456", "token-secret-789"]) {
       expect.soft(err.message).not.toContain(secret);
       expect.soft(JSON.stringify(saver)).not.toContain(secret);
     }

@@ -204,6 +204,8 @@ describe("package surface", () => {
         "OutOfBoundsError",
         "ShapeMismatchError",
         "StoreError",
+        "TaskFailedError",
+        "TaskManager",
         "UnsupportedError",
         "ZarrSaver",
         "ZarrSaverError",

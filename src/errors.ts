@@ -17,7 +17,8 @@ export type ErrorCode =
   | "ERR_ZARR_UNSUPPORTED"
   | "ERR_ZARR_CONFLICT"
   | "ERR_ZARR_STORE"
-  | "ERR_ZARR_CORRUPT";
+  | "ERR_ZARR_CORRUPT"
+  | "ERR_ZARR_TASK_FAILED";
 
 /** Base class of every zarr-saver error. */
 export class ZarrSaverError extends Error {
@@ -115,7 +116,8 @@ export class CorruptMetadataError extends ZarrSaverError {
 
 type ErrorClass = new (message: string, options?: { cause?: unknown }) => ZarrSaverError;
 
-const CLASS_OF_CODE: Record<ErrorCode, ErrorClass> = {
+// Codes the native core can report (task failures arise in the JS pipeline only).
+const CLASS_OF_CODE: Record<Exclude<ErrorCode, "ERR_ZARR_TASK_FAILED">, ErrorClass> = {
   ERR_ZARR_NATIVE_UNAVAILABLE: NativeUnavailableError,
   ERR_ZARR_INVALID_ARGUMENT: InvalidArgumentError,
   ERR_ZARR_INVALID_DATA: InvalidDataError,
@@ -150,7 +152,7 @@ export function fromNativeError(err: unknown): Error {
   const match = WIRE.exec(message);
   // A cancelled save: the facade rethrows the AbortSignal's reason, as fetch() does.
   if (match?.[1] === "ERR_ZARR_ABORTED") return new DOMException(match[3] as string, "AbortError");
-  const code = match?.[1] as ErrorCode | undefined;
+  const code = match?.[1] as keyof typeof CLASS_OF_CODE | undefined;
   if (!match || !code || !(code in CLASS_OF_CODE)) {
     return new StoreError(`native core failed: ${message}`, { cause: err });
   }

@@ -34,6 +34,8 @@ export interface ZarrSaverOptions {
   storageOptions?: StorageOptions;
   /** Threads that encode chunks. Default: one per core. */
   threads?: number;
+  /** Object stores: uploads kept in flight per save. Default 32. */
+  concurrency?: number;
 }
 
 /** Options of one `save`. Creation options apply only when the save creates the array. */
@@ -94,7 +96,7 @@ const SAVE_OPTION_KEYS = new Set([
   "signal",
   "onProgress",
 ]);
-const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads"]);
+const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads", "concurrency"]);
 
 const APPROACHES: readonly Approach[] = ["append", "overwrite", "update"];
 
@@ -125,9 +127,31 @@ export function parseThreads(value: unknown, field: string): number | undefined 
 export function checkSaverOptions(options: ZarrSaverOptions): void {
   checkKeys(options, SAVER_OPTION_KEYS, "options");
   parseThreads(options.threads, "threads");
-  if (options.storageOptions !== undefined && (typeof options.storageOptions !== "object" || options.storageOptions === null)) {
+  const c = options.concurrency;
+  if (c !== undefined && (typeof c !== "number" || !Number.isInteger(c) || c < 1 || c > 1024)) {
+    throw new InvalidArgumentError(`concurrency must be an integer from 1 to 1024; got ${String(c)}`);
+  }
+}
+
+/**
+ * storageOptions as the object-store client takes them: snake_case keys
+ * (`accessKeyId` -> `access_key_id`; the core adds the `aws_`/`google_`/`azure_`
+ * prefix where needed) and string values. Values never appear in messages.
+ */
+export function resolveStorageOptions(options: unknown): Record<string, string> | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw new InvalidArgumentError("storageOptions must be an object");
   }
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || value === null) continue;
+    if (!["string", "number", "boolean"].includes(typeof value)) {
+      throw new InvalidArgumentError(`storageOptions.${key} must be a string, number or boolean`);
+    }
+    out[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = String(value);
+  }
+  return out;
 }
 
 function dims(value: unknown, field: string): number[] | undefined {
@@ -157,6 +181,8 @@ interface Target {
   dataset: string;
   approach: Approach;
   threads: number | undefined;
+  storageOptions: Record<string, string> | undefined;
+  concurrency: number | undefined;
 }
 
 /** Check `options` and build the native request for `packed`. */
@@ -222,5 +248,7 @@ export function resolveSaveOptions(target: Target, packed: PackedArray, options:
     dimensionNames: options.dimensionNames ? [...options.dimensionNames] : undefined,
     attributes: attributes ? (JSON.parse(JSON.stringify(attributes)) as Record<string, unknown>) : undefined,
     threads: parseThreads(options.threads, "threads") ?? target.threads,
+    storageOptions: target.storageOptions,
+    concurrency: target.concurrency,
   };
 }

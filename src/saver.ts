@@ -10,9 +10,9 @@ import {
   checkSaverOptions,
   parseApproach,
   resolveSaveOptions,
+  resolveStorageOptions,
   type SaveOptions,
   type SaveProgress,
-  type StorageOptions,
   type ZarrSaverOptions,
 } from "./options.js";
 
@@ -148,10 +148,11 @@ export class ZarrSaver implements Saver {
   readonly datasetName: string;
   /** append, overwrite or update. */
   readonly approach: Approach;
-  /** Object-store options (kept for the object-store release; never printed). */
-  readonly #storageOptions: StorageOptions | undefined;
+  /** Object-store client options, resolved once; never printed. */
+  readonly #storageOptions: Record<string, string> | undefined;
   readonly #location: string;
   readonly #threads: number | undefined;
+  readonly #concurrency: number | undefined;
 
   constructor(filePath: string | URL, options?: ZarrSaverOptions);
   /** The seed's positional form. */
@@ -169,8 +170,9 @@ export class ZarrSaver implements Saver {
     this.filePath = filePath instanceof URL ? filePath.href : filePath;
     this.datasetName = validateDatasetName(options.datasetName ?? "dataset");
     this.approach = parseApproach(options.approach ?? "append");
-    this.#storageOptions = options.storageOptions;
+    this.#storageOptions = resolveStorageOptions(options.storageOptions);
     this.#threads = options.threads;
+    this.#concurrency = options.concurrency;
   }
 
   /** Everything that can fail before the core runs, checked while the caller still holds its data. */
@@ -183,7 +185,14 @@ export class ZarrSaver implements Saver {
       );
     }
     const packed = packData(data);
-    const target = { location: this.#location, dataset: this.datasetName, approach: this.approach, threads: this.#threads };
+    const target = {
+      location: this.#location,
+      dataset: this.datasetName,
+      approach: this.approach,
+      threads: this.#threads,
+      storageOptions: this.#storageOptions,
+      concurrency: this.#concurrency,
+    };
     const request = resolveSaveOptions(target, packed, options);
     return { request, bytes: packed.bytes, strings: packed.strings, signal, onProgress };
   }

@@ -1,5 +1,5 @@
 /** The pipeline's error: which item failed, at which stage, and why. */
-import { type ErrorCode, ZarrSaverError } from "../errors.js";
+import { ZarrSaverError } from "../errors.js";
 
 /** Code of {@link TaskFailedError}; not (yet) in DESIGN.md's table, so it is declared here. */
 export const TASK_FAILED: "ERR_ZARR_TASK_FAILED" = "ERR_ZARR_TASK_FAILED";
@@ -61,9 +61,7 @@ export class TaskFailedError extends ZarrSaverError {
         : stage === "load"
           ? `the task could not start (${what}): ${describe(cause)}`
           : `task failed on ${what}${count > 1 ? " (processItems)" : ""}: ${describe(cause)}`;
-    // ErrorCode is the table of DESIGN.md, owned by src/errors.ts; once it lists
-    // ERR_ZARR_TASK_FAILED this cast goes away.
-    super(TASK_FAILED as string as ErrorCode, message, { cause });
+    super(TASK_FAILED, message, { cause });
     this.stage = stage;
     this.index = index;
     this.count = count;

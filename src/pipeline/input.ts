@@ -18,7 +18,10 @@ export function checkItems(items: unknown): void {
 
 /** The number of items, when it is known before iterating. */
 export function knownTotal(items: unknown): number | undefined {
-  return Array.isArray(items) ? items.length : undefined;
+  if (Array.isArray(items)) return items.length;
+  // Typed arrays: iterated like any iterable, but their length is known.
+  if (ArrayBuffer.isView(items) && "length" in items && typeof items.length === "number") return items.length;
+  return undefined;
 }
 
 /** Consecutive items in units of `size` (the last may be shorter), pulled lazily from iterables. */

@@ -118,11 +118,16 @@ export class OrderedSaves<R> {
     while (this.#running !== undefined) await this.#running;
   }
 
-  /** Drop what waits, and wait for the save already running (its outcome no longer matters). */
-  async abort(): Promise<void> {
+  /** Accept nothing more and start no other save (the running one goes on); synchronous, for the moment of a failure. */
+  stop(): void {
     this.#stopped = true;
     this.#queue.length = 0;
     this.#early.clear();
+  }
+
+  /** {@link stop}, then wait for the save already running (its outcome no longer matters). */
+  async abort(): Promise<void> {
+    this.stop();
     while (this.#running !== undefined) await this.#running;
   }
 }

@@ -38,7 +38,10 @@ export function renderBar(progress: Progress, elapsedMs: number, columns: number
   if (total === undefined || total === 0) return counts.slice(0, columns - 1);
   const fraction = Math.min(1, progress.done / total);
   const percent = `${String(Math.floor(fraction * 100)).padStart(3)}%`;
-  const width = Math.max(0, Math.min(30, columns - counts.length - percent.length - 5));
+  // Sized from the total rather than the current text, so the bar doesn't jump as counts grow:
+  // room for four numbers as wide as the total, the words, the percentage and the brackets.
+  const reserved = 4 * formatCount(total).length + 39 + 8;
+  const width = Math.max(0, Math.min(30, columns - 1 - reserved));
   const filled = Math.round(fraction * width);
   const bar = width > 0 ? `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ` : "";
   return `${bar}${percent} ${counts}`.slice(0, columns - 1);
@@ -47,6 +50,7 @@ export function renderBar(progress: Progress, elapsedMs: number, columns: number
 /** A writable terminal stream, as far as the bar needs one. */
 export interface BarStream {
   write(text: string): unknown;
+  /** Terminal width; 0 (a terminal that doesn't say) or absent means 80. */
   columns?: number;
 }
 
@@ -82,7 +86,7 @@ export class ProgressReporter {
     if (stream === undefined) return;
     this.#lastDraw = now;
     this.#drawn = true;
-    stream.write(`\r${renderBar(this.#last, now - this.#began, stream.columns ?? 80)}\x1b[K`);
+    stream.write(`\r${renderBar(this.#last, now - this.#began, stream.columns || 80)}\x1b[K`);
   }
 
   /** Final state of the bar, and a newline so later output starts on its own line. */

@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { InvalidArgumentError } from "../errors.js";
 import { InProcessExecutor } from "./in-process.js";
 import { checkItems, knownTotal, type TaskItems, units } from "./input.js";
-import { resolveSubmitOptions, resolveWorkers, type SubmitOptions, type TaskManagerOptions } from "./options.js";
+import { type ResolvedSubmitOptions, resolveSubmitOptions, resolveWorkers, type SubmitOptions, type TaskManagerOptions } from "./options.js";
 import { OrderedSaves } from "./ordered-saves.js";
 import { ProgressReporter } from "./progress.js";
 import { Signal } from "./signal.js";
@@ -39,10 +39,10 @@ export interface SubmitSummary {
   stalledMs: number;
 }
 
-function isClass(fn: Function): boolean {
+function isClass(fn: object): boolean {
   if (Function.prototype.toString.call(fn).startsWith("class")) return true;
   // A class compiled to a function: its methods sit on the prototype.
-  const proto: unknown = fn.prototype;
+  const proto: unknown = (fn as { prototype?: unknown }).prototype;
   return typeof proto === "object" && proto !== null && ("processItem" in proto || "processItems" in proto);
 }
 
@@ -143,12 +143,14 @@ export class TaskManager<I = unknown, R = unknown> {
     return this.#executor;
   }
 
-  async #run(items: TaskItems<I>, opts: ReturnType<typeof resolveSubmitOptions>): Promise<SubmitSummary> {
+  async #run(items: TaskItems<I>, opts: ResolvedSubmitOptions): Promise<SubmitSummary> {
     const began = performance.now();
     const signal = new Signal();
     let failure: { error: unknown } | undefined;
     const fail = (error: unknown): void => {
       failure ??= { error };
+      // Chunks still finishing must not start saves after the failure.
+      sink.stop();
       signal.notify();
     };
     let done = 0;
@@ -214,6 +216,8 @@ export class TaskManager<I = unknown, R = unknown> {
       if (failure === undefined) {
         await Promise.all(inflight);
         if (failure === undefined) await sink.finish();
+        // The last report: everything computed and saved (a throwing onProgress still fails the run).
+        if (failure === undefined) report();
       }
       if (failure !== undefined) {
         // Terminating the threads settles their units; in-process units run to their end.
@@ -222,7 +226,6 @@ export class TaskManager<I = unknown, R = unknown> {
         await sink.abort();
         throw failure.error;
       }
-      report();
       return {
         items: done,
         saved: sink.saved,

@@ -17,7 +17,8 @@
  * `describeError`). Messages are processed one at a time, in order, even when
  * the task is async. The loop mirrors runUnit in in-process.ts.
  */
-export const WORKER_SOURCE = String.raw`"use strict";
+// No backslash and no ${ in the text below: it is the program verbatim.
+export const WORKER_SOURCE = `"use strict";
 const { parentPort, workerData } = require("node:worker_threads");
 const { moduleUrl, atOnce } = workerData;
 

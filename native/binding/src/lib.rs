@@ -14,7 +14,7 @@ use napi_derive::napi;
 use serde_json::{Map, Value};
 use zarr_saver_core::{
     save_with_control, Approach, AxisSelection, Compressor, Control, CreateOptions, DType,
-    Elements, NdData, SaveError, SaveOutcome, SaveRequest,
+    Elements, NdData, SaveError, SaveOutcome, SaveRequest, StoreOptions,
 };
 
 /// One axis of an `update` selection.
@@ -55,6 +55,10 @@ pub struct NativeSaveOptions {
     pub dimension_names: Option<Vec<Option<String>>>,
     pub attributes: Option<Map<String, Value>>,
     pub threads: Option<u32>,
+    /// Object-store client options, snake_case keys.
+    pub storage_options: Option<std::collections::HashMap<String, String>>,
+    /// Uploads in flight per save on object stores.
+    pub concurrency: Option<u32>,
 }
 
 /// What a save did.
@@ -108,6 +112,15 @@ fn request(o: &NativeSaveOptions) -> std::result::Result<SaveRequest, SaveError>
     };
     Ok(SaveRequest {
         location: o.location.clone(),
+        store: StoreOptions {
+            storage_options: o
+                .storage_options
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            concurrency: o.concurrency.map(|c| c as usize),
+        },
         dataset: o.dataset.clone(),
         approach: Approach::parse(&o.approach)?,
         axis: o.axis.unwrap_or(0) as usize,
@@ -155,7 +168,9 @@ impl SaveControl {
     #[napi(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        Self { inner: Arc::new(Control::default()) }
+        Self {
+            inner: Arc::new(Control::default()),
+        }
     }
 
     /// Stop the save before its next chunk; the dataset keeps its previous state.
@@ -232,9 +247,14 @@ impl Task for SaveTask {
     fn compute(&mut self) -> Result<Self::Output> {
         // The JS caller keeps `data` alive and untouched until the Promise settles.
         let data = self.data.as_deref();
-        run(&self.options, self.control.clone(), data, self.strings.take())
-            .map(result)
-            .map_err(to_napi)
+        run(
+            &self.options,
+            self.control.clone(),
+            data,
+            self.strings.take(),
+        )
+        .map(result)
+        .map_err(to_napi)
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {

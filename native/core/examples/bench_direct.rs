@@ -16,14 +16,15 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use zarr_saver_core::{
-    save, Approach, AxisSelection, Compressor, CreateOptions, DType, Elements, NdData,
-    SaveRequest,
+    save, Approach, AxisSelection, Compressor, CreateOptions, DType, Elements, NdData, SaveRequest,
+    StoreOptions,
 };
 
 type Res<T> = Result<T, String>;
 
 fn field<'a>(v: &'a Value, key: &str) -> Res<&'a Value> {
-    v.get(key).ok_or_else(|| format!("job field '{key}' is missing"))
+    v.get(key)
+        .ok_or_else(|| format!("job field '{key}' is missing"))
 }
 
 fn u64_of(v: &Value, key: &str) -> Res<u64> {
@@ -63,6 +64,7 @@ fn request(location: &Path, approach: Approach, job: &Value) -> Res<SaveRequest>
     };
     Ok(SaveRequest {
         location: location.to_string_lossy().into_owned(),
+        store: StoreOptions::default(),
         dataset: "data".into(),
         approach,
         axis: 0,
@@ -135,31 +137,34 @@ fn warm_up(job: &Value) -> Res<()> {
 
 fn run_job(job: &Value) -> Res<Value> {
     let kind = str_of(job, "kind")?;
-    let out = Path::new(str_of(job, "out")?);
     let data_file = str_of(job, "dataFile")?;
     let cols = u64_of(job, "cols")?;
     if kind.starts_with("convert") {
-        return Ok(json!({"id": job["id"], "skipped": "not applicable: Rust callers hold typed memory, there is nothing to convert"}));
+        return Ok(
+            json!({"id": job["id"], "skipped": "not applicable: Rust callers hold typed memory, there is nothing to convert"}),
+        );
     }
     warm_up(job)?;
-    let container = out.join("c.zarr");
+    let container = Path::new(str_of(job, "container")?);
     match kind {
         "bulk" => {
             let rows = u64_of(job, "rows")?;
             let bytes = read_rows(data_file, 0, rows, cols)?;
             let rss_before = rss_kib();
-            let req = request(&container, Approach::Overwrite, job)?;
+            let req = request(container, Approach::Overwrite, job)?;
             let t = Instant::now();
             run_save(&req, nd(&bytes, vec![rows, cols])?)?;
             let seconds = t.elapsed().as_secs_f64();
-            Ok(json!({"id": job["id"], "seconds": seconds, "bytes": rows * cols * 8,
-                      "rssBeforeKiB": rss_before, "container": container}))
+            Ok(
+                json!({"id": job["id"], "seconds": seconds, "bytes": rows * cols * 8,
+                      "rssBeforeKiB": rss_before}),
+            )
         }
         "append" => {
             let saves = u64_of(job, "saves")?;
             let per = u64_of(job, "rowsPerSave")?;
             let bytes = read_rows(data_file, 0, saves * per, cols)?;
-            let req = request(&container, Approach::Append, job)?;
+            let req = request(container, Approach::Append, job)?;
             let row_bytes = (per * cols * 8) as usize;
             let t = Instant::now();
             for k in 0..saves as usize {
@@ -167,29 +172,31 @@ fn run_job(job: &Value) -> Res<Value> {
                 run_save(&req, nd(slice, vec![per, cols])?)?;
             }
             let seconds = t.elapsed().as_secs_f64();
-            Ok(json!({"id": job["id"], "seconds": seconds, "bytes": saves * per * cols * 8,
-                      "saves": saves, "container": container}))
+            Ok(
+                json!({"id": job["id"], "seconds": seconds, "bytes": saves * per * cols * 8,
+                      "saves": saves}),
+            )
         }
         "update" => {
-            let base = Path::new(str_of(job, "arrayDir")?);
             let template_rows = u64_of(job, "templateRows")?;
             let count = u64_of(job, "count")?;
             let indices: Vec<i64> = serde_json::from_str::<Vec<i64>>(
-                &std::fs::read_to_string(str_of(job, "indicesFile")?)
-                    .map_err(|e| e.to_string())?,
+                &std::fs::read_to_string(str_of(job, "indicesFile")?).map_err(|e| e.to_string())?,
             )
             .map_err(|e| e.to_string())?
             .into_iter()
             .take(count as usize)
             .collect();
             let bytes = read_rows(data_file, template_rows, count, cols)?;
-            let mut req = request(base, Approach::Update, job)?;
+            let mut req = request(container, Approach::Update, job)?;
             req.selection = Some(vec![AxisSelection::Indices(indices)]);
             let t = Instant::now();
             run_save(&req, nd(&bytes, vec![count, cols])?)?;
             let seconds = t.elapsed().as_secs_f64();
-            Ok(json!({"id": job["id"], "seconds": seconds, "bytes": count * cols * 8,
-                      "rows": count, "container": base}))
+            Ok(
+                json!({"id": job["id"], "seconds": seconds, "bytes": count * cols * 8,
+                      "rows": count}),
+            )
         }
         other => Err(format!("unknown job kind '{other}'")),
     }

@@ -39,7 +39,9 @@ impl Control {
 
     pub(crate) fn check(&self) -> Result<()> {
         if self.cancelled.load(Ordering::Relaxed) {
-            return Err(SaveError::Aborted("the save was aborted before its metadata commit".into()));
+            return Err(SaveError::Aborted(
+                "the save was aborted before its metadata commit".into(),
+            ));
         }
         Ok(())
     }

@@ -43,7 +43,7 @@ impl<'a> NdData<'a> {
         let len = match &elements {
             Elements::Fixed { dtype, bytes } => {
                 let size = dtype.size().expect("fixed dtype") as u64;
-                if bytes.len() as u64 % size != 0 {
+                if !(bytes.len() as u64).is_multiple_of(size) {
                     return Err(SaveError::InvalidData(format!(
                         "a {} buffer must hold a whole number of {size}-byte elements; got {} bytes",
                         dtype.name(),
@@ -191,8 +191,8 @@ impl Scalar for BoolByte {
         match n {
             Num::Int(0) => Some(BoolByte(0)),
             Num::Int(1) => Some(BoolByte(1)),
-            Num::Float(x) if x == 0.0 => Some(BoolByte(0)),
-            Num::Float(x) if x == 1.0 => Some(BoolByte(1)),
+            Num::Float(0.0) => Some(BoolByte(0)),
+            Num::Float(1.0) => Some(BoolByte(1)),
             _ => None,
         }
     }

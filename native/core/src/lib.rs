@@ -20,10 +20,11 @@ mod threads;
 mod write;
 
 pub use codecs::Compressor;
+pub use control::{Control, Progress};
 pub use data::{Elements, NdData};
 pub use dtype::DType;
 pub use error::SaveError;
 pub use metadata::CreateOptions;
-pub use control::{Control, Progress};
 pub use saver::{save, save_with_control, Approach, SaveOutcome, SaveRequest};
 pub use selection::AxisSelection;
+pub use store::StoreOptions;

@@ -14,7 +14,7 @@ use crate::error::{from_open_error, Result, SaveError};
 use crate::lock::with_dataset_lock;
 use crate::metadata::{self, CreateOptions};
 use crate::selection::{self, AxisSelection};
-use crate::store::Container;
+use crate::store::{Container, StoreOptions, Version};
 use crate::threads;
 use crate::write::{self, ZArray};
 
@@ -41,8 +41,10 @@ impl Approach {
 /// Everything a save needs besides the data, already validated by the facade.
 #[derive(Debug, Clone)]
 pub struct SaveRequest {
-    /// Local directory of the Zarr hierarchy.
+    /// Local directory of the Zarr hierarchy, or an object-store URL.
     pub location: String,
+    /// Object-store client options and upload concurrency.
+    pub store: StoreOptions,
     /// `/`-separated path of the array inside it.
     pub dataset: String,
     pub approach: Approach,
@@ -110,6 +112,7 @@ pub fn validate_dataset_name(name: &str) -> Result<()> {
 struct Existing {
     key: String,
     meta: Value,
+    version: Version,
     dtype: DType,
     shape: Vec<u64>,
     chunk_shape: Vec<u64>,
@@ -133,7 +136,7 @@ fn shape_of(meta: &Value, field: &str, dataset: &str) -> Result<Vec<u64>> {
 }
 
 fn read_node(container: &Container, dataset: &str) -> Result<Node> {
-    if let Some(meta) = container.get_json(&format!("{dataset}/zarr.json"))? {
+    if let Some((meta, version)) = container.get_json_versioned(&format!("{dataset}/zarr.json"))? {
         if meta.get("node_type").and_then(Value::as_str) == Some("group") {
             return Ok(Node::Group);
         }
@@ -149,18 +152,20 @@ fn read_node(container: &Container, dataset: &str) -> Result<Node> {
         return Ok(Node::Array(Existing {
             key: format!("{dataset}/zarr.json"),
             meta,
+            version,
             dtype,
             shape,
             chunk_shape,
         }));
     }
-    if let Some(meta) = container.get_json(&format!("{dataset}/.zarray"))? {
+    if let Some((meta, version)) = container.get_json_versioned(&format!("{dataset}/.zarray"))? {
         let shape = shape_of(&meta, "shape", dataset)?;
         let chunk_shape = shape_of(&meta, "chunks", dataset)?;
         let dtype = DType::from_metadata(&meta, dataset)?;
         return Ok(Node::Array(Existing {
             key: format!("{dataset}/.zarray"),
             meta,
+            version,
             dtype,
             shape,
             chunk_shape,
@@ -244,11 +249,15 @@ pub fn save(req: &SaveRequest, data: NdData<'_>) -> Result<SaveOutcome> {
 /// [`save`] with a [`Control`] the caller can read progress from and cancel through.
 /// Saves to one dataset are serialised: in-process by a mutex (in call order from
 /// the facade's queue), across processes by a lock on the dataset directory.
-pub fn save_with_control(req: &SaveRequest, data: NdData<'_>, control: Arc<Control>) -> Result<SaveOutcome> {
+pub fn save_with_control(
+    req: &SaveRequest,
+    data: NdData<'_>,
+    control: Arc<Control>,
+) -> Result<SaveOutcome> {
     validate_dataset_name(&req.dataset)?;
     let pool = threads::pool(req.threads)?;
     let options = codec_options(pool.current_num_threads());
-    let container = Container::open(&req.location, control.clone())?;
+    let container = Container::open(&req.location, &req.store, control.clone())?;
     let lock_key = format!("{}\u{0}{}", container.id, req.dataset);
     with_dataset_lock(&lock_key, || {
         pool.install(|| {
@@ -281,15 +290,25 @@ fn save_locked(
     control: &Control,
 ) -> Result<SaveOutcome> {
     let dataset = req.dataset.as_str();
-    let node = read_node(container, dataset)?;
+    let node = match read_node(container, dataset) {
+        // Overwrite is the way out of a damaged dataset: it replaces whatever is there.
+        Err(SaveError::Corrupt(_)) if req.approach == Approach::Overwrite => Node::Missing,
+        other => other?,
+    };
     match (req.approach, node) {
         (_, Node::Group) => Err(SaveError::InvalidArgument(format!(
             "datasetName '{dataset}' is a group, not an array"
         ))),
-        (Approach::Append, Node::Array(existing)) => append(req, container, existing, data, options, control),
-        (Approach::Append | Approach::Overwrite, _) => create(req, container, data, options, control),
+        (Approach::Append, Node::Array(existing)) => {
+            append(req, container, existing, data, options, control)
+        }
+        (Approach::Append | Approach::Overwrite, _) => {
+            create(req, container, data, options, control)
+        }
         (Approach::Update, Node::Missing) => Err(not_found(req)),
-        (Approach::Update, Node::Array(existing)) => update(req, container, existing, data, options, control),
+        (Approach::Update, Node::Array(existing)) => {
+            update(req, container, existing, data, options, control)
+        }
     }
 }
 
@@ -319,8 +338,12 @@ fn create(
         if let Some(attrs) = &new.v2_attributes {
             staging.put_json(".zattrs", attrs)?;
         }
-        let key = if req.create.zarr_format == 2 { ".zarray" } else { "zarr.json" };
-        staging.put_json(key, &new.main)
+        let key = if req.create.zarr_format == 2 {
+            ".zarray"
+        } else {
+            "zarr.json"
+        };
+        staging.commit_json(key, &new.main, None)
     })?;
     Ok(SaveOutcome {
         region: full_region(&data.shape),
@@ -382,7 +405,7 @@ fn append(
     write::write_region(&array, &start, &data, options, control)?;
     // The commit: until this rename lands, readers see the old shape.
     control.check()?;
-    container.put_json(&existing.key, &meta)?;
+    container.commit_json(&existing.key, &meta, Some(&existing.version))?;
     let region = (0..shape.len())
         .map(|d| (start[d], start[d] + data.shape[d]))
         .collect();
@@ -419,8 +442,16 @@ fn update(
     let array = open_array(container, &req.dataset, &existing.meta)?;
     match resolved.as_rectangle() {
         Some((start, _)) => write::write_region(&array, &start, &data, options, control)?,
-        None => write::write_selection(&array, &existing.chunk_shape, &resolved, &data, options, control)?,
+        None => write::write_selection(
+            &array,
+            &existing.chunk_shape,
+            &resolved,
+            &data,
+            options,
+            control,
+        )?,
     }
+    container.flush()?;
     let region = resolved.axes.iter().map(|p| p.bounds()).collect();
     Ok(SaveOutcome {
         shape: existing.shape,

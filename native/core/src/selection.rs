@@ -36,6 +36,10 @@ impl Positions {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn get(&self, k: usize) -> u64 {
         match self {
             Positions::Range(a, _) => a + k as u64,

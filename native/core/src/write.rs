@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 use zarrs::array::{Array, ArrayBytes, ArraySubset, CodecOptions};
-use zarrs::storage::ReadableWritableListableStorageTraits;
+use zarrs::storage::ReadableWritableStorageTraits;
 
 use crate::control::Control;
 use crate::data::{Elements, NdData};
 use crate::error::{Result, SaveError};
 use crate::selection::Resolved;
 
-pub type ZArray = Array<dyn ReadableWritableListableStorageTraits>;
+pub type ZArray = Array<dyn ReadableWritableStorageTraits>;
 
 fn array_bytes<'a>(data: &'a NdData<'_>) -> Result<ArrayBytes<'a>> {
     Ok(match &data.elements {
@@ -49,7 +49,9 @@ pub fn write_region(
     let chunks = array
         .chunks_in_array_subset(&subset)
         .map_err(|e| SaveError::ShapeMismatch(e.to_string()))?
-        .ok_or_else(|| SaveError::ShapeMismatch(format!("region {subset} lies outside the array")))?;
+        .ok_or_else(|| {
+            SaveError::ShapeMismatch(format!("region {subset} lies outside the array"))
+        })?;
     let chunk_list: Vec<Vec<u64>> = chunks.indices().into_iter().map(|c| c.to_vec()).collect();
     control.add_chunks(chunk_list.len() as u64);
     let bytes = array_bytes(data)?;
@@ -57,14 +59,20 @@ pub fn write_region(
     let write_chunk = |chunk: &Vec<u64>, opts: &CodecOptions| -> Result<()> {
         control.check()?;
         let in_array = array.chunk_subset(chunk)?;
-        let overlap = subset.overlap(&in_array).map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
-        let in_data = overlap.relative_to(subset.start()).map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
-        let in_chunk = overlap.relative_to(in_array.start()).map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
+        let overlap = subset
+            .overlap(&in_array)
+            .map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
+        let in_data = overlap
+            .relative_to(subset.start())
+            .map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
+        let in_chunk = overlap
+            .relative_to(in_array.start())
+            .map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
         let piece = if chunk_list.len() == 1 {
             bytes.clone()
         } else {
             bytes
-                .extract_array_subset(&in_data, &shape, array.data_type())
+                .extract_array_subset(&in_data, shape, array.data_type())
                 .map_err(|e| SaveError::InvalidData(e.to_string()))?
         };
         array.store_chunk_subset_opt(chunk, &in_chunk, piece, opts)?;
@@ -74,8 +82,10 @@ pub fn write_region(
     let threads = options.concurrent_target().max(1);
     if chunk_list.len() >= threads {
         // Enough chunks to keep every thread busy: one chunk per task, codecs single-threaded.
-        let inner = options.clone().with_concurrent_target(1);
-        chunk_list.par_iter().try_for_each(|c| write_chunk(c, &inner))
+        let inner = (*options).with_concurrent_target(1);
+        chunk_list
+            .par_iter()
+            .try_for_each(|c| write_chunk(c, &inner))
     } else {
         chunk_list.iter().try_for_each(|c| write_chunk(c, options))
     }
@@ -184,9 +194,9 @@ pub fn write_selection(
     }
 
     let inner = if chunks.len() > 1 {
-        options.clone().with_concurrent_target(1)
+        (*options).with_concurrent_target(1)
     } else {
-        options.clone()
+        *options
     };
     control.add_chunks(chunks.len() as u64);
     let write_chunk = |chunk: &Vec<u64>| -> Result<()> {

@@ -1,0 +1,531 @@
+//! Object stores (S3, GCS, Azure) through the `object_store` crate, behind the
+//! same sync storage traits zarrs writes through. Chunk PUTs are spawned onto a
+//! shared Tokio runtime and kept in flight (bounded by a semaphore) while rayon
+//! encodes the next chunks; `flush` waits for them before a metadata commit.
+//! Metadata commits are conditional (If-Match / If-None-Match), and writers of one
+//! dataset take turns through a lease object created with If-None-Match.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{
+    GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
+};
+use serde_json::{json, Value};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::{
+    MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits, StorageError, StoreKey,
+    StorePrefix, WritableStorageTraits,
+};
+
+use crate::control::Control;
+use crate::error::{Result, SaveError};
+
+/// One runtime for all object-store I/O: its threads only wait on sockets.
+fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("zarr-saver-io")
+            .enable_all()
+            .build()
+            .expect("a Tokio runtime starts")
+    })
+}
+
+/// Default number of PUTs kept in flight by one save.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// A writer's lease on a dataset lasts this long unless renewed.
+const LEASE: Duration = Duration::from_secs(30);
+/// How long a writer waits for another's lease before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(300);
+
+fn store_error(context: impl std::fmt::Display, err: object_store::Error) -> SaveError {
+    SaveError::Store {
+        message: format!("{context}: {err}"),
+        os_code: None,
+    }
+}
+
+fn storage_error(err: object_store::Error) -> StorageError {
+    StorageError::Other(err.to_string())
+}
+
+/// Build the client for `url` from `options` (already snake_case; `aws_` may be left off)
+/// on top of the usual environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+fn build_client(
+    url: &url::Url,
+    options: &BTreeMap<String, String>,
+) -> Result<Arc<dyn ObjectStore>> {
+    use object_store::RetryConfig;
+    let retry = RetryConfig {
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    // Timeouts go in as config keys: `with_client_options` would drop the client
+    // settings `from_env` read (AWS_ALLOW_HTTP, ...).
+    let mut options = options.clone();
+    options
+        .entry("connect_timeout".into())
+        .or_insert_with(|| "5s".into());
+    options
+        .entry("timeout".into())
+        .or_insert_with(|| "60s".into());
+    let unknown =
+        |key: &str| SaveError::InvalidArgument(format!("storageOptions: unknown option '{key}'"));
+    macro_rules! configure {
+        ($builder:expr, $key_type:ty, $prefix:literal) => {{
+            let mut b = $builder.with_url(url.as_str()).with_retry(retry);
+            for (key, value) in &options {
+                let parsed: $key_type = key
+                    .parse()
+                    .or_else(|_| format!("{}{key}", $prefix).parse())
+                    .map_err(|_| unknown(key))?;
+                b = b.with_config(parsed, value.clone());
+            }
+            Arc::new(
+                b.build()
+                    .map_err(|e| SaveError::InvalidArgument(format!("storageOptions: {e}")))?,
+            ) as Arc<dyn ObjectStore>
+        }};
+    }
+    Ok(match url.scheme() {
+        "s3" | "s3a" => configure!(
+            object_store::aws::AmazonS3Builder::from_env(),
+            object_store::aws::AmazonS3ConfigKey,
+            "aws_"
+        ),
+        "gs" | "gcs" => configure!(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env(),
+            object_store::gcp::GoogleConfigKey,
+            "google_"
+        ),
+        "az" | "abfs" | "azure" => configure!(
+            object_store::azure::MicrosoftAzureBuilder::from_env(),
+            object_store::azure::AzureConfigKey,
+            "azure_"
+        ),
+        other => {
+            return Err(SaveError::Unsupported(format!(
+                "filePath: the '{other}://' store cannot be written"
+            )))
+        }
+    })
+}
+
+/// A prefix of one bucket, as zarrs storage.
+pub struct ObjectBackend {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    inflight: Arc<Semaphore>,
+    pending: Mutex<Vec<JoinHandle<std::result::Result<(), object_store::Error>>>>,
+    control: Arc<Control>,
+}
+
+impl std::fmt::Debug for ObjectBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ObjectBackend({}/{})", self.store, self.prefix)
+    }
+}
+
+/// The store version a metadata document was read at (for If-Match).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Version {
+    e_tag: Option<String>,
+    version: Option<String>,
+}
+
+impl ObjectBackend {
+    pub fn open(
+        location: &str,
+        options: &BTreeMap<String, String>,
+        concurrency: usize,
+        control: Arc<Control>,
+    ) -> Result<Self> {
+        let url = url::Url::parse(location).map_err(|e| {
+            SaveError::InvalidArgument(format!(
+                "filePath '{}' is not a valid URL: {e}",
+                super::redact(location)
+            ))
+        })?;
+        let store = build_client(&url, options)?;
+        let prefix = url.path().trim_matches('/').to_string();
+        Ok(Self::with_store(store, prefix, concurrency, control))
+    }
+
+    fn with_store(
+        store: Arc<dyn ObjectStore>,
+        prefix: String,
+        concurrency: usize,
+        control: Arc<Control>,
+    ) -> Self {
+        Self {
+            store,
+            prefix,
+            inflight: Arc::new(Semaphore::new(concurrency.max(1))),
+            pending: Mutex::new(Vec::new()),
+            control,
+        }
+    }
+
+    /// The same bucket, rooted at `sub` below this prefix.
+    pub fn child(&self, sub: &str) -> Self {
+        let prefix = [self.prefix.as_str(), sub]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("/");
+        Self {
+            store: self.store.clone(),
+            prefix,
+            inflight: self.inflight.clone(),
+            pending: Mutex::new(Vec::new()),
+            control: self.control.clone(),
+        }
+    }
+
+    fn path(&self, key: &str) -> Path {
+        let key = key.trim_start_matches('/');
+        if self.prefix.is_empty() {
+            Path::from(key)
+        } else if key.is_empty() {
+            Path::from(self.prefix.as_str())
+        } else {
+            Path::from(format!("{}/{key}", self.prefix))
+        }
+    }
+
+    /// Wait for every PUT spawned so far; the first failure wins.
+    pub fn flush(&self) -> Result<()> {
+        let handles: Vec<_> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        runtime().block_on(async {
+            let mut first = None;
+            for h in handles {
+                let outcome = match h.await {
+                    Ok(r) => r.map_err(|e| store_error("writing a chunk", e)),
+                    Err(e) => Err(SaveError::Store {
+                        message: format!("a chunk upload failed: {e}"),
+                        os_code: None,
+                    }),
+                };
+                if let (Err(e), None) = (outcome, &first) {
+                    first = Some(e);
+                }
+            }
+            first.map_or(Ok(()), Err)
+        })
+    }
+
+    pub fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        let path = self.path(key);
+        runtime().block_on(async {
+            match self.store.get_opts(&path, GetOptions::default()).await {
+                Ok(r) => {
+                    let version = Version {
+                        e_tag: r.meta.e_tag.clone(),
+                        version: r.meta.version.clone(),
+                    };
+                    let bytes = r
+                        .bytes()
+                        .await
+                        .map_err(|e| store_error(format!("reading {path}"), e))?;
+                    Ok(Some((bytes, version)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(store_error(format!("reading {path}"), e)),
+            }
+        })
+    }
+
+    /// PUT `value` at `key` only if it is still at `expected` (`None`: only if absent).
+    /// A lost race is a `Conflict`.
+    pub fn put_if(&self, key: &str, value: Bytes, expected: Option<&Version>) -> Result<Version> {
+        let path = self.path(key);
+        let mode = match expected {
+            Some(v) => PutMode::Update(UpdateVersion {
+                e_tag: v.e_tag.clone(),
+                version: v.version.clone(),
+            }),
+            None => PutMode::Create,
+        };
+        let len = value.len() as u64;
+        let result = runtime().block_on(self.store.put_opts(
+            &path,
+            PutPayload::from(value),
+            PutOptions::from(mode),
+        ));
+        match result {
+            Ok(r) => {
+                self.control.wrote(len);
+                Ok(Version {
+                    e_tag: r.e_tag,
+                    version: r.version,
+                })
+            }
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Err(SaveError::Conflict(format!(
+                "{path} was changed by another writer while this save ran"
+            ))),
+            Err(e) => Err(store_error(format!("writing {path}"), e)),
+        }
+    }
+
+    /// Delete every object under this prefix except `keep` (keys relative to the prefix).
+    /// Delete one object (relative key); absent is fine.
+    pub fn erase(&self, key: &str) -> Result<()> {
+        let path = self.path(key);
+        match runtime().block_on(self.store.delete(&path)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(format!("deleting {path}"), e)),
+        }
+    }
+
+    pub fn erase_all_except(&self, keep: &[&str]) -> Result<()> {
+        let root = self.path("");
+        let keep: Vec<Path> = keep.iter().map(|k| self.path(k)).collect();
+        runtime().block_on(async {
+            let listed: Vec<_> = self
+                .store
+                .list(Some(&root))
+                .try_collect()
+                .await
+                .map_err(|e| store_error(format!("listing {root}"), e))?;
+            for meta in listed.into_iter().filter(|m| !keep.contains(&m.location)) {
+                match self.store.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(store_error(format!("deleting {}", meta.location), e)),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Take the writer lease on this prefix, waiting for another writer's lease to end or expire.
+    pub fn lease(&self, key: &str) -> Result<Lease> {
+        let path = self.path(key);
+        let store = self.store.clone();
+        let owner = format!(
+            "{}-{}",
+            std::process::id(),
+            crate::store::local::unique_suffix()
+        );
+        let body = |owner: &str| {
+            let until = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                + LEASE;
+            Bytes::from(json!({"owner": owner, "expires_ms": until.as_millis() as u64}).to_string())
+        };
+        let started = std::time::Instant::now();
+        let mut wait = Duration::from_millis(20);
+        let version = runtime().block_on(async {
+            loop {
+                let create = PutOptions::from(PutMode::Create);
+                match store
+                    .put_opts(&path, PutPayload::from(body(&owner)), create)
+                    .await
+                {
+                    Ok(r) => {
+                        return Ok(UpdateVersion {
+                            e_tag: r.e_tag,
+                            version: r.version,
+                        })
+                    }
+                    Err(
+                        object_store::Error::AlreadyExists { .. }
+                        | object_store::Error::Precondition { .. },
+                    ) => {}
+                    Err(e) => {
+                        return Err(store_error(format!("taking the writer lease {path}"), e))
+                    }
+                }
+                // Someone holds it: take it over if their lease ran out (a crashed writer).
+                if let Ok(held) = store.get_opts(&path, GetOptions::default()).await {
+                    let version = UpdateVersion {
+                        e_tag: held.meta.e_tag.clone(),
+                        version: held.meta.version.clone(),
+                    };
+                    let expired = held
+                        .bytes()
+                        .await
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                        .is_some_and(|v| {
+                            let now = SystemTime::now()
+                                .duration_since(UNIX_EPOCH)
+                                .unwrap_or_default()
+                                .as_millis() as u64;
+                            v["expires_ms"].as_u64().is_some_and(|t| t < now)
+                        });
+                    if expired {
+                        let update = PutOptions::from(PutMode::Update(version));
+                        if let Ok(r) = store
+                            .put_opts(&path, PutPayload::from(body(&owner)), update)
+                            .await
+                        {
+                            return Ok(UpdateVersion {
+                                e_tag: r.e_tag,
+                                version: r.version,
+                            });
+                        }
+                    }
+                }
+                if started.elapsed() > LOCK_WAIT {
+                    return Err(SaveError::Conflict(format!(
+                        "another writer held {path} for more than {} s",
+                        LOCK_WAIT.as_secs()
+                    )));
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(500));
+            }
+        })?;
+        // Renew while the save runs, so a long save keeps its turn.
+        let renew = {
+            let (store, path, owner) = (store.clone(), path.clone(), owner.clone());
+            runtime().spawn(async move {
+                let mut version = version;
+                loop {
+                    tokio::time::sleep(LEASE / 3).await;
+                    let update = PutOptions::from(PutMode::Update(version.clone()));
+                    match store
+                        .put_opts(&path, PutPayload::from(body(&owner)), update)
+                        .await
+                    {
+                        Ok(r) => {
+                            version = UpdateVersion {
+                                e_tag: r.e_tag,
+                                version: r.version,
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })
+        };
+        Ok(Lease { store, path, renew })
+    }
+}
+
+/// A writer's turn on a dataset; released (deleted) on drop.
+pub struct Lease {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    renew: JoinHandle<()>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renew.abort();
+        let (store, path) = (self.store.clone(), self.path.clone());
+        let _ = runtime().block_on(async move { store.delete(&path).await });
+    }
+}
+
+impl ReadableStorageTraits for ObjectBackend {
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> std::result::Result<MaybeBytesIterator<'a>, StorageError> {
+        // Chunks are read whole (to patch them); slice ranges out of one GET.
+        let Some((bytes, _)) = self
+            .get_versioned(key.as_str())
+            .map_err(|e| StorageError::Other(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let len = bytes.len() as u64;
+        let out: Vec<std::result::Result<Bytes, StorageError>> = byte_ranges
+            .map(|r| {
+                let start = r.start(len);
+                let end = start + r.length(len);
+                if end > len {
+                    return Err(StorageError::Other(format!(
+                        "byte range {r} outside {key} of {len} bytes"
+                    )));
+                }
+                Ok(bytes.slice(start as usize..end as usize))
+            })
+            .collect();
+        Ok(Some(Box::new(out.into_iter())))
+    }
+
+    fn size_key(&self, key: &StoreKey) -> std::result::Result<Option<u64>, StorageError> {
+        let path = self.path(key.as_str());
+        match runtime().block_on(self.store.head(&path)) {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(storage_error(e)),
+        }
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        false
+    }
+}
+
+impl WritableStorageTraits for ObjectBackend {
+    /// Spawn the PUT and return: rayon goes on encoding while up to `concurrency` uploads run.
+    fn set(&self, key: &StoreKey, value: Bytes) -> std::result::Result<(), StorageError> {
+        let permit = runtime()
+            .block_on(self.inflight.clone().acquire_owned())
+            .map_err(|e| StorageError::Other(e.to_string()))?;
+        let (store, path, control) = (
+            self.store.clone(),
+            self.path(key.as_str()),
+            self.control.clone(),
+        );
+        let handle = runtime().spawn(async move {
+            let len = value.len() as u64;
+            let result = store
+                .put(&path, PutPayload::from(value))
+                .await
+                .map(|_| control.wrote(len));
+            drop(permit);
+            result
+        });
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle);
+        Ok(())
+    }
+
+    fn set_partial_many(
+        &self,
+        key: &StoreKey,
+        _offset_values: OffsetBytesIterator,
+    ) -> std::result::Result<(), StorageError> {
+        Err(StorageError::Unsupported(format!(
+            "partial writes to {key} are not possible on an object store"
+        )))
+    }
+
+    fn erase(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
+        ObjectBackend::erase(self, key.as_str()).map_err(|e| StorageError::Other(e.to_string()))
+    }
+
+    fn erase_prefix(&self, prefix: &StorePrefix) -> std::result::Result<(), StorageError> {
+        self.child(prefix.as_str().trim_end_matches('/'))
+            .erase_all_except(&[])
+            .map_err(|e| StorageError::Other(e.to_string()))
+    }
+
+    fn supports_set_partial(&self) -> bool {
+        false
+    }
+}
