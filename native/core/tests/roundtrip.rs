@@ -1,0 +1,143 @@
+//! The core without Node: save through `zarr_saver_core::save`, read back with zarrs.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use zarr_saver_core::{
+    save, save_with_control, Approach, AxisSelection, Control, CreateOptions, DType, Elements,
+    NdData, SaveRequest, StoreOptions,
+};
+use zarrs::array::Array;
+use zarrs::filesystem::FilesystemStore;
+
+fn request(dir: &std::path::Path, approach: Approach) -> SaveRequest {
+    SaveRequest {
+        location: dir.display().to_string(),
+        store: StoreOptions::default(),
+        dataset: "group/data".into(),
+        approach,
+        axis: 0,
+        selection: None,
+        dtype: None,
+        create: CreateOptions {
+            chunks: Some(vec![3, 2]),
+            ..Default::default()
+        },
+        threads: Some(2),
+    }
+}
+
+fn f64s(values: &[f64], shape: Vec<u64>) -> NdData<'static> {
+    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    NdData::new(
+        Elements::Fixed {
+            dtype: DType::Float64,
+            bytes: Cow::Owned(bytes),
+        },
+        shape,
+    )
+    .unwrap()
+}
+
+fn read(dir: &std::path::Path) -> (Vec<u64>, Vec<f64>) {
+    let store = Arc::new(FilesystemStore::new(dir).unwrap());
+    let array = Array::open(store, "/group/data").unwrap();
+    let values: Vec<f64> = array.retrieve_array_subset(&array.subset_all()).unwrap();
+    (array.shape().to_vec(), values)
+}
+
+#[test]
+fn append_update_overwrite_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = |start: usize, n: usize| {
+        (start * 2..(start + n) * 2)
+            .map(|v| v as f64)
+            .collect::<Vec<_>>()
+    };
+
+    let first = save(
+        &request(dir.path(), Approach::Append),
+        f64s(&rows(0, 4), vec![4, 2]),
+    )
+    .unwrap();
+    assert!(first.created);
+    let second = save(
+        &request(dir.path(), Approach::Append),
+        f64s(&rows(4, 3), vec![3, 2]),
+    )
+    .unwrap();
+    assert_eq!(second.region, vec![(4, 7), (0, 2)]);
+    assert_eq!(read(dir.path()), (vec![7, 2], rows(0, 7)));
+
+    let mut update = request(dir.path(), Approach::Update);
+    update.selection = Some(vec![
+        AxisSelection::Indices(vec![-1, 0]),
+        AxisSelection::Index(1),
+    ]);
+    save(&update, f64s(&[-1.0, -2.0], vec![2])).unwrap();
+    let mut expected = rows(0, 7);
+    expected[13] = -1.0;
+    expected[1] = -2.0;
+    assert_eq!(read(dir.path()).1, expected);
+
+    let replaced = save(
+        &request(dir.path(), Approach::Overwrite),
+        f64s(&[5.0, 6.0], vec![1, 2]),
+    )
+    .unwrap();
+    assert_eq!(replaced.shape, vec![1, 2]);
+    assert_eq!(read(dir.path()), (vec![1, 2], vec![5.0, 6.0]));
+    // Nothing of the old array, nor any temp file, is left behind.
+    let leftovers: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.contains("zarr-saver-tmp") || p.contains("/c/2"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_cancelled_save_leaves_the_array_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    save(
+        &request(dir.path(), Approach::Append),
+        f64s(&[1.0, 2.0], vec![1, 2]),
+    )
+    .unwrap();
+    let control = Arc::new(Control::default());
+    control.cancel();
+    let err = save_with_control(
+        &request(dir.path(), Approach::Append),
+        f64s(&[3.0; 8], vec![4, 2]),
+        control,
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "ERR_ZARR_ABORTED");
+    assert_eq!(read(dir.path()), (vec![1, 2], vec![1.0, 2.0]));
+}
+
+#[test]
+fn progress_counts_every_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = Arc::new(Control::default());
+    save_with_control(
+        &request(dir.path(), Approach::Append),
+        f64s(&[0.5; 20], vec![10, 2]),
+        control.clone(),
+    )
+    .unwrap();
+    let p = control.progress();
+    assert_eq!((p.chunks_done, p.chunks_total), (4, 4));
+    assert!(p.bytes_written > 0);
+}
+
+fn walk(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path.display().to_string());
+    }
+    out
+}
