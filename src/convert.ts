@@ -64,8 +64,16 @@ function fromTypedArray(array: TypedArray, shape: number[], field: string): Pack
 /** Pack bigint or string leaves (numbers and booleans are packed while walking). */
 function packScalars(kind: "bigint" | "string", values: unknown[], shape: number[]): PackedArray {
   switch (kind) {
-    case "string":
-      return { dtype: "string", shape, strings: values as string[] };
+    case "string": {
+      const strings = values as string[];
+      for (let i = 0; i < strings.length; i++) {
+        // A lone surrogate has no UTF-8 form: refuse it rather than store U+FFFD.
+        if (!(strings[i] as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+          throw new InvalidDataError(`data: the string at flat index ${i} holds a lone UTF-16 surrogate; it has no UTF-8 form`);
+        }
+      }
+      return { dtype: "string", shape, strings };
+    }
     case "bigint": {
       const ints = values as bigint[];
       let needsUnsigned = false;

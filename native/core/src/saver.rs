@@ -267,6 +267,7 @@ pub fn save_with_control(
             };
             let result = save_locked(req, &container, data, &options, &control);
             if result.is_err() {
+                container.discard();
                 container.remove_if_empty(&req.dataset);
             }
             result

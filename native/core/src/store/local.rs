@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::byte_range::ByteRangeIterator;
@@ -18,13 +18,27 @@ use crate::error::{Result, SaveError};
 
 use super::TEMP_PREFIX;
 
-/// A filesystem store whose `set` never leaves a half-written file behind:
-/// it writes a uniquely named temp file beside the target, then renames it over.
+/// A filesystem store whose writes never leave a half-written file behind, and whose
+/// writes of one save become visible together: `set` writes a uniquely named temp
+/// file beside its target and `erase` is noted, both applied in order by [`commit`]
+/// (renames, which need no space) or dropped by [`discard`]. A save that fails part
+/// way, on ENOSPC or an abort, so leaves the dataset as it was.
+///
+/// [`commit`]: AtomicFilesystemStore::commit
+/// [`discard`]: AtomicFilesystemStore::discard
 #[derive(Debug)]
 pub struct AtomicFilesystemStore {
     inner: FilesystemStore,
     root: PathBuf,
+    canonical_root: OnceLock<PathBuf>,
     control: Arc<Control>,
+    pending: Mutex<Vec<Pending>>,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Rename { temp: PathBuf, target: PathBuf },
+    Erase(PathBuf),
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -43,14 +57,40 @@ impl AtomicFilesystemStore {
         Ok(Self {
             inner,
             root: root.to_path_buf(),
+            canonical_root: OnceLock::new(),
             control,
+            pending: Mutex::new(Vec::new()),
         })
     }
 
-    fn write_atomically(&self, key: &StoreKey, value: &[u8]) -> std::io::Result<()> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A link planted inside a dataset (`c -> /elsewhere`) must not carry writes out of `filePath`.
+    fn check_inside(&self, dir: &Path) -> std::io::Result<()> {
+        let root = match self.canonical_root.get() {
+            Some(r) => r,
+            None => {
+                let r = self.root.canonicalize()?;
+                self.canonical_root.get_or_init(|| r)
+            }
+        };
+        if dir.canonicalize()?.starts_with(root) {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "{} leads outside filePath through a symbolic link",
+                dir.display()
+            )))
+        }
+    }
+
+    fn stage(&self, key: &StoreKey, value: &[u8]) -> std::io::Result<()> {
         let target = self.inner.key_to_fspath(key);
         let dir = target.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir)?;
+        self.check_inside(dir)?;
         let name = target
             .file_name()
             .and_then(|n| n.to_str())
@@ -60,14 +100,49 @@ impl AtomicFilesystemStore {
             std::process::id(),
             unique_suffix()
         ));
-        let result = std::fs::write(&temp, value).and_then(|()| std::fs::rename(&temp, &target));
-        match result {
-            Ok(()) => self.control.wrote(value.len() as u64),
-            Err(_) => {
-                let _ = std::fs::remove_file(&temp);
+        if let Err(e) = std::fs::write(&temp, value) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+        self.control.wrote(value.len() as u64);
+        self.pending().push(Pending::Rename { temp, target });
+        Ok(())
+    }
+
+    /// Make every staged write and erase visible, in the order they were made.
+    pub fn commit(&self) -> std::io::Result<()> {
+        let pending = std::mem::take(&mut *self.pending());
+        let mut ops = pending.into_iter();
+        while let Some(op) = ops.next() {
+            let result = match &op {
+                Pending::Rename { temp, target } => std::fs::rename(temp, target),
+                Pending::Erase(target) => match std::fs::remove_file(target) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                },
+            };
+            if let Err(e) = result {
+                self.pending().extend(std::iter::once(op).chain(ops));
+                self.discard();
+                return Err(e);
             }
         }
-        result
+        Ok(())
+    }
+
+    /// Drop every staged write (removing its temp file) and erase.
+    pub fn discard(&self) {
+        for op in std::mem::take(&mut *self.pending()) {
+            if let Pending::Rename { temp, .. } = op {
+                let _ = std::fs::remove_file(temp);
+            }
+        }
+    }
+}
+
+impl Drop for AtomicFilesystemStore {
+    fn drop(&mut self) {
+        self.discard();
     }
 }
 
@@ -91,7 +166,7 @@ impl ReadableStorageTraits for AtomicFilesystemStore {
 
 impl WritableStorageTraits for AtomicFilesystemStore {
     fn set(&self, key: &StoreKey, value: Bytes) -> std::result::Result<(), StorageError> {
-        self.write_atomically(key, &value)
+        self.stage(key, &value)
             .map_err(|e| StorageError::IOError(Arc::new(e)))
     }
 
@@ -107,7 +182,9 @@ impl WritableStorageTraits for AtomicFilesystemStore {
     }
 
     fn erase(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
-        self.inner.erase(key)
+        self.pending()
+            .push(Pending::Erase(self.inner.key_to_fspath(key)));
+        Ok(())
     }
 
     fn erase_prefix(&self, prefix: &StorePrefix) -> std::result::Result<(), StorageError> {

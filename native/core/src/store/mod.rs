@@ -48,7 +48,7 @@ pub struct StoreOptions {
 
 #[derive(Clone)]
 enum Backend {
-    Local(PathBuf),
+    Local(PathBuf, Arc<local::AtomicFilesystemStore>),
     Object(Arc<object::ObjectBackend>),
 }
 
@@ -117,11 +117,11 @@ impl Container {
     }
 
     fn local(root: PathBuf, control: Arc<Control>) -> Result<Self> {
-        let store = local::AtomicFilesystemStore::new(&root, control.clone())?;
+        let store = Arc::new(local::AtomicFilesystemStore::new(&root, control.clone())?);
         Ok(Self {
-            storage: Arc::new(store),
+            storage: store.clone(),
             id: root.display().to_string(),
-            backend: Backend::Local(root),
+            backend: Backend::Local(root, store),
             control,
         })
     }
@@ -140,7 +140,7 @@ impl Container {
     /// locally is reported as `None`.
     pub fn lock_dataset(&self, dataset: &str, create: bool) -> Result<Option<WriterLock>> {
         match &self.backend {
-            Backend::Local(root) => {
+            Backend::Local(root, _) => {
                 let dir = local::dataset_dir(root, dataset)?;
                 Ok(local::lock_dir(&dir, create)?.map(WriterLock::Local))
             }
@@ -152,7 +152,7 @@ impl Container {
 
     /// Remove the dataset directory if a failed save left it empty.
     pub fn remove_if_empty(&self, dataset: &str) {
-        if let Backend::Local(root) = &self.backend {
+        if let Backend::Local(root, _) = &self.backend {
             let _ = std::fs::remove_dir(root.join(dataset));
         }
     }
@@ -167,7 +167,7 @@ impl Container {
         write: impl FnOnce(&Container) -> Result<()>,
     ) -> Result<()> {
         match &self.backend {
-            Backend::Local(root) => {
+            Backend::Local(root, _) => {
                 let target = local::dataset_dir(root, dataset)?;
                 local::replace_dir(&target, |staging| {
                     write(&Container::local(
@@ -191,11 +191,25 @@ impl Container {
         }
     }
 
-    /// Wait until every chunk written so far is durable in the store.
+    /// Make every chunk written so far visible (locally: rename the staged files;
+    /// object stores: wait for the uploads in flight).
     pub fn flush(&self) -> Result<()> {
         match &self.backend {
-            Backend::Local(_) => Ok(()),
+            Backend::Local(_, store) => store
+                .commit()
+                .map_err(|e| SaveError::store("committing chunks", e)),
             Backend::Object(b) => b.flush(),
+        }
+    }
+
+    /// After a failure: drop what was staged (locally nothing of it becomes visible;
+    /// on object stores, wait for uploads already started so none lands later).
+    pub fn discard(&self) {
+        match &self.backend {
+            Backend::Local(_, store) => store.discard(),
+            Backend::Object(b) => {
+                let _ = b.flush();
+            }
         }
     }
 
@@ -207,7 +221,7 @@ impl Container {
     /// Read a JSON document with the version a later [`Container::commit_json`] checks.
     pub fn get_json_versioned(&self, path: &str) -> Result<Option<(Value, Version)>> {
         match &self.backend {
-            Backend::Local(_) => {
+            Backend::Local(..) => {
                 let bytes = self
                     .storage
                     .get(&key(path)?)
