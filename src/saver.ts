@@ -114,22 +114,13 @@ function isIndices(value: unknown): value is Indices {
   );
 }
 
-/** Accept both `save(data, options)` and the seed's `save(data, indices, options)`. */
+/** Accept both `save(data, options)` and the seed's `save(data, indices, options?)`. */
 function normalizeArgs(second: unknown, third: unknown): SaveOptions {
-  if (third !== undefined) {
-    if (second !== undefined && second !== null && !isIndices(second)) {
-      throw new InvalidArgumentError("save(data, indices, options): indices must be a number, a list, a slice or { axes }");
-    }
-    return { ...(third as SaveOptions), ...(second === undefined || second === null ? {} : { indices: second as Indices }) };
+  if (third === undefined && !isIndices(second)) return (second ?? {}) as SaveOptions;
+  if (second !== undefined && second !== null && !isIndices(second)) {
+    throw new InvalidArgumentError("save(data, indices, options): indices must be a number, a list, a slice or { axes }");
   }
-  if (second === undefined || second === null) return {};
-  if (typeof second === "number" || Array.isArray(second) || (typeof second === "object" && "axes" in second)) {
-    return { indices: second as Indices };
-  }
-  if (typeof second === "object" && ("start" in second || "stop" in second || "step" in second) && !("indices" in second)) {
-    return { indices: second as Indices };
-  }
-  return second as SaveOptions;
+  return { ...((third ?? {}) as SaveOptions), ...(second === undefined || second === null ? {} : { indices: second as Indices }) };
 }
 
 /**
