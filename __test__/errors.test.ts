@@ -74,7 +74,11 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 /** A container holding dataset `name`, created by `data` (+ options), and its tree before the failing save. */
-async function existing(name: string, data: SaveData, options: SaveOptions = {}): Promise<{ root: string; before: Record<string, string> }> {
+async function existing(
+  name: string,
+  data: SaveData,
+  options: SaveOptions = {},
+): Promise<{ root: string; before: Record<string, string> }> {
   const root = tempDir("zarr-saver-errors-");
   await new ZarrSaver(root, { datasetName: name }).save(data, options);
   return { root, before: snapshotTree(root) };
@@ -85,7 +89,14 @@ describe("InvalidDataError: data that can't become an array; nothing is written"
     ["ragged nested arrays", [[1, 2], [3]], ["data[1]", "length 1", "expected 2", "ragged"]],
     ["a ragged row of typed arrays", [new Float64Array(2), new Float64Array(3)], ["data[1]", "ragged"]],
     ["mixed kinds [1, 'a']", [1, "a"], ["data[1]", "string", "mixed kinds"]],
-    ["mixed kinds across rows", [[1, 2], [true, false]], ["data[1][0]", "boolean"]],
+    [
+      "mixed kinds across rows",
+      [
+        [1, 2],
+        [true, false],
+      ],
+      ["data[1][0]", "boolean"],
+    ],
     ["a null element", [1, null, 3], ["data[1]", "null"]],
     ["an undefined element", [1, 2, undefined], ["data[2]", "undefined"]],
     ["an object element", [{ x: 1 }], ["data[0]", "object"]],
@@ -104,7 +115,12 @@ describe("InvalidDataError: data that can't become an array; nothing is written"
 
   it.each(cases.slice(0, 6))("saveSync() throws on %s and creates nothing", (_label, data, fragments) => {
     const root = tempDir("zarr-saver-errors-");
-    check(thrown(() => new ZarrSaver(root).saveSync(data as SaveData)), InvalidDataError, "ERR_ZARR_INVALID_DATA", fragments);
+    check(
+      thrown(() => new ZarrSaver(root).saveSync(data as SaveData)),
+      InvalidDataError,
+      "ERR_ZARR_INVALID_DATA",
+      fragments,
+    );
     expect(snapshotTree(root)).toEqual({});
   });
 });
@@ -129,7 +145,12 @@ describe("DtypeMismatchError: a lossy cast is never silent", () => {
 
   it.each(cases)("saveSync() throws on %s; the dataset is unchanged", async (_label, seed, options, bad, fragments) => {
     const { root, before } = await existing("d", seed, { ...options, chunks: [4] });
-    check(thrown(() => new ZarrSaver(root, { datasetName: "d" }).saveSync(bad)), DtypeMismatchError, "ERR_ZARR_DTYPE_MISMATCH", fragments);
+    check(
+      thrown(() => new ZarrSaver(root, { datasetName: "d" }).saveSync(bad)),
+      DtypeMismatchError,
+      "ERR_ZARR_DTYPE_MISMATCH",
+      fragments,
+    );
     expect(snapshotTree(root)).toEqual(before);
   });
 
@@ -159,14 +180,29 @@ describe("ShapeMismatchError", () => {
     const { root, before } = await existing("m", rows);
     const saver = new ZarrSaver(root, { datasetName: "m" });
     check(await rejection(saver.save([[1, 2]])), ShapeMismatchError, "ERR_ZARR_SHAPE_MISMATCH", ["[1, 2]", "[3, 3]", "'m'"]);
-    check(thrown(() => saver.saveSync([1, 2, 3])), ShapeMismatchError, "ERR_ZARR_SHAPE_MISMATCH", ["[3]", "[3, 3]"]);
+    check(
+      thrown(() => saver.saveSync([1, 2, 3])),
+      ShapeMismatchError,
+      "ERR_ZARR_SHAPE_MISMATCH",
+      ["[3]", "[3, 3]"],
+    );
     expect(snapshotTree(root)).toEqual(before);
   });
 
   const selections: [string, Indices, number[][], string[]][] = [
     ["a list of 2 positions", [0, 1], [[1, 2, 3]], ["[1, 3]", "[2, 3]"]],
     ["a slice of 2 rows", slice(0, 2), rows, ["[3, 3]", "[2, 3]"]],
-    ["an orthogonal selection", { axes: [[0, 2], [0, 1]] }, rows.slice(0, 2), ["[2, 3]", "[2, 2]"]],
+    [
+      "an orthogonal selection",
+      {
+        axes: [
+          [0, 2],
+          [0, 1],
+        ],
+      },
+      rows.slice(0, 2),
+      ["[2, 3]", "[2, 2]"],
+    ],
   ];
   it.each(selections)("update whose data does not fit %s", async (_label, indices, data, fragments) => {
     const { root, before } = await existing("m", rows);
@@ -186,13 +222,20 @@ describe("OutOfBoundsError: positions outside the array, checked before anything
     const { root, before } = await existing("five", [10, 11, 12, 13, 14], { chunks: [2] });
     const saver = new ZarrSaver(root, { datasetName: "five", approach: "update" });
     check(await rejection(saver.save([...data], { indices })), OutOfBoundsError, "ERR_ZARR_OUT_OF_BOUNDS", fragments);
-    check(thrown(() => saver.saveSync([...data], { indices })), OutOfBoundsError, "ERR_ZARR_OUT_OF_BOUNDS", fragments);
+    check(
+      thrown(() => saver.saveSync([...data], { indices })),
+      OutOfBoundsError,
+      "ERR_ZARR_OUT_OF_BOUNDS",
+      fragments,
+    );
     expect(snapshotTree(root)).toEqual(before);
   });
 
   it("a position outside axis 1 of an orthogonal selection", async () => {
     const { root, before } = await existing("m", [[1, 2, 3]]);
-    const err = await rejection(new ZarrSaver(root, { datasetName: "m", approach: "update" }).save([[0]], { indices: { axes: [0, [3]] } }));
+    const err = await rejection(
+      new ZarrSaver(root, { datasetName: "m", approach: "update" }).save([[0]], { indices: { axes: [0, [3]] } }),
+    );
     check(err, OutOfBoundsError, "ERR_ZARR_OUT_OF_BOUNDS", ["3", "axis 1"]);
     expect(snapshotTree(root)).toEqual(before);
   });
@@ -213,14 +256,29 @@ describe("InvalidArgumentError", () => {
     const root = tempDir("zarr-saver-errors-");
     const err = thrown(() => new ZarrSaver(root, { datasetName: name }));
     check(err, InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", ["datasetName", JSON.stringify(name)]);
-    check(thrown(() => new ZarrSaver(root, name)), InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", ["datasetName"]);
+    check(
+      thrown(() => new ZarrSaver(root, name)),
+      InvalidArgumentError,
+      "ERR_ZARR_INVALID_ARGUMENT",
+      ["datasetName"],
+    );
     expect(snapshotTree(root)).toEqual({});
   });
 
   it("approach 'delete' is rejected at construction, in both constructor forms", () => {
     const fragments = ["approach", '"delete"', "append, overwrite, update"];
-    check(thrown(() => new ZarrSaver("x.zarr", { approach: "delete" })), InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", fragments);
-    check(thrown(() => new ZarrSaver("x.zarr", "d", "delete")), InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", fragments);
+    check(
+      thrown(() => new ZarrSaver("x.zarr", { approach: "delete" })),
+      InvalidArgumentError,
+      "ERR_ZARR_INVALID_ARGUMENT",
+      fragments,
+    );
+    check(
+      thrown(() => new ZarrSaver("x.zarr", "d", "delete")),
+      InvalidArgumentError,
+      "ERR_ZARR_INVALID_ARGUMENT",
+      fragments,
+    );
   });
 
   it("unknown option keys, in the constructor and in save (save and saveSync)", async () => {
@@ -230,12 +288,22 @@ describe("InvalidArgumentError", () => {
     const saver = new ZarrSaver(root);
     const options = { chunk: [4] } as unknown as SaveOptions;
     check(await rejection(saver.save([1], options)), InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", ["'chunk'", "chunks"]);
-    check(thrown(() => saver.saveSync([1], options)), InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", ["'chunk'"]);
+    check(
+      thrown(() => saver.saveSync([1], options)),
+      InvalidArgumentError,
+      "ERR_ZARR_INVALID_ARGUMENT",
+      ["'chunk'"],
+    );
     expect(snapshotTree(root)).toEqual({});
   });
 
   it.each(["http://example.com/data.zarr", "https://example.com/data.zarr"])("filePath %s is read-only", (url) => {
-    check(thrown(() => new ZarrSaver(url)), InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", ["filePath", url, "read-only"]);
+    check(
+      thrown(() => new ZarrSaver(url)),
+      InvalidArgumentError,
+      "ERR_ZARR_INVALID_ARGUMENT",
+      ["filePath", url, "read-only"],
+    );
   });
 });
 
@@ -248,12 +316,22 @@ describe("UnsupportedError", () => {
     const root = tempDir("zarr-saver-errors-");
     const saver = new ZarrSaver(root);
     check(await rejection(saver.save([1, 2], options)), UnsupportedError, "ERR_ZARR_UNSUPPORTED", [field, "lzma"]);
-    check(thrown(() => saver.saveSync([1, 2], options)), UnsupportedError, "ERR_ZARR_UNSUPPORTED", [field, "lzma"]);
+    check(
+      thrown(() => saver.saveSync([1, 2], options)),
+      UnsupportedError,
+      "ERR_ZARR_UNSUPPORTED",
+      [field, "lzma"],
+    );
     expect(snapshotTree(root)).toEqual({});
   });
 
   it.each(["ftp://host/prefix.zarr", "webdav://host/x.zarr"])("a store scheme zarr-saver does not know: %s", (url) => {
-    check(thrown(() => new ZarrSaver(url)), InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", ["filePath", "unknown scheme"]);
+    check(
+      thrown(() => new ZarrSaver(url)),
+      InvalidArgumentError,
+      "ERR_ZARR_INVALID_ARGUMENT",
+      ["filePath", "unknown scheme"],
+    );
   });
 
   it("the message never contains credentials from the URL or storageOptions", async () => {
@@ -283,7 +361,16 @@ describe("CorruptMetadataError: existing metadata unreadable", () => {
     ["truncated JSON", '{"zarr_format": 3, "node_type": "arr', ["zarr.json", "JSON"]],
     [
       "a shape that is not a list",
-      JSON.stringify({ zarr_format: 3, node_type: "array", shape: "ten", data_type: "float64", chunk_grid: { name: "regular", configuration: { chunk_shape: [2] } }, chunk_key_encoding: { name: "default" }, fill_value: 0, codecs: [{ name: "bytes" }] }),
+      JSON.stringify({
+        zarr_format: 3,
+        node_type: "array",
+        shape: "ten",
+        data_type: "float64",
+        chunk_grid: { name: "regular", configuration: { chunk_shape: [2] } },
+        chunk_key_encoding: { name: "default" },
+        fill_value: 0,
+        codecs: [{ name: "bytes" }],
+      }),
       ["'c'", "shape"],
     ],
   ];
@@ -293,7 +380,12 @@ describe("CorruptMetadataError: existing metadata unreadable", () => {
     writeFileSync(join(root, "c", "zarr.json"), text);
     const before = snapshotTree(root);
     check(await rejection(new ZarrSaver(root, "c").save([4])), CorruptMetadataError, "ERR_ZARR_CORRUPT", fragments);
-    check(thrown(() => new ZarrSaver(root, "c").saveSync([4])), CorruptMetadataError, "ERR_ZARR_CORRUPT", fragments);
+    check(
+      thrown(() => new ZarrSaver(root, "c").saveSync([4])),
+      CorruptMetadataError,
+      "ERR_ZARR_CORRUPT",
+      fragments,
+    );
     const update = new ZarrSaver(root, { datasetName: "c", approach: "update" }).save([4], { indices: 0 });
     check(await rejection(update), CorruptMetadataError, "ERR_ZARR_CORRUPT", fragments);
     expect(snapshotTree(root)).toEqual(before);
@@ -305,7 +397,12 @@ describe("DatasetNotFoundError and IndicesRequiredError (approach update)", () =
     const { root, before } = await existing("present", [1, 2, 3]);
     const saver = new ZarrSaver(root, { datasetName: "missing/ds", approach: "update" });
     check(await rejection(saver.save([1], { indices: 0 })), DatasetNotFoundError, "ERR_ZARR_NOT_FOUND", ["'missing/ds'"]);
-    check(thrown(() => saver.saveSync([1], { indices: 0 })), DatasetNotFoundError, "ERR_ZARR_NOT_FOUND", ["'missing/ds'"]);
+    check(
+      thrown(() => saver.saveSync([1], { indices: 0 })),
+      DatasetNotFoundError,
+      "ERR_ZARR_NOT_FOUND",
+      ["'missing/ds'"],
+    );
     expect(snapshotTree(root)).toEqual(before);
   });
 
@@ -314,7 +411,12 @@ describe("DatasetNotFoundError and IndicesRequiredError (approach update)", () =
     const saver = new ZarrSaver(root, { datasetName: "d", approach: "update" });
     const fragments = ["update", "indices", "'d'"];
     check(await rejection(saver.save([9])), IndicesRequiredError, "ERR_ZARR_INDICES_REQUIRED", fragments);
-    check(thrown(() => saver.saveSync([9], {})), IndicesRequiredError, "ERR_ZARR_INDICES_REQUIRED", fragments);
+    check(
+      thrown(() => saver.saveSync([9], {})),
+      IndicesRequiredError,
+      "ERR_ZARR_INDICES_REQUIRED",
+      fragments,
+    );
     expect(snapshotTree(root)).toEqual(before);
   });
 });
@@ -334,20 +436,28 @@ describe("StoreError: I/O failures keep the OS error as cause", () => {
     }
   })();
 
-  it.skipIf(chmodIgnored)("a read-only container (chmod 0o555) fails with EACCES; skipped when running as root, where chmod does not stop writes", async () => {
-    const { root, before } = await existing("d", [1, 2, 3], { chunks: [2] });
-    const dirs = [root, join(root, "d"), join(root, "d", "c")];
-    for (const d of dirs) chmodSync(d, 0o555);
-    try {
-      const err = await rejection(new ZarrSaver(root, "d").save([4, 5, 6]));
-      check(err, StoreError, "ERR_ZARR_STORE", [/permission denied/i]);
-      expect((err as Error).cause).toMatchObject({ code: "EACCES" });
-      check(thrown(() => new ZarrSaver(root, "d2").saveSync([1])), StoreError, "ERR_ZARR_STORE", [/permission denied/i]);
-      expect(snapshotTree(root)).toEqual(before);
-    } finally {
-      for (const d of dirs) chmodSync(d, 0o755);
-    }
-  });
+  it.skipIf(chmodIgnored)(
+    "a read-only container (chmod 0o555) fails with EACCES; skipped when running as root, where chmod does not stop writes",
+    async () => {
+      const { root, before } = await existing("d", [1, 2, 3], { chunks: [2] });
+      const dirs = [root, join(root, "d"), join(root, "d", "c")];
+      for (const d of dirs) chmodSync(d, 0o555);
+      try {
+        const err = await rejection(new ZarrSaver(root, "d").save([4, 5, 6]));
+        check(err, StoreError, "ERR_ZARR_STORE", [/permission denied/i]);
+        expect((err as Error).cause).toMatchObject({ code: "EACCES" });
+        check(
+          thrown(() => new ZarrSaver(root, "d2").saveSync([1])),
+          StoreError,
+          "ERR_ZARR_STORE",
+          [/permission denied/i],
+        );
+        expect(snapshotTree(root)).toEqual(before);
+      } finally {
+        for (const d of dirs) chmodSync(d, 0o755);
+      }
+    },
+  );
 
   it("a parent group path that is a regular file fails with ENOTDIR (works as root too)", async () => {
     const root = tempDir("zarr-saver-errors-");
@@ -357,7 +467,12 @@ describe("StoreError: I/O failures keep the OS error as cause", () => {
     const err = await rejection(new ZarrSaver(join(root, "c"), { datasetName: "a/b" }).save([1]));
     check(err, StoreError, "ERR_ZARR_STORE", ["a/b"]);
     expect((err as Error).cause).toMatchObject({ code: "ENOTDIR" });
-    check(thrown(() => new ZarrSaver(join(root, "c"), { datasetName: "a/b" }).saveSync([1])), StoreError, "ERR_ZARR_STORE", ["a/b"]);
+    check(
+      thrown(() => new ZarrSaver(join(root, "c"), { datasetName: "a/b" }).saveSync([1])),
+      StoreError,
+      "ERR_ZARR_STORE",
+      ["a/b"],
+    );
     expect(snapshotTree(root)).toEqual(before);
   });
 });
@@ -380,7 +495,13 @@ describe("NativeUnavailableError", () => {
       // The fresh module graph has its own classes: check against them, and the code against the contract.
       const [Class, Base] = [fresh.NativeUnavailableError, fresh.ZarrSaverError];
       check(await rejection(saver.save([1])), Class, "ERR_ZARR_NATIVE_UNAVAILABLE", fragments, Base);
-      check(thrown(() => saver.saveSync([1])), Class, "ERR_ZARR_NATIVE_UNAVAILABLE", fragments, Base);
+      check(
+        thrown(() => saver.saveSync([1])),
+        Class,
+        "ERR_ZARR_NATIVE_UNAVAILABLE",
+        fragments,
+        Base,
+      );
       expect(fresh.NativeUnavailableError.name).toBe(NativeUnavailableError.name);
     } finally {
       vi.doUnmock("node:module");

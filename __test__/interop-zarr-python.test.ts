@@ -7,7 +7,17 @@
  */
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { Blosc, type CodecConfig, type DataType, GZip, type SaveData, type SaveOptions, slice, ZarrSaver, Zstd } from "../src/index.js";
+import {
+  Blosc,
+  type CodecConfig,
+  type DataType,
+  GZip,
+  type SaveData,
+  type SaveOptions,
+  slice,
+  ZarrSaver,
+  Zstd,
+} from "../src/index.js";
 import { runPython } from "./helpers/python.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -19,8 +29,15 @@ type Numeric = Exclude<DataType, "bool" | "string">;
 
 /** What the Python reader reports for one array (or the error it raised). */
 interface PyArray {
-  error?: string; shape: number[]; dtype: string; values: Json; fill_value: Json; attrs: Record<string, Json>;
-  dimension_names: (string | null)[] | null; compressors: Record<string, Json>[]; meta: Record<string, Json>;
+  error?: string;
+  shape: number[];
+  dtype: string;
+  values: Json;
+  fill_value: Json;
+  attrs: Record<string, Json>;
+  dimension_names: (string | null)[] | null;
+  compressors: Record<string, Json>[];
+  meta: Record<string, Json>;
 }
 interface PyReport {
   arrays: Record<string, PyArray>;
@@ -28,19 +45,51 @@ interface PyReport {
 }
 /** One dataset to check: where it is, what zarr-python must see, and the save error if one threw. */
 interface Case {
-  key: string; store: string; path: string; dtype: DataType; shape: number[]; expected: Json[];
-  error?: unknown; check?: (a: PyArray) => void;
+  key: string;
+  store: string;
+  path: string;
+  dtype: DataType;
+  shape: number[];
+  expected: Json[];
+  error?: unknown;
+  check?: (a: PyArray) => void;
 }
 
-const DTYPES: readonly DataType[] = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64", "string"];
+const DTYPES: readonly DataType[] = [
+  "bool",
+  "int8",
+  "int16",
+  "int32",
+  "int64",
+  "uint8",
+  "uint16",
+  "uint32",
+  "uint64",
+  "float32",
+  "float64",
+  "string",
+];
 const TYPED: Record<Numeric, { from(values: Iterable<unknown>): SaveData & ArrayLike<unknown> }> = {
-  int8: Int8Array, int16: Int16Array, int32: Int32Array, int64: BigInt64Array as never,
-  uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array, uint64: BigUint64Array as never,
-  float32: Float32Array, float64: Float64Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  int32: Int32Array,
+  int64: BigInt64Array as never,
+  uint8: Uint8Array,
+  uint16: Uint16Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array as never,
+  float32: Float32Array,
+  float64: Float64Array,
 };
 const INT_RANGE: Record<string, [bigint, bigint]> = {
-  int8: [-128n, 127n], int16: [-32768n, 32767n], int32: [-(2n ** 31n), 2n ** 31n - 1n], int64: [-(2n ** 63n), 2n ** 63n - 1n],
-  uint8: [0n, 255n], uint16: [0n, 65535n], uint32: [0n, 2n ** 32n - 1n], uint64: [0n, 2n ** 64n - 1n],
+  int8: [-128n, 127n],
+  int16: [-32768n, 32767n],
+  int32: [-(2n ** 31n), 2n ** 31n - 1n],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  uint8: [0n, 255n],
+  uint16: [0n, 65535n],
+  uint32: [0n, 2n ** 32n - 1n],
+  uint64: [0n, 2n ** 64n - 1n],
 };
 const STRINGS = ["", "é", "日本語", "🦀 crab", "tab\there"];
 
@@ -50,8 +99,10 @@ function values(dtype: DataType, n: number, seed: number): Scalar[] {
     const i = j + seed;
     if (dtype === "bool") return i % 3 === 0;
     if (dtype === "string") return i % 6 === 5 ? `s${i}`.repeat(i % 9) : (STRINGS[i % 5] as string);
-    if (dtype === "float32") return [Number.NaN, Number.NEGATIVE_INFINITY, 3.4028234663852886e38][i % 6] ?? Math.fround((i - 7) * 0.1);
-    if (dtype === "float64") return [Number.NaN, Number.POSITIVE_INFINITY, -0, 5e-324, -1.7976931348623157e308][i % 8] ?? (i - 9) * Math.PI;
+    if (dtype === "float32")
+      return [Number.NaN, Number.NEGATIVE_INFINITY, 3.4028234663852886e38][i % 6] ?? Math.fround((i - 7) * 0.1);
+    if (dtype === "float64")
+      return [Number.NaN, Number.POSITIVE_INFINITY, -0, 5e-324, -1.7976931348623157e308][i % 8] ?? (i - 9) * Math.PI;
     const [lo, hi] = INT_RANGE[dtype] as [bigint, bigint];
     const v = i % 5 === 0 ? lo : i % 5 === 1 ? hi : lo + ((BigInt(i) * 0x9e3779b97f4a7c15n) % (hi - lo + 1n));
     return dtype.endsWith("64") ? v : Number(v);
@@ -93,14 +144,33 @@ function setRows(flat: Json[], rowSize: number, rows: number[], data: Scalar[]):
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** Compressor specs with what zarr-python must report for them in format 2 and 3. */
-const COMPRESSORS: { label: string; option: CodecConfig | null | undefined; v2: Record<string, Json> | null; v3: Record<string, Json> | null }[] = [
-  { label: "default", option: undefined, v2: { name: "blosc", cname: "lz4", clevel: 5 }, v3: { name: "blosc", cname: "lz4", clevel: 5 } },
-  { label: "blosc-zstd", option: new Blosc({ cname: "zstd", clevel: 3, shuffle: 2 }),
-    v2: { name: "blosc", cname: "zstd", clevel: 3, shuffle: 2 }, v3: { name: "blosc", cname: "zstd", clevel: 3, shuffle: "bitshuffle" } },
+const COMPRESSORS: {
+  label: string;
+  option: CodecConfig | null | undefined;
+  v2: Record<string, Json> | null;
+  v3: Record<string, Json> | null;
+}[] = [
+  {
+    label: "default",
+    option: undefined,
+    v2: { name: "blosc", cname: "lz4", clevel: 5 },
+    v3: { name: "blosc", cname: "lz4", clevel: 5 },
+  },
+  {
+    label: "blosc-zstd",
+    option: new Blosc({ cname: "zstd", clevel: 3, shuffle: 2 }),
+    v2: { name: "blosc", cname: "zstd", clevel: 3, shuffle: 2 },
+    v3: { name: "blosc", cname: "zstd", clevel: 3, shuffle: "bitshuffle" },
+  },
   { label: "zstd", option: new Zstd({ level: 3 }), v2: { name: "zstd", level: 3 }, v3: { name: "zstd", level: 3 } },
   { label: "gzip", option: new GZip({ level: 5 }), v2: { name: "gzip", level: 5 }, v3: { name: "gzip", level: 5 } },
   { label: "none", option: null, v2: null, v3: null },
-  { label: "v3-zstd", option: { name: "zstd", configuration: { level: 1, checksum: false } }, v2: { name: "zstd", level: 1 }, v3: { name: "zstd", level: 1, checksum: false } },
+  {
+    label: "v3-zstd",
+    option: { name: "zstd", configuration: { level: 1, checksum: false } },
+    v2: { name: "zstd", level: 1 },
+    v3: { name: "zstd", level: 1, checksum: false },
+  },
 ];
 
 const PY_STRING_DTYPE = "StringDType()"; // str(arr.dtype) of a variable-length string array under numpy 2
@@ -175,7 +245,10 @@ let report: PyReport;
 let pyCreated: Record<string, Record<string, Json>>;
 
 /** Run `write`, which returns the expected shape and flat values; a throw is kept for the dataset's test. */
-async function record(c: Omit<Case, "shape" | "expected">, write: () => Promise<{ shape: number[]; expected: Json[] }>): Promise<void> {
+async function record(
+  c: Omit<Case, "shape" | "expected">,
+  write: () => Promise<{ shape: number[]; expected: Json[] }>,
+): Promise<void> {
   const entry: Case = { ...c, shape: [], expected: [] };
   cases.push(entry);
   try {
@@ -186,7 +259,14 @@ async function record(c: Omit<Case, "shape" | "expected">, write: () => Promise<
 }
 
 /** Append `batches` (rows per batch) of generated data; return what zarr-python must read. */
-async function appendBatches(saver: ZarrSaver, dtype: DataType, tail: number[], batches: number[], form: Form, first: SaveOptions) {
+async function appendBatches(
+  saver: ZarrSaver,
+  dtype: DataType,
+  tail: number[],
+  batches: number[],
+  form: Form,
+  first: SaveOptions,
+) {
   const expected: Json[] = [];
   let rows = 0;
   for (const [b, n] of batches.entries()) {
@@ -214,15 +294,24 @@ async function writeDtypeMatrix(): Promise<void> {
       const path = `${dtype}_${ndim}d`;
       const batches = (d + t) % 3 === 0 ? [4, 3, 2] : [4, 3];
       const chunks = [3, ...tail.map((n) => Math.max(1, n - 1))];
-      const first: SaveOptions = { zarrFormat: format, chunks, ...(comp.option === undefined ? {} : { compressor: comp.option }) };
+      const first: SaveOptions = {
+        zarrFormat: format,
+        chunks,
+        ...(comp.option === undefined ? {} : { compressor: comp.option }),
+      };
       await record(
         {
-          key: `v${format}/${path} (${comp.label}, ${form})`, store: STORE[format], path, dtype,
+          key: `v${format}/${path} (${comp.label}, ${form})`,
+          store: STORE[format],
+          path,
+          dtype,
           check: (a) => {
             expect(a.meta.zarr_format).toBe(format);
             const want = format === 2 ? comp.v2 : comp.v3;
             expect(a.compressors).toEqual(want ? [expect.objectContaining(want)] : []);
-            expect((a.meta.chunks ?? (a.meta.chunk_grid as { configuration: { chunk_shape: Json } }).configuration.chunk_shape)).toEqual(chunks);
+            expect(
+              a.meta.chunks ?? (a.meta.chunk_grid as { configuration: { chunk_shape: Json } }).configuration.chunk_shape,
+            ).toEqual(chunks);
           },
         },
         () => appendBatches(new ZarrSaver(STORE[format], { datasetName: path }), dtype, tail, batches, form, first),
@@ -234,29 +323,49 @@ async function writeDtypeMatrix(): Promise<void> {
 async function writeSpecialCases(): Promise<void> {
   // Sharded v3: inner chunks [2, 2] in shards [4, 4]; three appends straddle both.
   await record(
-    { key: "v3/sharded", store: STORE[3], path: "sharded", dtype: "float32", check: (a) => {
-      const codecs = a.meta.codecs as { name: string; configuration: { chunk_shape: number[] } }[];
-      expect(codecs[0]).toMatchObject({ name: "sharding_indexed", configuration: { chunk_shape: [2, 2] } });
-      expect((a.meta.chunk_grid as { configuration: Json }).configuration).toEqual({ chunk_shape: [4, 4] });
-    } },
-    () => appendBatches(new ZarrSaver(STORE[3], { datasetName: "sharded" }), "float32", [6], [3, 3, 2], "rows", { chunks: [2, 2], shards: [4, 4] }),
+    {
+      key: "v3/sharded",
+      store: STORE[3],
+      path: "sharded",
+      dtype: "float32",
+      check: (a) => {
+        const codecs = a.meta.codecs as { name: string; configuration: { chunk_shape: number[] } }[];
+        expect(codecs[0]).toMatchObject({ name: "sharding_indexed", configuration: { chunk_shape: [2, 2] } });
+        expect((a.meta.chunk_grid as { configuration: Json }).configuration).toEqual({ chunk_shape: [4, 4] });
+      },
+    },
+    () =>
+      appendBatches(new ZarrSaver(STORE[3], { datasetName: "sharded" }), "float32", [6], [3, 3, 2], "rows", {
+        chunks: [2, 2],
+        shards: [4, 4],
+      }),
   );
   // Nested dataset names, listed by open_group.
   for (const format of [2, 3] as const) {
     await record({ key: `v${format}/a/b/c`, store: STORE[format], path: "a/b/c", dtype: "int16" }, () =>
-      appendBatches(new ZarrSaver(STORE[format], { datasetName: "a/b/c" }), "int16", [2], [2, 2], "typed", { zarrFormat: format, chunks: [3, 2] }),
+      appendBatches(new ZarrSaver(STORE[format], { datasetName: "a/b/c" }), "int16", [2], [2, 2], "typed", {
+        zarrFormat: format,
+        chunks: [3, 2],
+      }),
     );
   }
   // update: a list of rows in any order with a negative (v3), then a slice and a single index (v2).
   await record({ key: "v3/update-list", store: STORE[3], path: "upd_list", dtype: "int32" }, async () => {
-    const out = await appendBatches(new ZarrSaver(STORE[3], { datasetName: "upd_list" }), "int32", [3], [4, 3], "typed", { chunks: [3, 2] });
+    const out = await appendBatches(new ZarrSaver(STORE[3], { datasetName: "upd_list" }), "int32", [3], [4, 3], "typed", {
+      chunks: [3, 2],
+    });
     const data = [-1, -2, -3, 10, 20, 30, 7, 8, 9];
-    await new ZarrSaver(STORE[3], { datasetName: "upd_list", approach: "update" }).save(nest(data, [3, 3]) as SaveData, { indices: [5, 0, -1] });
+    await new ZarrSaver(STORE[3], { datasetName: "upd_list", approach: "update" }).save(nest(data, [3, 3]) as SaveData, {
+      indices: [5, 0, -1],
+    });
     setRows(out.expected, 3, [5, 0, 6], data);
     return out;
   });
   await record({ key: "v2/update-slice", store: STORE[2], path: "upd_slice", dtype: "float64" }, async () => {
-    const out = await appendBatches(new ZarrSaver(STORE[2], { datasetName: "upd_slice" }), "float64", [], [5, 4], "typed", { zarrFormat: 2, chunks: [3] });
+    const out = await appendBatches(new ZarrSaver(STORE[2], { datasetName: "upd_slice" }), "float64", [], [5, 4], "typed", {
+      zarrFormat: 2,
+      chunks: [3],
+    });
     const upd = new ZarrSaver(STORE[2], { datasetName: "upd_slice", approach: "update" });
     await upd.save(new Float64Array([0.25, Number.NaN, 1e-300]), { indices: slice(1, 9, 3) });
     await upd.save([42.5], { indices: -1 });
@@ -264,20 +373,41 @@ async function writeSpecialCases(): Promise<void> {
     return out;
   });
   await record({ key: "v2/update-strings", store: STORE[2], path: "upd_str", dtype: "string" }, async () => {
-    const out = await appendBatches(new ZarrSaver(STORE[2], { datasetName: "upd_str" }), "string", [], [4, 3], "nested", { zarrFormat: 2, chunks: [3] });
+    const out = await appendBatches(new ZarrSaver(STORE[2], { datasetName: "upd_str" }), "string", [], [4, 3], "nested", {
+      zarrFormat: 2,
+      chunks: [3],
+    });
     await new ZarrSaver(STORE[2], { datasetName: "upd_str", approach: "update" }).save(["four", "ñ"], { indices: [4, 1] });
     setRows(out.expected, 1, [4, 1], ["four", "ñ"]);
     return out;
   });
   // overwrite replaces shape, dtype and codecs.
-  await record({ key: "v3/overwrite", store: STORE[3], path: "ow", dtype: "float32", check: (a) => expect(a.compressors).toEqual([expect.objectContaining({ name: "zstd", level: 2 })]) }, async () => {
-    await appendBatches(new ZarrSaver(STORE[3], { datasetName: "ow" }), "int32", [4], [4, 3], "typed", { chunks: [3, 4], compressor: new GZip() });
-    const data = [1.5, -2.5, 3, 4, 5, 6];
-    await new ZarrSaver(STORE[3], { datasetName: "ow", approach: "overwrite" }).save({ data: new Float32Array(data), shape: [2, 3] }, { chunks: [1, 3], compressor: new Zstd({ level: 2 }) });
-    return { shape: [2, 3], expected: data };
-  });
+  await record(
+    {
+      key: "v3/overwrite",
+      store: STORE[3],
+      path: "ow",
+      dtype: "float32",
+      check: (a) => expect(a.compressors).toEqual([expect.objectContaining({ name: "zstd", level: 2 })]),
+    },
+    async () => {
+      await appendBatches(new ZarrSaver(STORE[3], { datasetName: "ow" }), "int32", [4], [4, 3], "typed", {
+        chunks: [3, 4],
+        compressor: new GZip(),
+      });
+      const data = [1.5, -2.5, 3, 4, 5, 6];
+      await new ZarrSaver(STORE[3], { datasetName: "ow", approach: "overwrite" }).save(
+        { data: new Float32Array(data), shape: [2, 3] },
+        { chunks: [1, 3], compressor: new Zstd({ level: 2 }) },
+      );
+      return { shape: [2, 3], expected: data };
+    },
+  );
   await record({ key: "v2/overwrite", store: STORE[2], path: "ow", dtype: "string" }, async () => {
-    await appendBatches(new ZarrSaver(STORE[2], { datasetName: "ow" }), "bool", [2], [4, 3], "nested", { zarrFormat: 2, chunks: [3, 2] });
+    await appendBatches(new ZarrSaver(STORE[2], { datasetName: "ow" }), "bool", [2], [4, 3], "nested", {
+      zarrFormat: 2,
+      chunks: [3, 2],
+    });
     await new ZarrSaver(STORE[2], { datasetName: "ow", approach: "overwrite" }).save(["x", "yy"], { zarrFormat: 2 });
     return { shape: [2], expected: ["x", "yy"] };
   });
@@ -298,18 +428,29 @@ async function writeMetaCases(): Promise<void> {
     const path = `meta_${m.dtype}`;
     const tail = m.dims.length === 2 ? [2] : [];
     await record(
-      { key: `v${m.format}/${path}`, store: STORE[m.format], path, dtype: m.dtype, check: (a) => {
-        expect(a.fill_value).toEqual(m.fill);
-        if (m.format === 3) {
-          expect(a.dimension_names).toEqual(m.dims);
-          expect(a.attrs).toEqual(ATTRIBUTES);
-        } else {
-          expect(a.attrs).toEqual({ ...ATTRIBUTES, _ARRAY_DIMENSIONS: m.dims });
-        }
-      } },
-      () => appendBatches(new ZarrSaver(STORE[m.format], { datasetName: path }), m.dtype, tail, [3, 2], "nested", {
-        zarrFormat: m.format, chunks: [2, ...tail], fillValue: m.fillValue, dimensionNames: m.dims, attributes: ATTRIBUTES,
-      }),
+      {
+        key: `v${m.format}/${path}`,
+        store: STORE[m.format],
+        path,
+        dtype: m.dtype,
+        check: (a) => {
+          expect(a.fill_value).toEqual(m.fill);
+          if (m.format === 3) {
+            expect(a.dimension_names).toEqual(m.dims);
+            expect(a.attrs).toEqual(ATTRIBUTES);
+          } else {
+            expect(a.attrs).toEqual({ ...ATTRIBUTES, _ARRAY_DIMENSIONS: m.dims });
+          }
+        },
+      },
+      () =>
+        appendBatches(new ZarrSaver(STORE[m.format], { datasetName: path }), m.dtype, tail, [3, 2], "nested", {
+          zarrFormat: m.format,
+          chunks: [2, ...tail],
+          fillValue: m.fillValue,
+          dimensionNames: m.dims,
+          attributes: ATTRIBUTES,
+        }),
     );
   }
 }
@@ -323,7 +464,11 @@ async function writeIntoPythonArrays(): Promise<void> {
   const py = (store: string, path: string) => ({ store: join(root, `${store}.zarr`), path, check: sameMeta(`${store}/${path}`) });
   await record({ key: "py3/i32", ...py("py3", "i32"), dtype: "int32" }, async () => {
     const expected: Json[] = Array.from({ length: 12 }, (_, i) => i);
-    const app = [[12, 13, 14], [15, 16, 17], [-2147483648, 2147483647, 0]];
+    const app = [
+      [12, 13, 14],
+      [15, 16, 17],
+      [-2147483648, 2147483647, 0],
+    ];
     await new ZarrSaver(join(root, "py3.zarr"), { datasetName: "i32" }).save(app); // float64 numbers, cast losslessly
     expected.push(...app.flat());
     const upd = [new Int32Array([-1, -2, -3]), new Int32Array([-4, -5, -6])];
@@ -393,9 +538,12 @@ describe("zarr-python 3 reads what ZarrSaver writes", () => {
       checkCase(cases.find((c) => c.path === path) as Case);
     });
   });
-  it.each(["v3/sharded", "v3/update-list", "v2/update-slice", "v2/update-strings", "v3/overwrite", "v2/overwrite"])("%s", (key) => {
-    checkCase(cases.find(name(key)) as Case);
-  });
+  it.each(["v3/sharded", "v3/update-list", "v2/update-slice", "v2/update-strings", "v3/overwrite", "v2/overwrite"])(
+    "%s",
+    (key) => {
+      checkCase(cases.find(name(key)) as Case);
+    },
+  );
 });
 
 describe("zarr-python's open_group lists the datasets", () => {

@@ -10,9 +10,10 @@
  * rewrites rows 3..7, across the first boundary. zarrita's `zarr.get` must
  * return the shape and every element of a plain-JS model of the same saves.
  */
-import FileSystemStore from "@zarrita/storage/fs";
+
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import FileSystemStore from "@zarrita/storage/fs";
 import { describe, expect, it } from "vitest";
 import * as zarr from "zarrita";
 import { Blosc, type CodecConfig, type DataType, GZip, slice, ZarrSaver, Zstd } from "../src/index.js";
@@ -79,7 +80,7 @@ function valueAt(dtype: DataType, i: number, salt: number): Value {
     case "uint8":
       return k % 256;
     case "int16":
-      return (k * 97) % 65536 - 32768;
+      return ((k * 97) % 65536) - 32768;
     case "uint16":
       return (k * 97) % 65536;
     case "int32":
@@ -122,7 +123,11 @@ function batch(dtype: DataType, shape: number[], salt: number): { data: ArrayLik
   return { data, shape, flat: Ctor ? Array.from(data as ArrayLike<Value>) : flat };
 }
 
-async function readWithZarrita(root: string, name: string, format: 2 | 3): Promise<{ shape: number[]; data: Value[]; kind: string }> {
+async function readWithZarrita(
+  root: string,
+  name: string,
+  format: 2 | 3,
+): Promise<{ shape: number[]; data: Value[]; kind: string }> {
   const location = zarr.root(new FileSystemStore(root)).resolve(name);
   const arr = format === 3 ? await zarr.open.v3(location, { kind: "array" }) : await zarr.open.v2(location, { kind: "array" });
   const chunk = await zarr.get(arr);
@@ -213,7 +218,11 @@ describe("zarrita reads what it is given in every data form", () => {
     const bigints = new ZarrSaver(root, { datasetName: "group/big" });
     await bigints.save([1n, -2n, 3n], { chunks: [2] });
     await bigints.save([2n ** 62n]);
-    expect(await readWithZarrita(root, "group/big", 3)).toEqual({ shape: [4], data: [1n, -2n, 3n, 2n ** 62n], kind: "BigInt64Array" });
+    expect(await readWithZarrita(root, "group/big", 3)).toEqual({
+      shape: [4],
+      data: [1n, -2n, 3n, 2n ** 62n],
+      kind: "BigInt64Array",
+    });
 
     const cast = new ZarrSaver(root, { datasetName: "cast" });
     await cast.save([1, 2, 3], { dtype: "uint16", chunks: [2] });

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Zstd, ZarrSaver } from "../src/index.js";
+import { ZarrSaver, Zstd } from "../src/index.js";
 import { tempDir } from "./helpers/tmp.js";
 
 function json(path: string): Record<string, unknown> {
@@ -123,7 +123,9 @@ describe("Zarr v3 array metadata (zarr.json)", () => {
     const counts = json(join(root, "counts", "zarr.json"));
     expect(counts.chunk_grid).toEqual({ name: "regular", configuration: { chunk_shape: [4] } });
     expect(counts.shape).toEqual([6]);
-    expect(pick(counts, ["attributes", "codecs", "data_type", "dimension_names", "fill_value", "zarr_format"])).toMatchInlineSnapshot(`
+    expect(
+      pick(counts, ["attributes", "codecs", "data_type", "dimension_names", "fill_value", "zarr_format"]),
+    ).toMatchInlineSnapshot(`
       {
         "attributes": {
           "nested": {
@@ -388,7 +390,11 @@ describe("no internal keys leak into what other readers see", () => {
     const root = container();
     for (const zarrFormat of [3, 2] as const) {
       const name = `v${zarrFormat}/data`;
-      await new ZarrSaver(root, { datasetName: name }).save([[1, 2]], { zarrFormat, attributes: { a: 1 }, dimensionNames: ["r", "c"] });
+      await new ZarrSaver(root, { datasetName: name }).save([[1, 2]], {
+        zarrFormat,
+        attributes: { a: 1 },
+        dimensionNames: ["r", "c"],
+      });
       new ZarrSaver(root, { datasetName: name }).saveSync([[3, 4]]);
       await new ZarrSaver(root, { datasetName: name, approach: "update" }).save([[5, 6]], { indices: 0 });
       await new ZarrSaver(root, { datasetName: `${name}2`, approach: "overwrite" }).save(["x"], { zarrFormat });
@@ -399,7 +405,10 @@ describe("no internal keys leak into what other readers see", () => {
     // ...and in every container the tests above wrote.
     for (const dir of roots) {
       for (const [file, meta] of Object.entries(metadataFiles(dir))) {
-        expect(allKeys(meta).filter((k) => k.startsWith("_zarrs")), file).toEqual([]);
+        expect(
+          allKeys(meta).filter((k) => k.startsWith("_zarrs")),
+          file,
+        ).toEqual([]);
         expect(readFileSync(join(dir, file), "utf8"), file).not.toContain("_zarrs");
       }
     }

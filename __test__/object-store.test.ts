@@ -60,7 +60,11 @@ print(json.dumps(out))
 }
 
 /** Run a fixture with node; resolves with its exit code and output. */
-function runChild(fixture: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string; err: string }> {
+function runChild(
+  fixture: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(ROOT, "__test__", "fixtures", fixture), ...args], { cwd: ROOT, env });
     let out = "";
@@ -72,7 +76,8 @@ function runChild(fixture: string, args: string[], env: NodeJS.ProcessEnv): Prom
 }
 
 const range = (n: number, f: (i: number) => number = (i) => i): number[] => Array.from({ length: n }, (_, i) => f(i));
-const rows = (n: number, cols: number, f: (r: number, c: number) => number): number[][] => range(n).map((r) => range(cols, (c) => f(r, c)));
+const rows = (n: number, cols: number, f: (r: number, c: number) => number): number[][] =>
+  range(n).map((r) => range(cols, (c) => f(r, c)));
 
 describe.each([3, 2] as const)("round trips, Zarr v%i", (zarrFormat) => {
   it("append, overwrite, update and saveSync read back equal in zarr-python", async () => {
@@ -88,7 +93,10 @@ describe.each([3, 2] as const)("round trips, Zarr v%i", (zarrFormat) => {
     await a1.save([6]);
     // append, 2-d int32 from typed arrays
     const a2 = saver(c, "a2");
-    const block = (start: number, n: number) => ({ data: Int32Array.from(range(n * 3, (i) => start * 3 + i - 40)), shape: [n, 3] });
+    const block = (start: number, n: number) => ({
+      data: Int32Array.from(range(n * 3, (i) => start * 3 + i - 40)),
+      shape: [n, 3],
+    });
     await a2.save(block(0, 3), { ...create, chunks: [2, 3] });
     await a2.save(block(3, 1));
     await a2.save(block(4, 4));

@@ -3,8 +3,8 @@ import {
   IndicesRequiredError,
   InvalidArgumentError,
   type Progress,
-  type Saver,
   type SaveOptions,
+  type Saver,
   TaskFailedError,
   TaskManager,
   ZarrSaver,
@@ -39,13 +39,16 @@ class RecordingSaver implements Saver {
 describe("TaskManager in this thread", () => {
   it("saves in item order when async tasks finish out of order", async () => {
     const finished: number[] = [];
-    const tm = new TaskManager(() => ({
-      async processItem(x: number) {
-        await sleep(Math.random() * 4);
-        finished.push(x);
-        return x * 10;
-      },
-    }), { workers: 4 });
+    const tm = new TaskManager(
+      () => ({
+        async processItem(x: number) {
+          await sleep(Math.random() * 4);
+          finished.push(x);
+          return x * 10;
+        },
+      }),
+      { workers: 4 },
+    );
     const saver = new RecordingSaver();
     const summary = await tm.submitTasks(range(200), { saver, saveInterval: 10, chunkSize: 3 });
     expect(finished).not.toEqual(range(200)); // they did finish out of order
@@ -192,7 +195,14 @@ describe("TaskManager in this thread", () => {
     const err = await tm.submitTasks(range(50), { chunkSize: 4 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TaskFailedError);
     expect(err).toBeInstanceOf(ZarrSaverError);
-    expect(err).toMatchObject({ code: "ERR_ZARR_TASK_FAILED", stage: "task", index: 13, count: 1, item: 13, name: "TaskFailedError" });
+    expect(err).toMatchObject({
+      code: "ERR_ZARR_TASK_FAILED",
+      stage: "task",
+      index: 13,
+      count: 1,
+      item: 13,
+      name: "TaskFailedError",
+    });
     expect((err as Error).message).toBe("task failed on item 13: bad item");
     expect((err as Error).cause).toBe(cause);
   });
@@ -201,14 +211,20 @@ describe("TaskManager in this thread", () => {
     const tm = new TaskManager(() => ({ processItems: (xs: number[]) => xs.slice(1) }));
     const err = await tm.submitTasks(range(10), { atOnce: true, chunkSize: 5 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ stage: "task", index: 0, count: 5 });
-    expect((err as Error).message).toBe("task failed on items 0..4 (processItems): TypeError: processItems returned 4 results for 5 items");
+    expect((err as Error).message).toBe(
+      "task failed on items 0..4 (processItems): TypeError: processItems returned 4 results for 5 items",
+    );
   });
 
   it("reports a factory that throws or a task without the method as a load failure", async () => {
     const throwing = new TaskManager(() => {
       throw new Error("no GPU");
     });
-    await expect(throwing.submitTasks([1])).rejects.toMatchObject({ stage: "load", index: 0, message: "the task could not start (item 0): no GPU" });
+    await expect(throwing.submitTasks([1])).rejects.toMatchObject({
+      stage: "load",
+      index: 0,
+      message: "the task could not start (item 0): no GPU",
+    });
     const noMethod = new TaskManager(() => ({ processItem: (x: number) => x }));
     await expect(noMethod.submitTasks([1, 2], { atOnce: true })).rejects.toThrow(/no processItems method/);
   });
@@ -221,7 +237,9 @@ describe("TaskManager in this thread", () => {
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ stage: "save", index: 0, count: 10 });
     expect((err as Error).cause).toBeInstanceOf(IndicesRequiredError);
-    expect((err as Error).message).toMatch(/^saving the results of items 0\.\.9 failed: IndicesRequiredError: approach 'update' needs indices/);
+    expect((err as Error).message).toMatch(
+      /^saving the results of items 0\.\.9 failed: IndicesRequiredError: approach 'update' needs indices/,
+    );
   });
 
   it("rejects on the failing batch and saves nothing after it", async () => {
@@ -234,7 +252,11 @@ describe("TaskManager in this thread", () => {
       },
     };
     const tm = new TaskManager(() => ({ processItem: (x: number) => x }));
-    await expect(tm.submitTasks(range(1000), { saver, saveInterval: 100 })).rejects.toMatchObject({ stage: "save", index: 100, count: 100 });
+    await expect(tm.submitTasks(range(1000), { saver, saveInterval: 100 })).rejects.toMatchObject({
+      stage: "save",
+      index: 100,
+      count: 100,
+    });
     expect(saved).toEqual(range(100));
   });
 
@@ -246,14 +268,19 @@ describe("TaskManager in this thread", () => {
         await sleep(30);
       },
     };
-    const tm = new TaskManager(() => ({
-      async processItem(x: number) {
-        if (x === 60) throw new Error("boom");
-        if (x > 60) await sleep(50); // still running when the first save ends
-        return x;
-      },
-    }), { workers: 4 });
-    await expect(tm.submitTasks(range(100), { saver, saveInterval: 10, chunkSize: 5, maxPendingSaves: 10 })).rejects.toMatchObject({ index: 60 });
+    const tm = new TaskManager(
+      () => ({
+        async processItem(x: number) {
+          if (x === 60) throw new Error("boom");
+          if (x > 60) await sleep(50); // still running when the first save ends
+          return x;
+        },
+      }),
+      { workers: 4 },
+    );
+    await expect(
+      tm.submitTasks(range(100), { saver, saveInterval: 10, chunkSize: 5, maxPendingSaves: 10 }),
+    ).rejects.toMatchObject({ index: 60 });
     await sleep(60);
     expect(starts).toEqual([0]);
   });
@@ -288,7 +315,9 @@ describe("TaskManager in this thread", () => {
 
   it("refuses bad arguments with InvalidArgumentError", async () => {
     const tm = new TaskManager(() => ({ processItem: (x: number) => x }));
-    await expect(tm.submitTasks(range(3), { save_interval: 10 } as never)).rejects.toThrow(/unknown option 'save_interval' \(did you mean saveInterval\?\)/);
+    await expect(tm.submitTasks(range(3), { save_interval: 10 } as never)).rejects.toThrow(
+      /unknown option 'save_interval' \(did you mean saveInterval\?\)/,
+    );
     await expect(tm.submitTasks(range(3), { saveInterval: 0 })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(tm.submitTasks(range(3), { chunkSize: 1.5 })).rejects.toThrow(/chunkSize must be a positive integer/);
     await expect(tm.submitTasks(range(3), { saver: {} as Saver })).rejects.toThrow(/saver must have a save/);
@@ -318,7 +347,11 @@ describe("TaskManager in worker threads", () => {
     const dir = tempDir();
     const tm = new TaskManager<number, number>(fixture("square-task.mjs"), { workers: 2 });
     expect(tm.moduleUrl).toBe(fixture("square-task.mjs").href);
-    const summary = await tm.submitTasks(range(500), { saver: new ZarrSaver(dir, { datasetName: "squares" }), saveInterval: 25, chunkSize: 7 });
+    const summary = await tm.submitTasks(range(500), {
+      saver: new ZarrSaver(dir, { datasetName: "squares" }),
+      saveInterval: 25,
+      chunkSize: 7,
+    });
     expect(summary).toMatchObject({ items: 500, saved: 500, saves: 20 });
     expect(await readValues(dir, "squares")).toEqual(range(500).map((x) => x * x));
     expect(tm.activeWorkers).toBe(0);
@@ -374,7 +407,10 @@ describe("TaskManager in worker threads", () => {
         throw new Error("no space");
       },
     };
-    await expect(square.submitTasks(range(100), { saver: failing, saveInterval: 10 })).rejects.toMatchObject({ stage: "save", index: 0 });
+    await expect(square.submitTasks(range(100), { saver: failing, saveInterval: 10 })).rejects.toMatchObject({
+      stage: "save",
+      index: 0,
+    });
     expect(square.activeWorkers).toBe(0);
   });
 
@@ -411,7 +447,11 @@ describe("progress bar", () => {
   it("redraws in place and ends with a newline; the callback sees every report", () => {
     const writes: string[] = [];
     const seen: Progress[] = [];
-    const reporter = new ProgressReporter({ total: 3, onProgress: (p) => seen.push(p), bar: { write: (t: string) => writes.push(t), columns: 100 } });
+    const reporter = new ProgressReporter({
+      total: 3,
+      onProgress: (p) => seen.push(p),
+      bar: { write: (t: string) => writes.push(t), columns: 100 },
+    });
     reporter.report(1, 0);
     reporter.report(2, 0); // within 100 ms: no redraw
     reporter.report(3, 3);

@@ -46,8 +46,12 @@ const seconds = (performance.now() - t) / 1000;
 
 const meta = JSON.parse(readFileSync(join(filePath, datasetName, "zarr.json"), "utf8"));
 const rate = summary.items / seconds;
-console.log(`${summary.items.toLocaleString("en-US")} items in ${workers} worker threads: ${seconds.toFixed(2)} s, ${Math.round(rate).toLocaleString("en-US")} items/s`);
-console.log(`  one thread, no saving: ${Math.round(sequentialRate).toLocaleString("en-US")} items/s (speed-up ${(rate / sequentialRate).toFixed(2)}x)`);
+console.log(
+  `${summary.items.toLocaleString("en-US")} items in ${workers} worker threads: ${seconds.toFixed(2)} s, ${Math.round(rate).toLocaleString("en-US")} items/s`,
+);
+console.log(
+  `  one thread, no saving: ${Math.round(sequentialRate).toLocaleString("en-US")} items/s (speed-up ${(rate / sequentialRate).toFixed(2)}x)`,
+);
 console.log(
   `  ${summary.saves} saves of up to 1,000 rows, ${(summary.saveMs / 1000).toFixed(2)} s inside save (overlapping the tasks), ` +
     `${(summary.stalledMs / 1000).toFixed(2)} s paused for the saver`,

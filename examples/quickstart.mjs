@@ -19,11 +19,14 @@ for (let batch = 0; batch < 20; batch++) {
 
 // 2. Overwrite: replace a dataset whole, with its own dtype and codec.
 const labels = new ZarrSaver(filePath, { datasetName: "experiment_1/labels", approach: "overwrite" });
-await labels.save(Int32Array.from({ length: 100_001 }, (_, i) => i % 10), {
-  compressor: new Blosc({ cname: "zstd", clevel: 9, shuffle: 2 }),
-  dimensionNames: ["sample"],
-  attributes: { description: "class of each sample" },
-});
+await labels.save(
+  Int32Array.from({ length: 100_001 }, (_, i) => i % 10),
+  {
+    compressor: new Blosc({ cname: "zstd", clevel: 9, shuffle: 2 }),
+    dimensionNames: ["sample"],
+    attributes: { description: "class of each sample" },
+  },
+);
 
 // 3. Update: rewrite rows in place, by position list or slice.
 const fixer = new ZarrSaver(filePath, { datasetName: "experiment_1/labels", approach: "update" });
@@ -48,5 +51,7 @@ for (const name of ["experiment_1/features", "experiment_1/labels"]) {
   console.log(`  dtype      ${meta.data_type}`);
   console.log(`  chunks     ${JSON.stringify(meta.chunk_grid.configuration.chunk_shape)}`);
   console.log(`  codecs     ${codecs.join(" -> ")}`);
-  console.log(`  size       ${(stored / 1024).toFixed(1)} KiB stored for ${(raw / 1024).toFixed(1)} KiB raw (${(raw / stored).toFixed(2)}x)`);
+  console.log(
+    `  size       ${(stored / 1024).toFixed(1)} KiB stored for ${(raw / 1024).toFixed(1)} KiB raw (${(raw / stored).toFixed(2)}x)`,
+  );
 }

@@ -132,7 +132,9 @@ function fromNested(root: readonly unknown[], field: string): PackedArray {
     const walk = (node: unknown, level: number, path: string): void => {
       if (level === depth - 1) {
         if (!isTypedArray(node) || dtypeOfTypedArray(node) !== dtype) {
-          throw new InvalidDataError(`${path} is ${describe(node)}; expected a ${leafTyped?.constructor.name} like ${field}${"[0]".repeat(depth - 1)}`);
+          throw new InvalidDataError(
+            `${path} is ${describe(node)}; expected a ${leafTyped?.constructor.name} like ${field}${"[0]".repeat(depth - 1)}`,
+          );
         }
         if (node.length !== rowLength) {
           throw new InvalidDataError(`${path} has length ${node.length}, expected ${rowLength}: ragged data`);
@@ -151,7 +153,9 @@ function fromNested(root: readonly unknown[], field: string): PackedArray {
 
   const kind = kindOf(probe);
   if (!kind) {
-    throw new InvalidDataError(`${field}${"[0]".repeat(depth)} is ${describe(probe)}; expected numbers, bigints, booleans or strings`);
+    throw new InvalidDataError(
+      `${field}${"[0]".repeat(depth)} is ${describe(probe)}; expected numbers, bigints, booleans or strings`,
+    );
   }
   // Numbers and booleans go straight into their typed buffer: one pass, no boxing.
   const leaves: { [i: number]: unknown } =
@@ -224,7 +228,9 @@ function fromNdArrayLike(value: NdArrayLike, field: string): PackedArray {
       let src = offset;
       for (let d = 0; d < shape.length; d++) src += (index[d] as number) * (stride[d] as number);
       if (src < 0 || src >= source.length) {
-        throw new InvalidDataError(`${field}: stride [${stride}] with offset ${offset} reads outside data (length ${source.length})`);
+        throw new InvalidDataError(
+          `${field}: stride [${stride}] with offset ${offset} reads outside data (length ${source.length})`,
+        );
       }
       out[flat] = (source as ArrayLike<unknown>)[src];
       for (let d = shape.length - 1; d >= 0; d--) {
@@ -251,7 +257,5 @@ export function packData(data: unknown, field = "data"): PackedArray {
     return fromNested(data, field);
   }
   if (isNdArrayLike(data)) return fromNdArrayLike(data, field);
-  throw new InvalidDataError(
-    `${field} must be an array, a typed array or { data, shape }; got ${describe(data)}`,
-  );
+  throw new InvalidDataError(`${field} must be an array, a typed array or { data, shape }; got ${describe(data)}`);
 }

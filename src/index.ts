@@ -21,8 +21,6 @@ export {
 export { type AxisIndex, type Indices, type Slice, slice } from "./indices.js";
 export { HAS_NATIVE } from "./native.js";
 export type { Approach, SaveOptions, SaveProgress, StorageOptions, ZarrSaverOptions } from "./options.js";
-export { type SaveResult, type Saver, ZarrSaver } from "./saver.js";
-
 // Pipeline (issue #6): TaskManager drives a Saver from many tasks, in item order.
 export { TaskFailedError, type TaskFailure, type TaskStage } from "./pipeline/errors.js";
 export type { TaskItems } from "./pipeline/input.js";
@@ -30,3 +28,4 @@ export type { SubmitOptions, TaskManagerOptions } from "./pipeline/options.js";
 export type { Progress, ProgressCallback } from "./pipeline/progress.js";
 export type { MaybePromise, Task, TaskClass, TaskFactory, TaskSource } from "./pipeline/task.js";
 export { type SubmitSummary, TaskManager } from "./pipeline/task-manager.js";
+export { type SaveResult, type Saver, ZarrSaver } from "./saver.js";

@@ -11,7 +11,9 @@ const OBJECT_STORE_SCHEMES = new Set(["s3", "gs", "gcs", "az", "abfs", "azure"])
 export function resolveLocation(filePath: unknown): string {
   if (filePath instanceof URL) filePath = filePath.href;
   if (typeof filePath !== "string" || filePath.trim() === "") {
-    throw new InvalidArgumentError(`filePath must be a non-empty string or URL; got ${JSON.stringify(filePath) ?? String(filePath)}`);
+    throw new InvalidArgumentError(
+      `filePath must be a non-empty string or URL; got ${JSON.stringify(filePath) ?? String(filePath)}`,
+    );
   }
   if (filePath.includes("\0")) throw new InvalidArgumentError("filePath contains a NUL character");
   const scheme = URL_SCHEME.exec(filePath)?.[1]?.toLowerCase();
@@ -24,7 +26,9 @@ export function resolveLocation(filePath: unknown): string {
     }
   }
   if (scheme === "http" || scheme === "https") {
-    throw new InvalidArgumentError(`filePath '${redact(filePath)}': http(s) stores are read-only; zarr-saver cannot write to them`);
+    throw new InvalidArgumentError(
+      `filePath '${redact(filePath)}': http(s) stores are read-only; zarr-saver cannot write to them`,
+    );
   }
   if (!OBJECT_STORE_SCHEMES.has(scheme)) {
     throw new InvalidArgumentError(`filePath '${redact(filePath)}': unknown scheme '${scheme}://'`);

@@ -5,7 +5,7 @@
  */
 import { type CodecConfig, codecJson } from "./codecs.js";
 import type { PackedArray } from "./convert.js";
-import { type DataType, DATA_TYPES, isDataType } from "./dtypes.js";
+import { DATA_TYPES, type DataType, isDataType } from "./dtypes.js";
 import { InvalidArgumentError } from "./errors.js";
 import { type Indices, parseIndices } from "./indices.js";
 import type { NativeSaveOptions } from "./native.js";
@@ -111,7 +111,9 @@ export function checkKeys(value: object, allowed: Set<string>, field: string): v
 export function parseApproach(value: unknown): Approach {
   const approach = typeof value === "string" ? value.trim().toLowerCase() : value;
   if (!APPROACHES.includes(approach as Approach)) {
-    throw new InvalidArgumentError(`approach must be one of ${APPROACHES.join(", ")}; got ${JSON.stringify(value) ?? String(value)}`);
+    throw new InvalidArgumentError(
+      `approach must be one of ${APPROACHES.join(", ")}; got ${JSON.stringify(value) ?? String(value)}`,
+    );
   }
   return approach as Approach;
 }

@@ -120,7 +120,10 @@ function normalizeArgs(second: unknown, third: unknown): SaveOptions {
   if (second !== undefined && second !== null && !isIndices(second)) {
     throw new InvalidArgumentError("save(data, indices, options): indices must be a number, a list, a slice or { axes }");
   }
-  return { ...((third ?? {}) as SaveOptions), ...(second === undefined || second === null ? {} : { indices: second as Indices }) };
+  return {
+    ...((third ?? {}) as SaveOptions),
+    ...(second === undefined || second === null ? {} : { indices: second as Indices }),
+  };
 }
 
 /**

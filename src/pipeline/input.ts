@@ -7,12 +7,11 @@ export type TaskItems<I> = readonly I[] | Iterable<I> | AsyncIterable<I>;
 
 /** Throws InvalidArgumentError unless `items` is an array, an iterable or an async iterable (strings excluded). */
 export function checkItems(items: unknown): void {
-  const iterable =
-    items !== null &&
-    typeof items === "object" &&
-    (Symbol.asyncIterator in items || Symbol.iterator in items);
+  const iterable = items !== null && typeof items === "object" && (Symbol.asyncIterator in items || Symbol.iterator in items);
   if (!iterable) {
-    throw new InvalidArgumentError(`items must be an array, an iterable or an async iterable; got ${items === null ? "null" : typeof items}`);
+    throw new InvalidArgumentError(
+      `items must be an array, an iterable or an async iterable; got ${items === null ? "null" : typeof items}`,
+    );
   }
 }
 

@@ -53,21 +53,34 @@ export interface ResolvedSubmitOptions {
   maxPendingSaves: number;
 }
 
-const SUBMIT_KEYS = new Set(["saver", "saveInterval", "chunkSize", "atOnce", "onProgress", "progressBar", "total", "saveOptions", "maxPendingSaves"]);
+const SUBMIT_KEYS = new Set([
+  "saver",
+  "saveInterval",
+  "chunkSize",
+  "atOnce",
+  "onProgress",
+  "progressBar",
+  "total",
+  "saveOptions",
+  "maxPendingSaves",
+]);
 /** What a Python user may type, and what to type instead. */
 const SNAKE_CASE: Record<string, string> = { save_interval: "saveInterval", chunk_size: "chunkSize", at_once: "atOnce" };
 
 function positiveInteger(field: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${field} must be a positive integer; got ${typeof value === "number" ? value : JSON.stringify(value) ?? String(value)}`);
+    throw new InvalidArgumentError(
+      `${field} must be a positive integer; got ${typeof value === "number" ? value : (JSON.stringify(value) ?? String(value))}`,
+    );
   }
   return value;
 }
 
 /** Default number of lanes: one thread per core for worker threads, one task object in-process. */
 export function resolveWorkers(options: TaskManagerOptions | undefined, threaded: boolean): number {
-  if (options !== undefined && (typeof options !== "object" || options === null)) throw new InvalidArgumentError("TaskManager options must be an object");
+  if (options !== undefined && (typeof options !== "object" || options === null))
+    throw new InvalidArgumentError("TaskManager options must be an object");
   for (const key of Object.keys(options ?? {})) {
     if (key !== "workers") throw new InvalidArgumentError(`TaskManager: unknown option '${key}'; expected workers`);
   }
@@ -75,20 +88,25 @@ export function resolveWorkers(options: TaskManagerOptions | undefined, threaded
 }
 
 export function resolveSubmitOptions(options: SubmitOptions | undefined): ResolvedSubmitOptions {
-  if (options !== undefined && (typeof options !== "object" || options === null)) throw new InvalidArgumentError("submitTasks options must be an object");
+  if (options !== undefined && (typeof options !== "object" || options === null))
+    throw new InvalidArgumentError("submitTasks options must be an object");
   const o = options ?? {};
   for (const key of Object.keys(o)) {
     if (!SUBMIT_KEYS.has(key)) {
       const hint = SNAKE_CASE[key] !== undefined ? ` (did you mean ${SNAKE_CASE[key]}?)` : "";
-      throw new InvalidArgumentError(`submitTasks: unknown option '${key}'${hint}; expected one of ${[...SUBMIT_KEYS].join(", ")}`);
+      throw new InvalidArgumentError(
+        `submitTasks: unknown option '${key}'${hint}; expected one of ${[...SUBMIT_KEYS].join(", ")}`,
+      );
     }
   }
   if (o.saver !== undefined && (o.saver === null || typeof (o.saver as Partial<Saver>).save !== "function")) {
     throw new InvalidArgumentError("saver must have a save(data, options) method (a ZarrSaver, or any Saver)");
   }
-  if (o.onProgress !== undefined && typeof o.onProgress !== "function") throw new InvalidArgumentError("onProgress must be a function");
+  if (o.onProgress !== undefined && typeof o.onProgress !== "function")
+    throw new InvalidArgumentError("onProgress must be a function");
   if (o.atOnce !== undefined && typeof o.atOnce !== "boolean") throw new InvalidArgumentError("atOnce must be a boolean");
-  if (o.progressBar !== undefined && typeof o.progressBar !== "boolean") throw new InvalidArgumentError("progressBar must be a boolean");
+  if (o.progressBar !== undefined && typeof o.progressBar !== "boolean")
+    throw new InvalidArgumentError("progressBar must be a boolean");
   if (o.total !== undefined && (typeof o.total !== "number" || !Number.isSafeInteger(o.total) || o.total < 0)) {
     throw new InvalidArgumentError(`total must be a non-negative integer; got ${String(o.total)}`);
   }

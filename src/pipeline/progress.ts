@@ -24,7 +24,9 @@ function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return "?";
   if (s < 60) return `${Math.ceil(s)}s`;
   const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+  return m < 60
+    ? `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 
 /** One line, redrawn in place with `\r`: `[#####-----]  52% 52,000/100,000 items, 51,000 saved, 9,800 items/s, ETA 5s`. */

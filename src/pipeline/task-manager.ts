@@ -9,7 +9,13 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { InvalidArgumentError } from "../errors.js";
 import { InProcessExecutor } from "./in-process.js";
 import { checkItems, knownTotal, type TaskItems, units } from "./input.js";
-import { type ResolvedSubmitOptions, resolveSubmitOptions, resolveWorkers, type SubmitOptions, type TaskManagerOptions } from "./options.js";
+import {
+  type ResolvedSubmitOptions,
+  resolveSubmitOptions,
+  resolveWorkers,
+  type SubmitOptions,
+  type TaskManagerOptions,
+} from "./options.js";
 import { OrderedSaves } from "./ordered-saves.js";
 import { ProgressReporter } from "./progress.js";
 import { Signal } from "./signal.js";
@@ -49,7 +55,8 @@ function isClass(fn: object): boolean {
 /** An absolute URL for `import()` in a worker; a missing file is refused here rather than in every thread. */
 function resolveModuleUrl(source: string | URL): string {
   // A scheme of two letters or more, so that C:\ stays a path.
-  const url = source instanceof URL ? source : /^[a-z][a-z\d+.-]+:/i.test(source) ? new URL(source) : pathToFileURL(resolve(source));
+  const url =
+    source instanceof URL ? source : /^[a-z][a-z\d+.-]+:/i.test(source) ? new URL(source) : pathToFileURL(resolve(source));
   if (url.protocol !== "file:" && url.protocol !== "data:") {
     throw new InvalidArgumentError(`task module must be a file: or data: URL or a path; got ${url.protocol} URL`);
   }
@@ -187,7 +194,10 @@ export class TaskManager<I = unknown, R = unknown> {
         for await (const unit of units(items, opts.chunkSize)) {
           executor ??= this.#start(opts.atOnce);
           const ahead = executor.capacity * opts.chunkSize * AHEAD_FACTOR;
-          while (failure === undefined && (inflight.size >= executor.capacity || sink.isFull || unit.start - sink.nextIndex >= ahead)) {
+          while (
+            failure === undefined &&
+            (inflight.size >= executor.capacity || sink.isFull || unit.start - sink.nextIndex >= ahead)
+          ) {
             const pausedBySaver = sink.isFull;
             const t = performance.now();
             await signal.wait();

@@ -64,13 +64,21 @@ export function missingMethod(task: unknown, atOnce: boolean): string | undefine
 
 /** `processItems` output as an array of exactly `count` results, or a TypeError. */
 export function chunkResults<R>(out: unknown, count: number): R[] {
-  const list =
-    Array.isArray(out) ? out : out !== null && typeof out === "object" && typeof (out as ArrayLike<R>).length === "number" ? Array.from(out as ArrayLike<R>) : undefined;
-  if (list === undefined) throw new TypeError(`processItems must return an array with one result per item; got ${out === null ? "null" : typeof out}`);
+  const list = Array.isArray(out)
+    ? out
+    : out !== null && typeof out === "object" && typeof (out as ArrayLike<R>).length === "number"
+      ? Array.from(out as ArrayLike<R>)
+      : undefined;
+  if (list === undefined)
+    throw new TypeError(`processItems must return an array with one result per item; got ${out === null ? "null" : typeof out}`);
   if (list.length !== count) throw new TypeError(`processItems returned ${list.length} results for ${count} items`);
   return list as R[];
 }
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as PromiseLike<unknown>).then === "function";
+  return (
+    value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as PromiseLike<unknown>).then === "function"
+  );
 }

@@ -56,7 +56,9 @@ function reviveError(described: DescribedError): Error {
 
 function failure<I>(unit: Unit<I>, stage: TaskStage, offset: number, count: number, cause: unknown): TaskFailedError {
   const index = unit.start + offset;
-  return new TaskFailedError(count === 1 ? { stage, index, count, item: unit.items[offset], cause } : { stage, index, count, cause });
+  return new TaskFailedError(
+    count === 1 ? { stage, index, count, item: unit.items[offset], cause } : { stage, index, count, cause },
+  );
 }
 
 export class WorkerPool<I, R> implements Executor<I, R> {

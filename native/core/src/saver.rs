@@ -59,6 +59,28 @@ pub struct SaveRequest {
     pub threads: Option<usize>,
 }
 
+impl SaveRequest {
+    /// A request with every option at its default: zarr v3, default chunks and
+    /// compressor, one thread per core, no selection.
+    pub fn new(
+        location: impl Into<String>,
+        dataset: impl Into<String>,
+        approach: Approach,
+    ) -> Self {
+        Self {
+            location: location.into(),
+            store: StoreOptions::default(),
+            dataset: dataset.into(),
+            approach,
+            axis: 0,
+            selection: None,
+            dtype: None,
+            create: CreateOptions::default(),
+            threads: None,
+        }
+    }
+}
+
 /// What a save did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SaveOutcome {
@@ -259,21 +281,26 @@ pub fn save_with_control(
     let options = codec_options(pool.current_num_threads());
     let container = Container::open(&req.location, &req.store, control.clone())?;
     let lock_key = format!("{}\u{0}{}", container.id, req.dataset);
-    with_dataset_lock(&lock_key, || {
-        pool.install(|| {
-            let create = req.approach != Approach::Update;
-            let Some(_lock) = container.lock_dataset(&req.dataset, create)? else {
-                return Err(not_found(req));
-            };
-            let result = save_locked(req, &container, data, &options, &control);
-            if result.is_err() {
-                container.discard();
-                container.remove_if_empty(&req.dataset);
-            }
-            result
-        })
-    })
+    // A small append touches one or two chunks: handing it to the pool costs more than it saves.
+    let small = req.approach == Approach::Append
+        && data.num_elements() * data.dtype().size().unwrap_or(32) as u64 <= SMALL_APPEND_BYTES;
+    let run = || {
+        let create = req.approach != Approach::Update;
+        let Some(_lock) = container.lock_dataset(&req.dataset, create)? else {
+            return Err(not_found(req));
+        };
+        let result = save_locked(req, &container, data, &options, &control);
+        if result.is_err() {
+            container.discard();
+            container.remove_if_empty(&req.dataset);
+        }
+        result
+    };
+    with_dataset_lock(&lock_key, || if small { run() } else { pool.install(run) })
 }
+
+/// Appends up to this size run on the calling thread.
+const SMALL_APPEND_BYTES: u64 = 1 << 20;
 
 fn not_found(req: &SaveRequest) -> SaveError {
     SaveError::NotFound(format!(

@@ -10,7 +10,10 @@ use crate::error::{Result, SaveError};
 /// The pool for `threads` workers (`None`: one per core).
 pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
-    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Reading the core count means cgroup files on Linux: do it once.
+    static CORES: OnceLock<usize> = OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let n = threads.unwrap_or(cores);
     if n == 0 {
         return Err(SaveError::InvalidArgument(
             "threads must be at least 1".into(),

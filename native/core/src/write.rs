@@ -70,6 +70,9 @@ pub fn write_region(
             .map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
         let piece = if chunk_list.len() == 1 {
             bytes.clone()
+        } else if let Some(range) = contiguous_bytes(&in_data, shape, &data.elements) {
+            // Whole rows of C-order input: hand the encoder a view, not a copy.
+            ArrayBytes::new_flen(&bytes_of(&data.elements)[range])
         } else {
             bytes
                 .extract_array_subset(&in_data, shape, array.data_type())
@@ -89,6 +92,41 @@ pub fn write_region(
     } else {
         chunk_list.iter().try_for_each(|c| write_chunk(c, options))
     }
+}
+
+fn bytes_of<'a>(elements: &'a Elements<'_>) -> &'a [u8] {
+    match elements {
+        Elements::Fixed { bytes, .. } => bytes,
+        Elements::Strings(_) => &[],
+    }
+}
+
+/// The byte range of `subset` inside C-order fixed-size data of `shape`, when the
+/// subset is one contiguous run (leading axes of extent 1, then one partial axis,
+/// then full axes).
+fn contiguous_bytes(
+    subset: &ArraySubset,
+    shape: &[u64],
+    elements: &Elements<'_>,
+) -> Option<std::ops::Range<usize>> {
+    let Elements::Fixed { dtype, .. } = elements else {
+        return None;
+    };
+    let (start, extent) = (subset.start(), subset.shape());
+    let partial = (0..shape.len())
+        .rev()
+        .find(|&d| extent[d] != shape[d])
+        .unwrap_or(0);
+    if (0..partial).any(|d| extent[d] != 1) {
+        return None;
+    }
+    let mut offset = 0u64;
+    for d in 0..shape.len() {
+        offset = offset * shape[d] + start[d];
+    }
+    let size = dtype.size()? as u64;
+    let len = extent.iter().product::<u64>() * size;
+    Some((offset * size) as usize..(offset * size + len) as usize)
 }
 
 /// For one axis: which selection entries (k, offset in chunk) fall in each chunk.
@@ -252,6 +290,20 @@ pub fn write_selection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_rows_are_one_contiguous_range() {
+        let data = Elements::Fixed {
+            dtype: crate::DType::Int16,
+            bytes: std::borrow::Cow::Owned(vec![0; 2 * 6 * 4]),
+        };
+        let rows = ArraySubset::new_with_start_shape(vec![2, 0], vec![3, 4]).unwrap();
+        assert_eq!(contiguous_bytes(&rows, &[6, 4], &data), Some(16..40));
+        let block = ArraySubset::new_with_start_shape(vec![2, 1], vec![3, 2]).unwrap();
+        assert_eq!(contiguous_bytes(&block, &[6, 4], &data), None);
+        let part_of_row = ArraySubset::new_with_start_shape(vec![5, 1], vec![1, 2]).unwrap();
+        assert_eq!(contiguous_bytes(&part_of_row, &[6, 4], &data), Some(42..46));
+    }
 
     #[test]
     fn runs_merge_consecutive_elements() {

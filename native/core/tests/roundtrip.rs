@@ -5,26 +5,19 @@ use std::sync::Arc;
 
 use zarr_saver_core::{
     save, save_with_control, Approach, AxisSelection, Control, CreateOptions, DType, Elements,
-    NdData, SaveRequest, StoreOptions,
+    NdData, SaveRequest,
 };
 use zarrs::array::Array;
 use zarrs::filesystem::FilesystemStore;
 
 fn request(dir: &std::path::Path, approach: Approach) -> SaveRequest {
-    SaveRequest {
-        location: dir.display().to_string(),
-        store: StoreOptions::default(),
-        dataset: "group/data".into(),
-        approach,
-        axis: 0,
-        selection: None,
-        dtype: None,
-        create: CreateOptions {
-            chunks: Some(vec![3, 2]),
-            ..Default::default()
-        },
-        threads: Some(2),
-    }
+    let mut req = SaveRequest::new(dir.display().to_string(), "group/data", approach);
+    req.create = CreateOptions {
+        chunks: Some(vec![3, 2]),
+        ..Default::default()
+    };
+    req.threads = Some(2);
+    req
 }
 
 fn f64s(values: &[f64], shape: Vec<u64>) -> NdData<'static> {
