@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import {
   Blosc,
   type CodecConfig,
+  DATA_TYPES,
   type DataType,
   GZip,
   type SaveData,
@@ -55,20 +56,7 @@ interface Case {
   check?: (a: PyArray) => void;
 }
 
-const DTYPES: readonly DataType[] = [
-  "bool",
-  "int8",
-  "int16",
-  "int32",
-  "int64",
-  "uint8",
-  "uint16",
-  "uint32",
-  "uint64",
-  "float32",
-  "float64",
-  "string",
-];
+const DTYPES: readonly DataType[] = DATA_TYPES;
 const TYPED: Record<Numeric, { from(values: Iterable<unknown>): SaveData & ArrayLike<unknown> }> = {
   int8: Int8Array,
   int16: Int16Array,

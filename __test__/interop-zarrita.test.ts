@@ -16,25 +16,12 @@ import { join } from "node:path";
 import FileSystemStore from "@zarrita/storage/fs";
 import { describe, expect, it } from "vitest";
 import * as zarr from "zarrita";
-import { Blosc, type CodecConfig, type DataType, GZip, slice, ZarrSaver, Zstd } from "../src/index.js";
+import { Blosc, type CodecConfig, DATA_TYPES, type DataType, GZip, slice, ZarrSaver, Zstd } from "../src/index.js";
 import { tempDir } from "./helpers/tmp.js";
 
 type Value = number | bigint | boolean | string;
 
-const DTYPES: readonly DataType[] = [
-  "bool",
-  "int8",
-  "int16",
-  "int32",
-  "int64",
-  "uint8",
-  "uint16",
-  "uint32",
-  "uint64",
-  "float32",
-  "float64",
-  "string",
-];
+const DTYPES: readonly DataType[] = DATA_TYPES;
 
 /** `undefined` = leave the option out (the default Blosc lz4). The last entry is the codec name the metadata must show. */
 const COMPRESSORS: readonly [string, CodecConfig | null | undefined, string | null][] = [

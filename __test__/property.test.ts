@@ -23,6 +23,7 @@ import {
   Blosc,
   type CodecConfig,
   CorruptMetadataError,
+  DATA_TYPES,
   type DataType,
   DtypeMismatchError,
   GZip,
@@ -57,20 +58,7 @@ interface Model {
   format: 2 | 3;
 }
 
-const DTYPES: readonly DataType[] = [
-  "bool",
-  "int8",
-  "int16",
-  "int32",
-  "int64",
-  "uint8",
-  "uint16",
-  "uint32",
-  "uint64",
-  "float32",
-  "float64",
-  "string",
-];
+const DTYPES: readonly DataType[] = DATA_TYPES;
 const INT_RANGE: Partial<Record<DataType, [number, number]>> = {
   int8: [-128, 127],
   int16: [-32768, 32767],
