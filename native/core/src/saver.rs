@@ -158,11 +158,11 @@ fn shape_of(meta: &Value, field: &str, dataset: &str) -> Result<Vec<u64>> {
 }
 
 fn read_node(container: &Container, dataset: &str) -> Result<Node> {
-    if let Some((meta, version)) = container.get_json_versioned(&format!("{dataset}/zarr.json"))? {
+    let v3_key = format!("{dataset}/zarr.json");
+    if let Some((meta, version)) = container.get_json_versioned(&v3_key)? {
         if meta.get("node_type").and_then(Value::as_str) == Some("group") {
             return Ok(Node::Group);
         }
-        let shape = shape_of(&meta, "shape", dataset)?;
         let grid = meta.get("chunk_grid").cloned().unwrap_or(Value::Null);
         if grid.get("name").and_then(Value::as_str) != Some("regular") {
             return Err(SaveError::Unsupported(format!(
@@ -170,33 +170,34 @@ fn read_node(container: &Container, dataset: &str) -> Result<Node> {
             )));
         }
         let chunk_shape = shape_of(&grid["configuration"], "chunk_shape", dataset)?;
-        let dtype = DType::from_metadata(&meta, dataset)?;
-        return Ok(Node::Array(Existing {
-            key: format!("{dataset}/zarr.json"),
-            meta,
-            version,
-            dtype,
-            shape,
-            chunk_shape,
-        }));
+        return existing(v3_key, meta, version, chunk_shape, dataset);
     }
-    if let Some((meta, version)) = container.get_json_versioned(&format!("{dataset}/.zarray"))? {
-        let shape = shape_of(&meta, "shape", dataset)?;
+    let v2_key = format!("{dataset}/.zarray");
+    if let Some((meta, version)) = container.get_json_versioned(&v2_key)? {
         let chunk_shape = shape_of(&meta, "chunks", dataset)?;
-        let dtype = DType::from_metadata(&meta, dataset)?;
-        return Ok(Node::Array(Existing {
-            key: format!("{dataset}/.zarray"),
-            meta,
-            version,
-            dtype,
-            shape,
-            chunk_shape,
-        }));
+        return existing(v2_key, meta, version, chunk_shape, dataset);
     }
     if container.get_json(&format!("{dataset}/.zgroup"))?.is_some() {
         return Ok(Node::Group);
     }
     Ok(Node::Missing)
+}
+
+fn existing(
+    key: String,
+    meta: Value,
+    version: Version,
+    chunk_shape: Vec<u64>,
+    dataset: &str,
+) -> Result<Node> {
+    Ok(Node::Array(Existing {
+        shape: shape_of(&meta, "shape", dataset)?,
+        dtype: DType::from_metadata(&meta, dataset)?,
+        key,
+        meta,
+        version,
+        chunk_shape,
+    }))
 }
 
 /// A zarrs array over `meta` (which zarrs validates: codecs, dtype, fill value).
