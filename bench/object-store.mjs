@@ -30,12 +30,13 @@
  * usable venv (scripts/python-venv.sh) nothing can run: reported as skipped, exit 0.
  */
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { printUsage } from "./lib/cli.mjs";
 import { readRows, writeDataFile } from "./lib/data.mjs";
 import { machine, staleBuild, versions } from "./lib/machine.mjs";
 import { CODECS } from "./lib/workloads.mjs";
@@ -50,14 +51,7 @@ const { values: args } = parseArgs({
     help: { type: "boolean", short: "h", default: false },
   },
 });
-if (args.help) {
-  console.log(
-    readFileSync(new URL(import.meta.url), "utf8")
-      .split("*/")[0]
-      .replace(/^#!.*\n\/\*\*?/, ""),
-  );
-  process.exit(0);
-}
+if (args.help) printUsage(import.meta.url);
 
 const log = (msg) => process.stderr.write(`object-store: ${msg}\n`);
 const quick = args.quick;

@@ -27,7 +27,7 @@
  *
  * Exit status: 0 unless a run crashed or an array read back wrong.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,6 +36,7 @@ import FileSystemStore from "@zarrita/storage/fs";
 import { HAS_NATIVE, TaskManager, ZarrSaver } from "zarr-saver";
 import * as zarr from "zarrita";
 import { ZarritaSaver } from "./baselines/zarrita-saver.mjs";
+import { printUsage } from "./lib/cli.mjs";
 import { machine, staleBuild, versions } from "./lib/machine.mjs";
 import { CODECS } from "./lib/workloads.mjs";
 import RowTask from "./pipeline-task.mjs";
@@ -50,14 +51,7 @@ const { values: args } = parseArgs({
     help: { type: "boolean", short: "h", default: false },
   },
 });
-if (args.help) {
-  console.log(
-    readFileSync(new URL(import.meta.url), "utf8")
-      .split("*/")[0]
-      .replace(/^#!.*\n\/\*\*?/, ""),
-  );
-  process.exit(0);
-}
+if (args.help) printUsage(import.meta.url);
 
 const log = (msg) => process.stderr.write(`pipeline: ${msg}\n`);
 const quick = args.quick;

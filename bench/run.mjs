@@ -19,6 +19,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { printUsage } from "./lib/cli.mjs";
 import { ROOT, resolveContenders, runContender } from "./lib/contenders.mjs";
 import { distinctPositions, readRows, writeDataFile, writeIndicesFile } from "./lib/data.mjs";
 import { machine, staleBuild, versions } from "./lib/machine.mjs";
@@ -39,14 +40,7 @@ const { values: args } = parseArgs({
     help: { type: "boolean", short: "h", default: false },
   },
 });
-if (args.help) {
-  console.log(
-    readFileSync(new URL(import.meta.url), "utf8")
-      .split("*/")[0]
-      .replace(/^#!.*\n\/\*\*?/, ""),
-  );
-  process.exit(0);
-}
+if (args.help) printUsage(import.meta.url);
 
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
 const quick = args.quick;
