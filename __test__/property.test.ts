@@ -37,6 +37,7 @@ import {
   ZarrSaverError,
   Zstd,
 } from "../src/index.js";
+import { mulberry32 } from "./helpers/prng.js";
 import { runPython } from "./helpers/python.js";
 import { readZarrita } from "./helpers/read.js";
 import { snapshotTree, tempDir } from "./helpers/tmp.js";
@@ -396,7 +397,7 @@ function planUpdate(model: Model, op: Extract<Op, { kind: "update" }>): { expect
   const numpy = axes.filter((a) => !a.squeezed).map((a) => a.positions.length);
   let dataShape = op.fullShape || numpy.length === 0 ? full : numpy;
   if (op.wrongShape) dataShape = dataShape.map((n, i) => (i === dataShape.length - 1 ? n + 1 : n));
-  const rand = mulberry(op.seed);
+  const rand = mulberry32(op.seed);
   const { data, values } = drawData(model.dtype, dataShape, op.form, rand);
   const same = (a: number[], b: number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
   if (!same(dataShape, numpy) && !same(dataShape, full))
@@ -419,7 +420,7 @@ function planAppend(model: Model, op: Extract<Op, { kind: "append" }>): { expect
   const shape = model.shape.map((n, d) => (d === axis ? op.rows : n));
   const wrong = op.wrongTrailing && model.shape.length > 1;
   if (wrong) shape[axis === 0 ? 1 : 0] = (shape[axis === 0 ? 1 : 0] as number) + 1;
-  const { data, values } = drawData(model.dtype, shape, op.form, mulberry(op.seed));
+  const { data, values } = drawData(model.dtype, shape, op.form, mulberry32(op.seed));
   const options: SaveOptions = axis === 0 ? {} : { axis };
   if (wrong) return { expected: fail(ShapeMismatchError, "trailing shape"), data: withOptions(data, options) };
   if (values === undefined) return { expected: fail(DtypeMismatchError, "lossy cast"), data: withOptions(data, options) };
@@ -444,17 +445,6 @@ function withOptions(data: SaveData, options: SaveOptions): SaveData {
 function unwrap(data: SaveData): { data: SaveData; options: SaveOptions } {
   const d = data as unknown as { [OPTIONS]?: SaveOptions; data: SaveData };
   return d[OPTIONS] ? { data: d.data, options: d[OPTIONS] } : { data, options: {} };
-}
-
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Data of `dtype` in `shape` as `form`, and the values it stores (undefined: some value casts with loss). */

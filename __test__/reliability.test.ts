@@ -57,6 +57,7 @@ import {
   updateSave,
   updateValue,
 } from "./fixtures/reliability-batches.mjs";
+import { mulberry32 } from "./helpers/prng.js";
 import { runPython } from "./helpers/python.js";
 import { readZarrita } from "./helpers/read.js";
 import { snapshotTree, tempDir } from "./helpers/tmp.js";
@@ -75,18 +76,6 @@ const SEED = Number(process.env.ZARR_SAVER_SEED ?? Date.now() % 2 ** 31);
 const ROOT = join(import.meta.dirname, "..");
 const TEMP_PREFIX = ".zarr-saver-tmp-";
 const fixture = (name: string): string => join(import.meta.dirname, "fixtures", name);
-
-/** mulberry32: a small seeded PRNG, so a failing kill schedule can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -429,7 +418,7 @@ describe("crashes: SIGKILL at random moments loses nothing that resolved", () =>
   const context = `ZARR_SAVER_SEED=${SEED}`;
 
   it(`append: ${KILLS} kills, then the dataset holds every resolved batch whole`, async () => {
-    const rand = prng(SEED);
+    const rand = mulberry32(SEED);
     const root = tempDir("zarr-saver-crash-append-");
     const copies = tempDir("zarr-saver-crash-append-copies-");
     const dataset = "crash/append";
@@ -479,7 +468,7 @@ describe("crashes: SIGKILL at random moments loses nothing that resolved", () =>
   }, 180_000);
 
   it(`update: ${KILLS} kills, then every row holds a whole old or new generation`, async () => {
-    const rand = prng(SEED + 1);
+    const rand = mulberry32(SEED + 1);
     const root = tempDir("zarr-saver-crash-update-");
     const copies = tempDir("zarr-saver-crash-update-copies-");
     const dataset = "crash/update";
@@ -531,7 +520,7 @@ describe("crashes: SIGKILL at random moments loses nothing that resolved", () =>
   }, 180_000);
 
   it(`overwrite: ${KILLS} kills, then the dataset is exactly one of the arrays written`, async () => {
-    const rand = prng(SEED + 2);
+    const rand = mulberry32(SEED + 2);
     const root = tempDir("zarr-saver-crash-overwrite-");
     const copies = tempDir("zarr-saver-crash-overwrite-copies-");
     const dataset = "crash/overwrite";
@@ -681,7 +670,7 @@ describe("disk full (ENOSPC on a 2 MiB tmpfs)", () => {
 
   /** Random doubles: no compressor shrinks them, so sizes on disk are predictable. */
   function noise(rowCount: number, cols: number, seed: number): { data: Float64Array; shape: number[] } {
-    const rand = prng(seed);
+    const rand = mulberry32(seed);
     return { data: Float64Array.from({ length: rowCount * cols }, () => rand()), shape: [rowCount, cols] };
   }
 

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { packData } from "../src/convert.js";
@@ -48,6 +49,13 @@ describe("raygent ZarrSaver behaviours", () => {
     const dir = tempDir();
     await new ZarrSaver(dir, "d").save([1, 2]);
     await expect(new ZarrSaver(dir, "d", "update").save([1])).rejects.toBeInstanceOf(IndicesRequiredError);
+  });
+
+  it("takes a file:// URL (string or URL object) as filePath", async () => {
+    const dir = tempDir();
+    await new ZarrSaver(pathToFileURL(dir).href, "d").save([1, 2]);
+    await new ZarrSaver(pathToFileURL(dir), "d").save([3]);
+    expect(await readValues(dir, "d")).toEqual([1, 2, 3]);
   });
 
   it("accepts the positional constructor and trims/lower-cases the approach", () => {
