@@ -13,9 +13,15 @@ use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use zarr_saver_core::{
-    save_with_control, Approach, AxisSelection, Compressor, Control, CreateOptions, DType,
-    Elements, NdData, SaveError, SaveOutcome, SaveRequest, StoreOptions,
+    finish_removals, save_with_control, Approach, AxisSelection, Compressor, Control,
+    CreateOptions, DType, Elements, NdData, SaveError, SaveOutcome, SaveRequest, StoreOptions,
 };
+
+// glibc's malloc keeps raising its mmap threshold as chunk buffers (~1 MiB) are freed,
+// then serves them from the main thread's heap, which then grows without bound under
+// saveSync (~1 MB per small append); mimalloc reuses them and returns memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// One axis of an `update` selection.
 #[napi(object)]
@@ -145,6 +151,7 @@ fn request(o: &NativeSaveOptions) -> std::result::Result<SaveRequest, SaveError>
             attributes: o.attributes.clone().unwrap_or_default(),
         },
         threads: o.threads.map(|t| t as usize),
+        inline_small_appends: true,
     })
 }
 
@@ -199,8 +206,11 @@ fn run(
     control: Arc<Control>,
     data: Option<&[u8]>,
     strings: Option<Vec<String>>,
+    on_js_thread: bool,
 ) -> std::result::Result<SaveOutcome, SaveError> {
-    let req = request(options)?;
+    let mut req = request(options)?;
+    // The JS thread's malloc heap is V8's too: keep c-blosc's buffers off it.
+    req.inline_small_appends = !on_js_thread;
     let dtype = DType::parse(&options.dtype, "dtype")?;
     let elements = match (dtype, data, strings) {
         (DType::String, _, Some(s)) => Elements::Strings(s),
@@ -252,6 +262,7 @@ impl Task for SaveTask {
             self.control.clone(),
             data,
             self.strings.take(),
+            false,
         )
         .map(result)
         .map_err(to_napi)
@@ -262,14 +273,25 @@ impl Task for SaveTask {
     }
 }
 
+/// Files displaced by saves are removed in the background; make this JS thread's
+/// environment wait for that when it shuts down, so none stay behind.
+fn finish_removals_at_exit(env: &Env) {
+    thread_local!(static HOOKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if !HOOKED.replace(true) {
+        let _ = env.add_env_cleanup_hook((), |()| finish_removals());
+    }
+}
+
 /// Save on a worker thread; resolves with what was written.
 #[napi(ts_return_type = "Promise<NativeSaveResult>")]
 pub fn save(
+    env: Env,
     options: NativeSaveOptions,
     data: Option<Uint8Array>,
     strings: Option<Vec<String>>,
     control: Option<&SaveControl>,
 ) -> AsyncTask<SaveTask> {
+    finish_removals_at_exit(&env);
     AsyncTask::new(SaveTask {
         options,
         control: control_of(control),
@@ -281,12 +303,20 @@ pub fn save(
 /// Save on the calling thread.
 #[napi]
 pub fn save_sync(
+    env: Env,
     options: NativeSaveOptions,
     data: Option<Uint8Array>,
     strings: Option<Vec<String>>,
     control: Option<&SaveControl>,
 ) -> Result<NativeSaveResult> {
-    run(&options, control_of(control), data.as_deref(), strings)
-        .map(result)
-        .map_err(to_napi)
+    finish_removals_at_exit(&env);
+    run(
+        &options,
+        control_of(control),
+        data.as_deref(),
+        strings,
+        true,
+    )
+    .map(result)
+    .map_err(to_napi)
 }

@@ -17,8 +17,11 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use zarr_saver_core::{
     save, Approach, AxisSelection, Compressor, CreateOptions, DType, Elements, NdData, SaveRequest,
-    StoreOptions,
 };
+
+// The addon links mimalloc as its global allocator; the ceiling uses the same.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type Res<T> = Result<T, String>;
 
@@ -62,21 +65,13 @@ fn request(location: &Path, approach: Approach, job: &Value) -> Res<SaveRequest>
         Value::Null => Compressor::None,
         c => Compressor::Config(c.clone()),
     };
-    Ok(SaveRequest {
-        location: location.to_string_lossy().into_owned(),
-        store: StoreOptions::default(),
-        dataset: "data".into(),
-        approach,
-        axis: 0,
-        selection: None,
-        dtype: None,
-        create: CreateOptions {
-            chunks: Some(dims(job, "chunks")?),
-            compressor,
-            ..CreateOptions::default()
-        },
-        threads: None,
-    })
+    let mut req = SaveRequest::new(location.to_string_lossy(), "data", approach);
+    req.create = CreateOptions {
+        chunks: Some(dims(job, "chunks")?),
+        compressor,
+        ..CreateOptions::default()
+    };
+    Ok(req)
 }
 
 fn nd(bytes: &[u8], shape: Vec<u64>) -> Res<NdData<'_>> {
@@ -247,6 +242,7 @@ fn main() {
             }
         }
     }
+    zarr_saver_core::finish_removals();
     let report = json!({
         "contender": "rust-direct",
         "results": results,

@@ -27,4 +27,5 @@ pub use error::SaveError;
 pub use metadata::CreateOptions;
 pub use saver::{save, save_with_control, Approach, SaveOutcome, SaveRequest};
 pub use selection::AxisSelection;
+pub use store::reaper::wait_idle as finish_removals;
 pub use store::StoreOptions;

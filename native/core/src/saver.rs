@@ -57,6 +57,10 @@ pub struct SaveRequest {
     pub create: CreateOptions,
     /// Encoding threads (`None`: one per core).
     pub threads: Option<usize>,
+    /// Whether a small append may run on the calling thread instead of the pool.
+    /// Callers on a thread whose malloc arena they share with a runtime (Node's
+    /// main thread) say no: c-blosc's aligned ~1 MiB buffers fragment that heap.
+    pub inline_small_appends: bool,
 }
 
 impl SaveRequest {
@@ -77,6 +81,7 @@ impl SaveRequest {
             dtype: None,
             create: CreateOptions::default(),
             threads: None,
+            inline_small_appends: true,
         }
     }
 }
@@ -283,7 +288,8 @@ pub fn save_with_control(
     let container = Container::open(&req.location, &req.store, control.clone())?;
     let lock_key = format!("{}\u{0}{}", container.id, req.dataset);
     // A small append touches one or two chunks: handing it to the pool costs more than it saves.
-    let small = req.approach == Approach::Append
+    let small = req.inline_small_appends
+        && req.approach == Approach::Append
         && data.num_elements() * data.dtype().size().unwrap_or(32) as u64 <= SMALL_APPEND_BYTES;
     let run = || {
         let create = req.approach != Approach::Update;

@@ -2,6 +2,7 @@
 //! dataset serialised by an `flock` on its directory, whole-array replacement by
 //! staging + one atomic directory exchange.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,6 +17,7 @@ use zarrs::storage::{
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 
+use super::reaper::remove_later;
 use super::TEMP_PREFIX;
 
 /// A filesystem store whose writes never leave a half-written file behind, and whose
@@ -31,6 +33,11 @@ pub struct AtomicFilesystemStore {
     inner: FilesystemStore,
     root: PathBuf,
     canonical_root: OnceLock<PathBuf>,
+    /// Directories already checked to lie inside `root`.
+    checked: Mutex<HashSet<PathBuf>>,
+    /// Writes go straight to their files: the whole tree is a staging directory
+    /// nobody reads until it is swapped in.
+    direct: bool,
     control: Arc<Control>,
     pending: Mutex<Vec<Pending>>,
 }
@@ -51,6 +58,16 @@ pub fn unique_suffix() -> u64 {
 impl AtomicFilesystemStore {
     /// A store rooted at `root`; every byte it writes is counted on `control`.
     pub fn new(root: &Path, control: Arc<Control>) -> Result<Self> {
+        Self::with_mode(root, control, false)
+    }
+
+    /// A store over a private staging directory: files are written in place, with
+    /// no temp names, since readers only ever see the directory once it is complete.
+    pub fn staging(root: &Path, control: Arc<Control>) -> Result<Self> {
+        Self::with_mode(root, control, true)
+    }
+
+    fn with_mode(root: &Path, control: Arc<Control>, direct: bool) -> Result<Self> {
         let inner = FilesystemStore::new(root).map_err(|e| {
             SaveError::InvalidArgument(format!("filePath '{}' is not usable: {e}", root.display()))
         })?;
@@ -58,6 +75,8 @@ impl AtomicFilesystemStore {
             inner,
             root: root.to_path_buf(),
             canonical_root: OnceLock::new(),
+            checked: Mutex::new(HashSet::new()),
+            direct,
             control,
             pending: Mutex::new(Vec::new()),
         })
@@ -69,6 +88,10 @@ impl AtomicFilesystemStore {
 
     /// A link planted inside a dataset (`c -> /elsewhere`) must not carry writes out of `filePath`.
     fn check_inside(&self, dir: &Path) -> std::io::Result<()> {
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        if checked.contains(dir) {
+            return Ok(());
+        }
         let root = match self.canonical_root.get() {
             Some(r) => r,
             None => {
@@ -77,6 +100,7 @@ impl AtomicFilesystemStore {
             }
         };
         if dir.canonicalize()?.starts_with(root) {
+            checked.insert(dir.to_path_buf());
             Ok(())
         } else {
             Err(std::io::Error::other(format!(
@@ -90,6 +114,11 @@ impl AtomicFilesystemStore {
         let target = self.inner.key_to_fspath(key);
         let dir = target.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir)?;
+        if self.direct {
+            std::fs::write(&target, value)?;
+            self.control.wrote(value.len() as u64);
+            return Ok(());
+        }
         self.check_inside(dir)?;
         let name = target
             .file_name()
@@ -115,11 +144,8 @@ impl AtomicFilesystemStore {
         let mut ops = pending.into_iter();
         while let Some(op) = ops.next() {
             let result = match &op {
-                Pending::Rename { temp, target } => std::fs::rename(temp, target),
-                Pending::Erase(target) => match std::fs::remove_file(target) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                    _ => Ok(()),
-                },
+                Pending::Rename { temp, target } => replace_file(temp, target),
+                Pending::Erase(target) => erase_file(target),
             };
             if let Err(e) = result {
                 self.pending().extend(std::iter::once(op).chain(ops));
@@ -182,8 +208,16 @@ impl WritableStorageTraits for AtomicFilesystemStore {
     }
 
     fn erase(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
-        self.pending()
-            .push(Pending::Erase(self.inner.key_to_fspath(key)));
+        let target = self.inner.key_to_fspath(key);
+        if self.direct {
+            return match std::fs::remove_file(&target) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(StorageError::IOError(Arc::new(e)))
+                }
+                _ => Ok(()),
+            };
+        }
+        self.pending().push(Pending::Erase(target));
         Ok(())
     }
 
@@ -214,6 +248,41 @@ impl ListableStorageTraits for AtomicFilesystemStore {
 
     fn size_prefix(&self, prefix: &StorePrefix) -> std::result::Result<u64, StorageError> {
         self.inner.size_prefix(prefix)
+    }
+}
+
+/// Move `temp` over `target` atomically. Where the kernel can, the two are exchanged
+/// and the old file, now under the temp name, is unlinked in the background: a plain
+/// rename would free the old inode on the caller's thread.
+fn replace_file(temp: &Path, target: &Path) -> std::io::Result<()> {
+    match exchange(temp, target) {
+        Ok(()) => {
+            remove_later(temp.to_path_buf());
+            Ok(())
+        }
+        // ENOENT: no old file to displace. Others: no exchange on this system.
+        Err(_) => std::fs::rename(temp, target),
+    }
+}
+
+/// Remove `target` (gone already is fine), leaving the unlink to the background.
+fn erase_file(target: &Path) -> std::io::Result<()> {
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("value");
+    let doomed = target.with_file_name(format!(
+        "{TEMP_PREFIX}{name}.{}.{}",
+        std::process::id(),
+        unique_suffix()
+    ));
+    match std::fs::rename(target, &doomed) {
+        Ok(()) => {
+            remove_later(doomed);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

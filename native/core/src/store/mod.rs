@@ -5,6 +5,7 @@
 
 pub mod local;
 pub mod object;
+pub mod reaper;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -118,12 +119,29 @@ impl Container {
 
     fn local(root: PathBuf, control: Arc<Control>) -> Result<Self> {
         let store = Arc::new(local::AtomicFilesystemStore::new(&root, control.clone())?);
-        Ok(Self {
+        Ok(Self::over_local(root, store, control))
+    }
+
+    /// A container over a staging directory that only becomes visible whole.
+    fn staging(root: PathBuf, control: Arc<Control>) -> Result<Self> {
+        let store = Arc::new(local::AtomicFilesystemStore::staging(
+            &root,
+            control.clone(),
+        )?);
+        Ok(Self::over_local(root, store, control))
+    }
+
+    fn over_local(
+        root: PathBuf,
+        store: Arc<local::AtomicFilesystemStore>,
+        control: Arc<Control>,
+    ) -> Self {
+        Self {
             storage: store.clone(),
             id: root.display().to_string(),
             backend: Backend::Local(root, store),
             control,
-        })
+        }
     }
 
     fn object(backend: Arc<object::ObjectBackend>, id: String, control: Arc<Control>) -> Self {
@@ -170,7 +188,7 @@ impl Container {
             Backend::Local(root, _) => {
                 let target = local::dataset_dir(root, dataset)?;
                 local::replace_dir(&target, |staging| {
-                    write(&Container::local(
+                    write(&Container::staging(
                         staging.to_path_buf(),
                         self.control.clone(),
                     )?)
