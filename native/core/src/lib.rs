@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod saver;
 pub mod selection;
 pub mod store;
+mod tail_cache;
 mod threads;
 mod write;
 

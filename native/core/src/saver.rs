@@ -15,6 +15,7 @@ use crate::lock::with_dataset_lock;
 use crate::metadata::{self, CreateOptions};
 use crate::selection::{self, AxisSelection};
 use crate::store::{Container, StoreOptions, Version};
+use crate::tail_cache::TailCache;
 use crate::threads;
 use crate::write::{self, ZArray};
 
@@ -437,10 +438,14 @@ fn append(
     let array = open_array(container, &req.dataset, &meta)?;
     let mut start = vec![0; shape.len()];
     start[axis] = old[axis];
-    write::write_region(&array, &start, &data, options, control)?;
+    let tails = tail_cache(container, &meta, existing.dtype);
+    write::write_region_cached(&array, &start, &data, options, control, tails.as_ref())?;
     // The commit: until this rename lands, readers see the old shape.
     control.check()?;
     container.commit_json(&existing.key, &meta, Some(&existing.version))?;
+    if let Some(tails) = tails {
+        tails.commit();
+    }
     let region = (0..shape.len())
         .map(|d| (start[d], start[d] + data.shape[d]))
         .collect();
@@ -450,6 +455,21 @@ fn append(
         region,
         created: false,
     })
+}
+
+/// Appends to local arrays of fixed-size elements in plain (unsharded) chunks keep
+/// their decoded tail chunk for the next append.
+fn tail_cache(container: &Container, meta: &Value, dtype: DType) -> Option<TailCache> {
+    let sharded = meta
+        .get("codecs")
+        .and_then(Value::as_array)
+        .is_some_and(|codecs| {
+            codecs
+                .iter()
+                .any(|c| c.get("name").and_then(Value::as_str) == Some("sharding_indexed"))
+        });
+    let root = container.local_root()?;
+    (dtype.size().is_some() && !sharded).then(|| TailCache::new(root, meta))
 }
 
 fn update(

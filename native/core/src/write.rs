@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use zarrs::array::{Array, ArrayBytes, ArraySubset, CodecOptions};
+use zarrs::array::{update_array_bytes, Array, ArrayBytes, ArraySubset, CodecOptions};
 use zarrs::storage::ReadableWritableStorageTraits;
 
 use crate::control::Control;
 use crate::data::{Elements, NdData};
 use crate::error::{Result, SaveError};
 use crate::selection::Resolved;
+use crate::tail_cache::TailCache;
 
 pub type ZArray = Array<dyn ReadableWritableStorageTraits>;
 
@@ -43,6 +44,19 @@ pub fn write_region(
     data: &NdData<'_>,
     options: &CodecOptions,
     control: &Control,
+) -> Result<()> {
+    write_region_cached(array, start, data, options, control, None)
+}
+
+/// [`write_region`] that reads partial chunks from `tails` when it can, and keeps
+/// the ones it writes there (appends to local arrays of fixed-size, unsharded chunks).
+pub fn write_region_cached(
+    array: &ZArray,
+    start: &[u64],
+    data: &NdData<'_>,
+    options: &CodecOptions,
+    control: &Control,
+    tails: Option<&TailCache>,
 ) -> Result<()> {
     let subset = ArraySubset::new_with_start_shape(start.to_vec(), data.shape.clone())
         .map_err(|e| SaveError::ShapeMismatch(e.to_string()))?;
@@ -78,7 +92,12 @@ pub fn write_region(
                 .extract_array_subset(&in_data, shape, array.data_type())
                 .map_err(|e| SaveError::InvalidData(e.to_string()))?
         };
-        array.store_chunk_subset_opt(chunk, &in_chunk, piece, opts)?;
+        match tails {
+            Some(tails) if !covers(&in_chunk, &in_array) => {
+                patch_chunk(array, chunk, &in_array, &in_chunk, &piece, opts, tails)?
+            }
+            _ => array.store_chunk_subset_opt(chunk, &in_chunk, piece, opts)?,
+        }
         control.chunk_done();
         Ok(())
     };
@@ -92,6 +111,41 @@ pub fn write_region(
     } else {
         chunk_list.iter().try_for_each(|c| write_chunk(c, options))
     }
+}
+
+fn covers(in_chunk: &ArraySubset, chunk: &ArraySubset) -> bool {
+    in_chunk.shape() == chunk.shape() && in_chunk.start().iter().all(|&x| x == 0)
+}
+
+/// Read (from `tails` if it has it), patch and rewrite one chunk, keeping the result.
+fn patch_chunk(
+    array: &ZArray,
+    chunk: &[u64],
+    in_array: &ArraySubset,
+    in_chunk: &ArraySubset,
+    piece: &ArrayBytes<'_>,
+    options: &CodecOptions,
+    tails: &TailCache,
+) -> Result<()> {
+    let key = array.chunk_key(chunk);
+    let shape = in_array.shape().to_vec();
+    let size = array
+        .data_type()
+        .fixed_size()
+        .ok_or_else(|| SaveError::Unsupported("cached chunks hold fixed-size elements".into()))?;
+    let len = shape.iter().product::<u64>() as usize * size;
+    let old = match tails.take(&key, len) {
+        Some(bytes) => ArrayBytes::new_flen(bytes),
+        None => array.retrieve_chunk_opt::<ArrayBytes<'static>>(chunk, options)?,
+    };
+    let new = update_array_bytes(old, &shape, in_chunk, piece, array.data_type().size())
+        .map_err(|e| SaveError::InvalidData(e.to_string()))?
+        .into_fixed()
+        .map_err(|e| SaveError::Corrupt(e.to_string()))?
+        .into_owned();
+    array.store_chunk_opt(chunk, ArrayBytes::new_flen(&new[..]), options)?;
+    tails.keep(&key, new);
+    Ok(())
 }
 
 fn bytes_of<'a>(elements: &'a Elements<'_>) -> &'a [u8] {

@@ -134,3 +134,45 @@ fn walk(root: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+/// Appends reuse the tail chunk they decoded last time; anything else that rewrites
+/// that chunk in between (an update, another writer) must make the next append read it.
+#[test]
+fn appends_see_tail_chunk_changes_made_between_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let append = |values: &[f64]| {
+        save(
+            &request(dir.path(), Approach::Append),
+            f64s(values, vec![values.len() as u64 / 2, 2]),
+        )
+        .unwrap();
+    };
+    // Chunks of 3 rows: rows 3 and 4 share the tail chunk.
+    append(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+    append(&[8.0, 9.0]);
+
+    // An update of row 4 (same process, through the core).
+    let mut update = request(dir.path(), Approach::Update);
+    update.selection = Some(vec![AxisSelection::Indices(vec![4])]);
+    save(&update, f64s(&[-8.0, -9.0], vec![1, 2])).unwrap();
+    append(&[10.0, 11.0]);
+    let (shape, values) = read(dir.path());
+    assert_eq!(shape, vec![6, 2]);
+    assert_eq!(&values[6..], &[6.0, 7.0, -8.0, -9.0, 10.0, 11.0]);
+
+    // Row 6 starts chunk 2, which this process then holds decoded. Another writer
+    // rewrites it in place (zarrs' own FilesystemStore keeps the file's inode).
+    append(&[12.0, 13.0]);
+    let store = Arc::new(FilesystemStore::new(dir.path()).unwrap());
+    let array = Array::open(store, "/group/data").unwrap();
+    array
+        .store_array_subset(
+            &zarrs::array::ArraySubset::new_with_start_shape(vec![6, 0], vec![1, 2]).unwrap(),
+            &[60.0f64, 61.0][..],
+        )
+        .unwrap();
+    append(&[14.0, 15.0]);
+    let (shape, values) = read(dir.path());
+    assert_eq!(shape, vec![8, 2]);
+    assert_eq!(&values[12..], &[60.0, 61.0, 14.0, 15.0]);
+}

@@ -153,6 +153,14 @@ impl Container {
         }
     }
 
+    /// The directory of a local container (`None` for object stores).
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        match &self.backend {
+            Backend::Local(root, _) => Some(root),
+            Backend::Object(_) => None,
+        }
+    }
+
     /// Take the writer lock of `dataset`, for this and other processes (and, on object
     /// stores, other machines). With `create` false, a dataset that does not exist
     /// locally is reported as `None`.
