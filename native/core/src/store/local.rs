@@ -191,13 +191,12 @@ impl AtomicFilesystemStore {
                 return Err(e);
             }
         }
-        // Have fresh files ready for the next saves: several saves' worth, so that the
-        // background thread makes them in batches and stays ahead.
+        // Have as many fresh files ready for the next save as this one used.
         let used = self.staged.swap(0, Ordering::Relaxed);
         if let Some(pool) = self.pool.get().filter(|_| used > 0) {
             match std::fs::create_dir(pool) {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {}
-                _ => reaper::stock(pool, (used * 8).max(32)),
+                _ => reaper::stock(pool, used),
             }
         }
         Ok(())
