@@ -282,14 +282,6 @@ fn finish_removals_at_exit(env: &Env) {
     }
 }
 
-/// Wait until files displaced by earlier saves are removed, and remove the fresh
-/// temp files kept ready for later ones: afterwards the datasets hold only their own
-/// files. Node calls this at exit; tests call it before comparing directory trees.
-#[napi]
-pub fn settle_files() {
-    finish_removals();
-}
-
 /// Save on a worker thread; resolves with what was written.
 #[napi(ts_return_type = "Promise<NativeSaveResult>")]
 pub fn save(

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use zarrs::filesystem::FilesystemStore;
@@ -17,7 +17,7 @@ use zarrs::storage::{
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 
-use super::reaper::{self, remove_later};
+use super::reaper::remove_later;
 use super::TEMP_PREFIX;
 
 /// A filesystem store whose writes never leave a half-written file behind, and whose
@@ -38,10 +38,6 @@ pub struct AtomicFilesystemStore {
     /// Writes go straight to their files: the whole tree is a staging directory
     /// nobody reads until it is swapped in.
     direct: bool,
-    /// The locked dataset's pool of fresh temp files (see `reaper`).
-    pool: OnceLock<PathBuf>,
-    /// Temp files written since the last commit.
-    staged: AtomicUsize,
     control: Arc<Control>,
     pending: Mutex<Vec<Pending>>,
 }
@@ -81,8 +77,6 @@ impl AtomicFilesystemStore {
             canonical_root: OnceLock::new(),
             checked: Mutex::new(HashSet::new()),
             direct,
-            pool: OnceLock::new(),
-            staged: AtomicUsize::new(0),
             control,
             pending: Mutex::new(Vec::new()),
         })
@@ -126,54 +120,22 @@ impl AtomicFilesystemStore {
             return Ok(());
         }
         self.check_inside(dir)?;
-        let temp = match self.fresh_file(value) {
-            Some(fresh) => fresh,
-            None => {
-                let name = target
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("value");
-                let temp = dir.join(format!(
-                    "{TEMP_PREFIX}{name}.{}.{}",
-                    std::process::id(),
-                    unique_suffix()
-                ));
-                if let Err(e) = std::fs::write(&temp, value) {
-                    let _ = std::fs::remove_file(&temp);
-                    return Err(e);
-                }
-                temp
-            }
-        };
+        let name = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("value");
+        let temp = dir.join(format!(
+            "{TEMP_PREFIX}{name}.{}.{}",
+            std::process::id(),
+            unique_suffix()
+        ));
+        if let Err(e) = std::fs::write(&temp, value) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
         self.control.wrote(value.len() as u64);
-        self.staged.fetch_add(1, Ordering::Relaxed);
         self.pending().push(Pending::Rename { temp, target });
         Ok(())
-    }
-
-    /// Write `value` into a fresh file from the dataset's pool, if one is ready.
-    fn fresh_file(&self, value: &[u8]) -> Option<PathBuf> {
-        let pool = self.pool.get()?;
-        loop {
-            let fresh = reaper::take_fresh(pool)?;
-            // Opened without O_CREAT: a file whose pool an overwrite removed is skipped.
-            let written = std::fs::OpenOptions::new()
-                .write(true)
-                .truncate(true)
-                .open(&fresh)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, value));
-            match written {
-                Ok(()) => return Some(fresh),
-                Err(_) => {
-                    let _ = std::fs::remove_file(&fresh);
-                }
-            }
-        }
-    }
-
-    /// Take temp files from the pool directory `dir` (inside the locked dataset).
-    pub fn use_pool(&self, dir: PathBuf) {
-        let _ = self.pool.set(dir);
     }
 
     /// Make every staged write and erase visible, in the order they were made.
@@ -191,20 +153,11 @@ impl AtomicFilesystemStore {
                 return Err(e);
             }
         }
-        // Have as many fresh files ready for the next save as this one used.
-        let used = self.staged.swap(0, Ordering::Relaxed);
-        if let Some(pool) = self.pool.get().filter(|_| used > 0) {
-            match std::fs::create_dir(pool) {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {}
-                _ => reaper::stock(pool, used),
-            }
-        }
         Ok(())
     }
 
     /// Drop every staged write (removing its temp file) and erase.
     pub fn discard(&self) {
-        self.staged.store(0, Ordering::Relaxed);
         for op in std::mem::take(&mut *self.pending()) {
             if let Pending::Rename { temp, .. } = op {
                 let _ = std::fs::remove_file(temp);
@@ -332,9 +285,6 @@ fn erase_file(target: &Path) -> std::io::Result<()> {
         Err(e) => Err(e),
     }
 }
-
-/// Inside each dataset: fresh temp files made ready in the background.
-pub const POOL_DIR: &str = ".zarr-saver-tmp-pool";
 
 /// An exclusive, cross-process lock on one dataset (an `flock` on its directory),
 /// released when dropped.

@@ -166,13 +166,9 @@ impl Container {
     /// locally is reported as `None`.
     pub fn lock_dataset(&self, dataset: &str, create: bool) -> Result<Option<WriterLock>> {
         match &self.backend {
-            Backend::Local(root, store) => {
+            Backend::Local(root, _) => {
                 let dir = local::dataset_dir(root, dataset)?;
-                let lock = local::lock_dir(&dir, create)?;
-                if lock.is_some() {
-                    store.use_pool(dir.join(local::POOL_DIR));
-                }
-                Ok(lock.map(WriterLock::Local))
+                Ok(local::lock_dir(&dir, create)?.map(WriterLock::Local))
             }
             Backend::Object(b) => Ok(Some(WriterLock::Object(
                 b.lease(&format!("{dataset}/{LEASE_KEY}"))?,
@@ -199,8 +195,6 @@ impl Container {
         match &self.backend {
             Backend::Local(root, _) => {
                 let target = local::dataset_dir(root, dataset)?;
-                // The old pool goes with the old array.
-                reaper::forget(&target.join(local::POOL_DIR));
                 local::replace_dir(&target, |staging| {
                     write(&Container::staging(
                         staging.to_path_buf(),
