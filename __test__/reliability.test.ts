@@ -60,7 +60,7 @@ import {
 import { mulberry32 } from "./helpers/prng.js";
 import { runPython } from "./helpers/python.js";
 import { readZarrita } from "./helpers/read.js";
-import { snapshotTree, tempDir } from "./helpers/tmp.js";
+import { settleFiles, snapshotTree, tempDir } from "./helpers/tmp.js";
 
 // ---------------------------------------------------------------- configuration
 
@@ -121,6 +121,7 @@ function digestTree(root: string): Record<string, string> {
 
 /** Every entry under `root` (directories too, links not followed): what a save could have created. */
 function listTree(root: string): string[] {
+  settleFiles();
   const out: string[] = [];
   const walk = (dir: string): void => {
     let names: string[];

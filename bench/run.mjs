@@ -180,18 +180,29 @@ async function main() {
         extra[w.id] ??= {};
         extra[w.id][c.name] = { ...extra[w.id][c.name], error: err.message };
       }
-    } finally {
-      if (!args.keep) rmSync(out, { recursive: true, force: true });
     }
+    return out;
   }
+
+  /**
+   * Outputs are deleted once every contender has run a repetition, never between two
+   * contenders: on ext4 without a journal (this machine's disk), creating files right
+   * after thousands were deleted is several times slower (`recently_deleted`), a cost
+   * that would land on whichever contender happened to run next.
+   */
+  const deleteOutputs = (outs) => {
+    if (!args.keep) for (const out of outs) rmSync(out, { recursive: true, force: true });
+  };
 
   if (quick) {
     // Smoke test: one process per contender runs every workload.
     for (let rep = 0; rep < reps; rep++) {
+      const outs = [];
       for (const c of runnable) {
         log(`[${rep + 1}/${reps}] ${c.label}`);
-        await runProcess(c, selected, rep);
+        outs.push(await runProcess(c, selected, rep));
       }
+      deleteOutputs(outs);
     }
   } else {
     // One process per (repetition, workload, contender): clean peak RSS, and contenders
@@ -202,14 +213,16 @@ async function main() {
         if (rep >= repsOf(w)) continue;
         log(`[${rep + 1}/${repsOf(w)}] ${w.id}: ${w.describe}`);
         const order = runnable.map((_, i) => runnable[(i + rep) % runnable.length]);
+        const outs = [];
         for (const c of order) {
           if (c.name === "rust-direct" && w.kind.startsWith("convert")) {
             extra[w.id] ??= {};
             extra[w.id][c.name] = { notApplicable: "no JS values to convert in Rust" };
             continue;
           }
-          await runProcess(c, [w], rep);
+          outs.push(await runProcess(c, [w], rep));
         }
+        deleteOutputs(outs);
       }
     }
   }

@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll } from "vitest";
+import { nativeBinding } from "../../src/native.js";
 
 const made: string[] = [];
 afterAll(() => {
@@ -15,8 +16,17 @@ export function tempDir(prefix = "zarr-saver-"): string {
   return dir;
 }
 
+/**
+ * Let the addon's background file work finish: files displaced by earlier saves are
+ * removed, so a tree holds only dataset files.
+ */
+export function settleFiles(): void {
+  nativeBinding().settleFiles();
+}
+
 /** Every file under `root` with its bytes: compare before/after to prove nothing changed. */
 export function snapshotTree(root: string): Record<string, string> {
+  settleFiles();
   const out: Record<string, string> = {};
   const walk = (dir: string): void => {
     let entries: string[];

@@ -99,12 +99,13 @@ def warm_up(job):
 
 
 def repeated(job, fn, fresh=True):
-    """Time `fn` job["repeats"] times, keep the fastest; with `fresh`, remove the
-    container between repeats (outside the timed part)."""
+    """Time `fn` job["repeats"] times, keep the fastest; with `fresh`, move the
+    container aside between repeats (outside the timed part; the harness deletes it
+    after the repetition, see bench/README.md)."""
     times = []
     for k in range(job.get("repeats") or 1):
-        if k > 0 and fresh:
-            shutil.rmtree(job["container"], ignore_errors=True)
+        if k > 0 and fresh and os.path.exists(job["container"]):
+            os.rename(job["container"], f'{job["container"]}.rep{k - 1}')
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)

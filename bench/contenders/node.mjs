@@ -4,7 +4,7 @@
  * (after an untimed warm-up) and prints one JSON report as its last stdout line.
  * The same driver serves every Node contender, so they do exactly the same work.
  */
-import { rmSync } from "node:fs";
+import { existsSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -75,13 +75,14 @@ async function timed(fn, eventLoop) {
 
 /**
  * Time `fn` `job.repeats` times and keep the fastest (noise on a shared machine only
- * ever slows a run down). With `fresh`, the container is removed between repeats,
- * outside the timed part, so each repeat writes a new array.
+ * ever slows a run down). With `fresh`, the container is moved aside between repeats,
+ * outside the timed part, so each repeat writes a new array (the harness deletes it
+ * after the repetition, see bench/README.md).
  */
 async function repeated(job, fn, { fresh = true, eventLoop = false } = {}) {
   const all = [];
   for (let k = 0; k < (job.repeats ?? 1); k++) {
-    if (k > 0 && fresh) rmSync(job.container, { recursive: true, force: true });
+    if (k > 0 && fresh && existsSync(job.container)) renameSync(job.container, `${job.container}.rep${k - 1}`);
     all.push(await timed(fn, eventLoop));
   }
   const loops = all.map((t) => t.eventLoop).filter(Boolean);

@@ -282,6 +282,14 @@ fn finish_removals_at_exit(env: &Env) {
     }
 }
 
+/// Wait until the files displaced by earlier saves are removed: afterwards the
+/// datasets hold only their own files. Node does this at exit; tests call it before
+/// comparing directory trees.
+#[napi]
+pub fn settle_files() {
+    finish_removals();
+}
+
 /// Save on a worker thread; resolves with what was written.
 #[napi(ts_return_type = "Promise<NativeSaveResult>")]
 pub fn save(
