@@ -15,7 +15,7 @@
  *
  * Exit status: 0 unless a contender crashed (or the harness itself failed).
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -185,13 +185,22 @@ async function main() {
   }
 
   /**
-   * Outputs are deleted once every contender has run a repetition, never between two
-   * contenders: on ext4 without a journal (this machine's disk), creating files right
-   * after thousands were deleted is several times slower (`recently_deleted`), a cost
-   * that would land on whichever contender happened to run next.
+   * Once every contender has run a repetition, its outputs are emptied (every file
+   * truncated to zero bytes) and only unlinked with the scratch directory at exit. On
+   * ext4 without a journal (this machine's disk), creating files soon after thousands
+   * were deleted is several times slower (`recently_deleted`): deleting mid-run would
+   * put that cost on whichever contender ran next. Truncation frees the space and no inode.
    */
-  const deleteOutputs = (outs) => {
-    if (!args.keep) for (const out of outs) rmSync(out, { recursive: true, force: true });
+  const emptyOutputs = (outs) => {
+    if (args.keep) return;
+    const walk = (p) => {
+      for (const entry of readdirSync(p, { withFileTypes: true })) {
+        const path = join(p, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.isFile()) truncateSync(path, 0);
+      }
+    };
+    for (const out of outs) if (existsSync(out)) walk(out);
   };
 
   if (quick) {
@@ -202,7 +211,7 @@ async function main() {
         log(`[${rep + 1}/${reps}] ${c.label}`);
         outs.push(await runProcess(c, selected, rep));
       }
-      deleteOutputs(outs);
+      emptyOutputs(outs);
     }
   } else {
     // One process per (repetition, workload, contender): clean peak RSS, and contenders
@@ -222,7 +231,7 @@ async function main() {
           }
           outs.push(await runProcess(c, [w], rep));
         }
-        deleteOutputs(outs);
+        emptyOutputs(outs);
       }
     }
   }
