@@ -16,6 +16,7 @@
  * Exit status: 0 unless a contender crashed (or the harness itself failed).
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -148,6 +149,9 @@ async function main() {
       if (w.kind === "update") cpSync(paths.template, container, { recursive: true });
       return job(w, s, paths, out, container);
     });
+    // Start every contender with no dirty pages of the one before: otherwise whoever runs
+    // first after a pause writes into an idle page cache and the next ones wait on writeback.
+    if (!quick) spawnSync("sync");
     // With --keep, each process's jobs stay beside its output, to rerun it under a profiler.
     if (args.keep) writeFileSync(join(out, "jobs.json"), JSON.stringify(jobs));
     try {
