@@ -1,6 +1,6 @@
-//! Local directories: every write atomic (temp file + rename), writers of one
-//! dataset serialised by an `flock` on its directory, whole-array replacement by
-//! staging + one atomic directory exchange.
+//! Local directories: every write atomic (temp file, then exchanged or renamed into
+//! place), writers of one dataset serialised by an `flock` on its directory,
+//! whole-array replacement by staging + one atomic directory exchange.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -23,8 +23,8 @@ use super::TEMP_PREFIX;
 /// A filesystem store whose writes never leave a half-written file behind, and whose
 /// writes of one save become visible together: `set` writes a uniquely named temp
 /// file beside its target and `erase` is noted, both applied in order by [`commit`]
-/// (renames, which need no space) or dropped by [`discard`]. A save that fails part
-/// way, on ENOSPC or an abort, so leaves the dataset as it was.
+/// (exchanges and renames, which need no space) or dropped by [`discard`]. A save
+/// that fails part way, on ENOSPC or an abort, so leaves the dataset as it was.
 ///
 /// [`commit`]: AtomicFilesystemStore::commit
 /// [`discard`]: AtomicFilesystemStore::discard
