@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { spawnSync } from "node:child_process";
 /**
  * `npm run bench`: zarr-saver against the ways one writes Zarr otherwise (a zarrita.js
  * saver, zarr-python 3) and against its own Rust core called directly, on identical
@@ -16,6 +15,7 @@ import { spawnSync } from "node:child_process";
  *
  * Exit status: 0 unless a contender crashed (or the harness itself failed).
  */
+import { spawnSync } from "node:child_process";
 import {
   cpSync,
   existsSync,
