@@ -55,6 +55,19 @@ pub fn unique_suffix() -> u64 {
     TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A unique hidden name in `target`'s directory, telling readers it is not data.
+fn temp_beside(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("value");
+    target.with_file_name(format!(
+        "{TEMP_PREFIX}{name}.{}.{}",
+        std::process::id(),
+        unique_suffix()
+    ))
+}
+
 impl AtomicFilesystemStore {
     /// A store rooted at `root`; every byte it writes is counted on `control`.
     pub fn new(root: &Path, control: Arc<Control>) -> Result<Self> {
@@ -120,15 +133,7 @@ impl AtomicFilesystemStore {
             return Ok(());
         }
         self.check_inside(dir)?;
-        let name = target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("value");
-        let temp = dir.join(format!(
-            "{TEMP_PREFIX}{name}.{}.{}",
-            std::process::id(),
-            unique_suffix()
-        ));
+        let temp = temp_beside(&target);
         if let Err(e) = std::fs::write(&temp, value) {
             let _ = std::fs::remove_file(&temp);
             return Err(e);
@@ -267,15 +272,7 @@ fn replace_file(temp: &Path, target: &Path) -> std::io::Result<()> {
 
 /// Remove `target` (gone already is fine), leaving the unlink to the background.
 fn erase_file(target: &Path) -> std::io::Result<()> {
-    let name = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("value");
-    let doomed = target.with_file_name(format!(
-        "{TEMP_PREFIX}{name}.{}.{}",
-        std::process::id(),
-        unique_suffix()
-    ));
+    let doomed = temp_beside(target);
     match std::fs::rename(target, &doomed) {
         Ok(()) => {
             remove_later(doomed);
