@@ -30,6 +30,7 @@ import {
   ZarrSaver,
   ZarrSaverError,
 } from "../src/index.js";
+import { thrown } from "./helpers/thrown.js";
 import { snapshotTree, tempDir } from "./helpers/tmp.js";
 
 type ErrorClass = abstract new (...args: never[]) => ZarrSaverError;
@@ -51,16 +52,6 @@ function check(
     if (typeof f === "string") expect(e.message).toContain(f);
     else expect(e.message).toMatch(f);
   }
-}
-
-/** The error `fn` throws synchronously (fails the test if it returns). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a throw, but the call returned");
 }
 
 /** The reason `promise` rejects with (fails the test if it resolves). */

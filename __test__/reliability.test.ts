@@ -60,6 +60,7 @@ import {
 import { mulberry32 } from "./helpers/prng.js";
 import { runPython } from "./helpers/python.js";
 import { readZarrita } from "./helpers/read.js";
+import { thrown } from "./helpers/thrown.js";
 import { settleFiles, snapshotTree, tempDir } from "./helpers/tmp.js";
 
 // ---------------------------------------------------------------- configuration
@@ -94,16 +95,6 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
     },
     (err: unknown) => err,
   );
-}
-
-/** What a synchronous call throws, or a failure when it returns. */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a throw, but the call returned");
 }
 
 /**

@@ -36,7 +36,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { printUsage } from "./lib/cli.mjs";
+import { printUsage, runMain } from "./lib/cli.mjs";
 import { readRows, writeDataFile } from "./lib/data.mjs";
 import { machine, staleBuild, versions } from "./lib/machine.mjs";
 import { CODECS } from "./lib/workloads.mjs";
@@ -514,12 +514,4 @@ async function main() {
   return crashes.length === 0 ? 0 : 1;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

@@ -36,7 +36,7 @@ import FileSystemStore from "@zarrita/storage/fs";
 import { HAS_NATIVE, TaskManager, ZarrSaver } from "zarr-saver";
 import * as zarr from "zarrita";
 import { ZarritaSaver } from "./baselines/zarrita-saver.mjs";
-import { printUsage } from "./lib/cli.mjs";
+import { printUsage, runMain } from "./lib/cli.mjs";
 import { machine, staleBuild, versions } from "./lib/machine.mjs";
 import { CODECS } from "./lib/workloads.mjs";
 import RowTask from "./pipeline-task.mjs";
@@ -287,12 +287,4 @@ async function main() {
   return crashes.length === 0 ? 0 : 1;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

@@ -31,7 +31,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { printUsage } from "./lib/cli.mjs";
+import { printUsage, runMain } from "./lib/cli.mjs";
 import { ROOT, resolveContenders, runContender } from "./lib/contenders.mjs";
 import { distinctPositions, readRows, writeDataFile, writeIndicesFile } from "./lib/data.mjs";
 import { machine, staleBuild, versions } from "./lib/machine.mjs";
@@ -305,12 +305,4 @@ async function main() {
   return crashes.length === 0 ? 0 : 1;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

@@ -9,3 +9,16 @@ export function printUsage(scriptUrl) {
   );
   process.exit(0);
 }
+
+/** Run a script's `main()`: its resolved value is the exit code; a throw prints and exits 1. */
+export function runMain(main) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
+}
