@@ -82,9 +82,13 @@ fn key(path: &str) -> Result<StoreKey> {
         .map_err(|e| SaveError::InvalidArgument(format!("invalid store key '{path}': {e}")))
 }
 
+/// A metadata document: valid JSON and an object (`0` or `[]` parse, yet are corrupt).
 fn parse_json(path: &str, bytes: &[u8]) -> Result<Value> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| SaveError::Corrupt(format!("{path} is not valid JSON: {e}")))
+    match serde_json::from_slice(bytes) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(SaveError::Corrupt(format!("{path} is not a JSON object"))),
+        Err(e) => Err(SaveError::Corrupt(format!("{path} is not valid JSON: {e}"))),
+    }
 }
 
 fn json_bytes(value: &Value) -> Bytes {
@@ -287,7 +291,19 @@ impl Container {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{parse_json, redact};
+    use crate::error::SaveError;
+
+    #[test]
+    fn metadata_must_be_a_json_object() {
+        assert!(parse_json("zarr.json", br#"{"zarr_format": 3}"#).is_ok());
+        for bad in [&b"0"[..], b"[]", b"\"x\"", b"null", b"{"] {
+            assert!(matches!(
+                parse_json("zarr.json", bad),
+                Err(SaveError::Corrupt(_))
+            ));
+        }
+    }
 
     #[test]
     fn redact_masks_url_credentials_only() {
