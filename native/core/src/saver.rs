@@ -439,6 +439,11 @@ fn append(
     let mut start = vec![0; shape.len()];
     start[axis] = old[axis];
     let tails = tail_cache(container, &meta, existing.dtype);
+    // A small append's temp files get created while its chunks encode.
+    if let Some(mut keys) = write::chunk_keys(&array, &start, &data.shape, PREPARED_CHUNKS) {
+        keys.push(crate::store::key(&existing.key)?);
+        container.prepare(keys);
+    }
     write::write_region_cached(&array, &start, &data, options, control, tails.as_ref())?;
     // The commit: until this rename lands, readers see the old shape.
     control.check()?;
@@ -456,6 +461,9 @@ fn append(
         created: false,
     })
 }
+
+/// Appends touching up to this many chunks prepare their temp files ahead.
+const PREPARED_CHUNKS: usize = 4;
 
 /// Appends to local arrays of fixed-size elements in plain (unsharded) chunks keep
 /// their decoded tail chunk for the next append.

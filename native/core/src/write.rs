@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 use zarrs::array::{update_array_bytes, Array, ArrayBytes, ArraySubset, CodecOptions};
-use zarrs::storage::ReadableWritableStorageTraits;
+use zarrs::storage::{ReadableWritableStorageTraits, StoreKey};
 
 use crate::control::Control;
 use crate::data::{Elements, NdData};
@@ -111,6 +111,24 @@ pub fn write_region_cached(
     } else {
         chunk_list.iter().try_for_each(|c| write_chunk(c, options))
     }
+}
+
+/// The keys of the chunks a write of `shape` at `start` touches, if at most `max`.
+pub fn chunk_keys(
+    array: &ZArray,
+    start: &[u64],
+    shape: &[u64],
+    max: usize,
+) -> Option<Vec<StoreKey>> {
+    let subset = ArraySubset::new_with_start_shape(start.to_vec(), shape.to_vec()).ok()?;
+    let chunks = array.chunks_in_array_subset(&subset).ok()??;
+    (chunks.num_elements() <= max as u64).then(|| {
+        chunks
+            .indices()
+            .into_iter()
+            .map(|c| array.chunk_key(&c))
+            .collect()
+    })
 }
 
 fn covers(in_chunk: &ArraySubset, chunk: &ArraySubset) -> bool {

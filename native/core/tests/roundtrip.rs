@@ -106,6 +106,13 @@ fn a_cancelled_save_leaves_the_array_as_it_was() {
     .unwrap_err();
     assert_eq!(err.code(), "ERR_ZARR_ABORTED");
     assert_eq!(read(dir.path()), (vec![1, 2], vec![1.0, 2.0]));
+    // Not even the temp files the append prepared while it would have encoded.
+    zarr_saver_core::store::reaper::wait_idle();
+    let temps: Vec<String> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.contains("zarr-saver-tmp"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
 }
 
 #[test]

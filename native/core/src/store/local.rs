@@ -2,7 +2,8 @@
 //! place), writers of one dataset serialised by an `flock` on its directory,
 //! whole-array replacement by staging + one atomic directory exchange.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -17,6 +18,7 @@ use zarrs::storage::{
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 
+use super::opener::{create_new, create_soon, Ahead};
 use super::reaper::remove_later;
 use super::TEMP_PREFIX;
 
@@ -40,6 +42,8 @@ pub struct AtomicFilesystemStore {
     direct: bool,
     control: Arc<Control>,
     pending: Mutex<Vec<Pending>>,
+    /// Temp files being created ahead of the `set` that will fill them, by target.
+    ahead: Mutex<HashMap<PathBuf, (PathBuf, Ahead)>>,
 }
 
 #[derive(Debug)]
@@ -92,11 +96,47 @@ impl AtomicFilesystemStore {
             direct,
             control,
             pending: Mutex::new(Vec::new()),
+            ahead: Mutex::new(HashMap::new()),
         })
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ahead(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, (PathBuf, Ahead)>> {
+        self.ahead.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Start creating, on a background thread, the temp file that a coming `set` of
+    /// `key` will write, so that it is ready when the value is encoded. Skipped where
+    /// the key's directory does not exist yet; [`discard`] removes it if unused.
+    ///
+    /// [`discard`]: AtomicFilesystemStore::discard
+    pub fn prepare(&self, key: &StoreKey) {
+        if self.direct {
+            return;
+        }
+        let target = self.inner.key_to_fspath(key);
+        let dir = target.parent().unwrap_or(&self.root);
+        if self.check_inside(dir).is_err() || self.ahead().contains_key(&target) {
+            return;
+        }
+        let temp = temp_beside(&target);
+        let file = create_soon(temp.clone());
+        self.ahead().insert(target, (temp, file));
+    }
+
+    /// A fresh temp file for `target`: the one prepared for it, or a new one.
+    fn temp_for(&self, target: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+        if let Some((temp, file)) = self.ahead().remove(target) {
+            if let Ok(file) = file.wait() {
+                return Ok((temp, file));
+            }
+        }
+        let temp = temp_beside(target);
+        let file = create_new(&temp)?;
+        Ok((temp, file))
     }
 
     /// A link planted inside a dataset (`c -> /elsewhere`) must not carry writes out of `filePath`.
@@ -133,8 +173,9 @@ impl AtomicFilesystemStore {
             return Ok(());
         }
         self.check_inside(dir)?;
-        let temp = temp_beside(&target);
-        if let Err(e) = std::fs::write(&temp, value) {
+        let (temp, mut file) = self.temp_for(&target)?;
+        if let Err(e) = file.write_all(value) {
+            drop(file);
             let _ = std::fs::remove_file(&temp);
             return Err(e);
         }
@@ -161,10 +202,16 @@ impl AtomicFilesystemStore {
         Ok(())
     }
 
-    /// Drop every staged write (removing its temp file) and erase.
+    /// Drop every staged write (removing its temp file) and erase, and every temp
+    /// file prepared and not written.
     pub fn discard(&self) {
         for op in std::mem::take(&mut *self.pending()) {
             if let Pending::Rename { temp, .. } = op {
+                let _ = std::fs::remove_file(temp);
+            }
+        }
+        for (_, (temp, file)) in std::mem::take(&mut *self.ahead()) {
+            if file.wait().is_ok() {
                 let _ = std::fs::remove_file(temp);
             }
         }

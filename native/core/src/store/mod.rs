@@ -5,6 +5,7 @@
 
 pub mod local;
 pub mod object;
+mod opener;
 pub mod reaper;
 
 use std::collections::BTreeMap;
@@ -77,7 +78,7 @@ pub struct Container {
     control: Arc<Control>,
 }
 
-fn key(path: &str) -> Result<StoreKey> {
+pub(crate) fn key(path: &str) -> Result<StoreKey> {
     StoreKey::new(path.trim_start_matches('/'))
         .map_err(|e| SaveError::InvalidArgument(format!("invalid store key '{path}': {e}")))
 }
@@ -217,6 +218,16 @@ impl Container {
                     format!("{}/{dataset}", self.id),
                     self.control.clone(),
                 ))
+            }
+        }
+    }
+
+    /// Announce the keys a save is about to write: a local store starts creating their
+    /// temp files in the background while the save encodes.
+    pub fn prepare(&self, keys: impl IntoIterator<Item = StoreKey>) {
+        if let Backend::Local(_, store) = &self.backend {
+            for key in keys {
+                store.prepare(&key);
             }
         }
     }
