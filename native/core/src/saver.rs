@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::Value;
 use zarrs::array::{Array, ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, CodecOptions};
 
@@ -209,9 +210,9 @@ fn existing(
 /// A zarrs array over `meta` (which zarrs validates: codecs, dtype, fill value).
 fn open_array(container: &Container, dataset: &str, meta: &Value) -> Result<ZArray> {
     let parsed = if meta.get("zarr_format").and_then(Value::as_u64) == Some(2) {
-        serde_json::from_value::<ArrayMetadataV2>(meta.clone()).map(ArrayMetadata::V2)
+        ArrayMetadataV2::deserialize(meta).map(ArrayMetadata::V2)
     } else {
-        serde_json::from_value::<ArrayMetadataV3>(meta.clone()).map(ArrayMetadata::V3)
+        ArrayMetadataV3::deserialize(meta).map(ArrayMetadata::V3)
     }
     .map_err(|e| SaveError::Corrupt(format!("metadata of dataset '{dataset}' is invalid: {e}")))?;
     let storage = container.storage.clone();

@@ -42,6 +42,8 @@ pub struct AtomicFilesystemStore {
     direct: bool,
     control: Arc<Control>,
     pending: Mutex<Vec<Pending>>,
+    /// Old files that commits displaced, for the reaper once the save is done.
+    displaced: Mutex<Vec<PathBuf>>,
     /// Temp files being created ahead of the `set` that will fill them, by target.
     ahead: Mutex<HashMap<PathBuf, (PathBuf, Ahead)>>,
 }
@@ -96,6 +98,7 @@ impl AtomicFilesystemStore {
             direct,
             control,
             pending: Mutex::new(Vec::new()),
+            displaced: Mutex::new(Vec::new()),
             ahead: Mutex::new(HashMap::new()),
         })
     }
@@ -108,23 +111,32 @@ impl AtomicFilesystemStore {
         self.ahead.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Start creating, on a background thread, the temp file that a coming `set` of
-    /// `key` will write, so that it is ready when the value is encoded. Skipped where
-    /// the key's directory does not exist yet; [`discard`] removes it if unused.
+    /// Start creating, on a background thread, the temp files that coming `set`s of
+    /// `keys` will write, so that they are ready when the values are encoded. Skips
+    /// keys whose directory does not exist yet; [`discard`] removes what goes unused.
     ///
     /// [`discard`]: AtomicFilesystemStore::discard
-    pub fn prepare(&self, key: &StoreKey) {
+    pub fn prepare(&self, keys: &[StoreKey]) {
         if self.direct {
             return;
         }
-        let target = self.inner.key_to_fspath(key);
-        let dir = target.parent().unwrap_or(&self.root);
-        if self.check_inside(dir).is_err() || self.ahead().contains_key(&target) {
-            return;
+        let mut ahead = self.ahead();
+        let (targets, temps): (Vec<PathBuf>, Vec<PathBuf>) = keys
+            .iter()
+            .map(|key| self.inner.key_to_fspath(key))
+            .filter(|target| {
+                let dir = target.parent().unwrap_or(&self.root);
+                !ahead.contains_key(target) && self.check_inside(dir).is_ok()
+            })
+            .map(|target| {
+                let temp = temp_beside(&target);
+                (target, temp)
+            })
+            .unzip();
+        let files = create_soon(temps.clone());
+        for ((target, temp), file) in targets.into_iter().zip(temps).zip(files) {
+            ahead.insert(target, (temp, file));
         }
-        let temp = temp_beside(&target);
-        let file = create_soon(temp.clone());
-        self.ahead().insert(target, (temp, file));
     }
 
     /// A fresh temp file for `target`: the one prepared for it, or a new one.
@@ -193,7 +205,12 @@ impl AtomicFilesystemStore {
                 Pending::Rename { temp, target } => replace_file(temp, target),
                 Pending::Erase(target) => erase_file(target),
             };
-            if let Err(e) = result {
+            if let Ok(Some(old)) = result {
+                self.displaced
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(old);
+            } else if let Err(e) = result {
                 self.pending().extend(std::iter::once(op).chain(ops));
                 self.discard();
                 return Err(e);
@@ -221,6 +238,9 @@ impl AtomicFilesystemStore {
 impl Drop for AtomicFilesystemStore {
     fn drop(&mut self) {
         self.discard();
+        remove_later(std::mem::take(
+            self.displaced.get_mut().unwrap_or_else(|e| e.into_inner()),
+        ));
     }
 }
 
@@ -304,28 +324,22 @@ impl ListableStorageTraits for AtomicFilesystemStore {
 }
 
 /// Move `temp` over `target` atomically. Where the kernel can, the two are exchanged
-/// and the old file, now under the temp name, is unlinked in the background: a plain
-/// rename would free the old inode on the caller's thread.
-fn replace_file(temp: &Path, target: &Path) -> std::io::Result<()> {
+/// and the old file, now under the temp name, is returned for removal in the
+/// background: a plain rename would free the old inode on the caller's thread.
+fn replace_file(temp: &Path, target: &Path) -> std::io::Result<Option<PathBuf>> {
     match exchange(temp, target) {
-        Ok(()) => {
-            remove_later(temp.to_path_buf());
-            Ok(())
-        }
+        Ok(()) => Ok(Some(temp.to_path_buf())),
         // ENOENT: no old file to displace. Others: no exchange on this system.
-        Err(_) => std::fs::rename(temp, target),
+        Err(_) => std::fs::rename(temp, target).map(|()| None),
     }
 }
 
-/// Remove `target` (gone already is fine), leaving the unlink to the background.
-fn erase_file(target: &Path) -> std::io::Result<()> {
+/// Take `target` out of sight (gone already is fine), returning the file to remove.
+fn erase_file(target: &Path) -> std::io::Result<Option<PathBuf>> {
     let doomed = temp_beside(target);
     match std::fs::rename(target, &doomed) {
-        Ok(()) => {
-            remove_later(doomed);
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(()) => Ok(Some(doomed)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -224,11 +224,9 @@ impl Container {
 
     /// Announce the keys a save is about to write: a local store starts creating their
     /// temp files in the background while the save encodes.
-    pub fn prepare(&self, keys: impl IntoIterator<Item = StoreKey>) {
+    pub fn prepare(&self, keys: Vec<StoreKey>) {
         if let Backend::Local(_, store) = &self.backend {
-            for key in keys {
-                store.prepare(&key);
-            }
+            store.prepare(&keys);
         }
     }
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Mutex, OnceLock};
 
-type Job = (PathBuf, Sender<std::io::Result<File>>);
+type Job = Vec<(PathBuf, Sender<std::io::Result<File>>)>;
 
 /// A temp file being created; [`Ahead::wait`] gives it.
 #[derive(Debug)]
@@ -37,8 +37,10 @@ fn queue() -> Option<&'static Mutex<Sender<Job>>> {
             std::thread::Builder::new()
                 .name("zarr-saver-opener".into())
                 .spawn(move || {
-                    for (path, reply) in rx {
-                        let _ = reply.send(create_new(&path));
+                    for job in rx {
+                        for (path, reply) in job {
+                            let _ = reply.send(create_new(&path));
+                        }
                     }
                 })
                 .ok()?;
@@ -47,10 +49,16 @@ fn queue() -> Option<&'static Mutex<Sender<Job>>> {
         .as_ref()
 }
 
-/// Start creating `path` off the caller's thread (on it, if no thread could start).
-pub fn create_soon(path: PathBuf) -> Ahead {
-    let (reply, rx) = channel();
-    let job = (path, reply);
+/// Start creating `paths`, in order, off the caller's thread (on it, if no thread
+/// could start). One call wakes the thread once.
+pub fn create_soon(paths: Vec<PathBuf>) -> Vec<Ahead> {
+    let (job, files): (Job, Vec<Ahead>) = paths
+        .into_iter()
+        .map(|path| {
+            let (reply, rx) = channel();
+            ((path, reply), Ahead(rx))
+        })
+        .unzip();
     let unsent = match queue() {
         Some(q) => q
             .lock()
@@ -60,8 +68,8 @@ pub fn create_soon(path: PathBuf) -> Ahead {
             .map(|e| e.0),
         None => Some(job),
     };
-    if let Some((path, reply)) = unsent {
+    for (path, reply) in unsent.into_iter().flatten() {
         let _ = reply.send(create_new(&path));
     }
-    Ahead(rx)
+    files
 }

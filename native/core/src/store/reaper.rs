@@ -9,8 +9,8 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::{Condvar, Mutex, OnceLock};
 
 struct Reaper {
-    queue: Mutex<Sender<PathBuf>>,
-    /// Files queued and not yet unlinked.
+    queue: Mutex<Sender<Vec<PathBuf>>>,
+    /// Batches queued and not yet unlinked.
     pending: Mutex<usize>,
     idle: Condvar,
 }
@@ -19,12 +19,12 @@ fn reaper() -> Option<&'static Reaper> {
     static REAPER: OnceLock<Option<Reaper>> = OnceLock::new();
     REAPER
         .get_or_init(|| {
-            let (tx, rx) = channel::<PathBuf>();
+            let (tx, rx) = channel::<Vec<PathBuf>>();
             std::thread::Builder::new()
                 .name("zarr-saver-reaper".into())
                 .spawn(move || {
-                    for path in rx {
-                        remove(&path);
+                    for paths in rx {
+                        paths.iter().for_each(|p| remove(p));
                         if let Some(r) = reaper() {
                             let mut n = r.pending.lock().unwrap_or_else(|e| e.into_inner());
                             *n -= 1;
@@ -48,17 +48,21 @@ fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
-/// Remove the file `path` soon, off the caller's thread (inline if no thread could
-/// start). `path` must already be out of readers' sight.
-pub fn remove_later(path: PathBuf) {
+/// Remove the files `paths` soon, off the caller's thread (inline if no thread could
+/// start). They must already be out of readers' sight. One call wakes the thread
+/// once, so a save hands over all it displaced together.
+pub fn remove_later(paths: Vec<PathBuf>) {
+    if paths.is_empty() {
+        return;
+    }
     let Some(r) = reaper() else {
-        remove(&path);
+        paths.iter().for_each(|p| remove(p));
         return;
     };
     *r.pending.lock().unwrap_or_else(|e| e.into_inner()) += 1;
     let queue = r.queue.lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(unsent) = queue.send(path) {
-        remove(&unsent.0);
+    if let Err(unsent) = queue.send(paths) {
+        unsent.0.iter().for_each(|p| remove(p));
         *r.pending.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
     }
 }
