@@ -840,6 +840,30 @@ describe("a save never escapes filePath", () => {
       expect(await readOrNull(outside, "x")).toMatchObject({ shape: [1, 3], values: [1, 2, 3] });
     },
   );
+
+  it.each(["append", "update"] as const)(
+    "%s: a chunk directory swapped for a symlink to outside is StoreError, nothing written through it",
+    async (approach) => {
+      const { container, outside, state } = layout();
+      const saver = new ZarrSaver(container, { datasetName: "grp/real" });
+      await saver.save({ data: new Float64Array([1, 2, 3, 4, 5, 6]), shape: [3, 2] }, { chunks: [2, 2] });
+      // The chunk directory now lives outside, reached through a link inside the dataset.
+      const chunks = join(container, "grp", "real", "c");
+      cpSync(chunks, join(outside, "c"), { recursive: true });
+      rmSync(chunks, { recursive: true });
+      symlinkSync(join(outside, "c"), chunks);
+      const start = state();
+      const err = await rejection(
+        new ZarrSaver(container, { datasetName: "grp/real", approach }).save(
+          { data: new Float64Array([7, 8]), shape: [1, 2] },
+          approach === "update" ? { indices: 0 } : {},
+        ),
+      );
+      expect(err).toBeInstanceOf(StoreError);
+      expect((err as Error).message).toContain("symbolic link");
+      expect(state()).toEqual(start);
+    },
+  );
 });
 
 // ---------------------------------------------------------------- 6. abort

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::byte_range::ByteRangeIterator;
@@ -34,7 +34,6 @@ use super::TEMP_PREFIX;
 pub struct AtomicFilesystemStore {
     inner: FilesystemStore,
     root: PathBuf,
-    canonical_root: OnceLock<PathBuf>,
     /// Directories already checked to lie inside `root`.
     checked: Mutex<HashSet<PathBuf>>,
     /// Writes go straight to their files: the whole tree is a staging directory
@@ -93,7 +92,6 @@ impl AtomicFilesystemStore {
         Ok(Self {
             inner,
             root: root.to_path_buf(),
-            canonical_root: OnceLock::new(),
             checked: Mutex::new(HashSet::new()),
             direct,
             control,
@@ -151,40 +149,49 @@ impl AtomicFilesystemStore {
         Ok((temp, file))
     }
 
-    /// A link planted inside a dataset (`c -> /elsewhere`) must not carry writes out of `filePath`.
+    /// Writes never pass through a symbolic link below `filePath` (a `c -> /elsewhere`
+    /// planted inside a dataset would carry them out of it): the rule `dataset_dir`
+    /// applies to dataset names. One `lstat` per directory not yet seen by this store;
+    /// `NotFound` if `dir` does not exist yet.
     fn check_inside(&self, dir: &Path) -> std::io::Result<()> {
+        let below = dir
+            .strip_prefix(&self.root)
+            .map_err(|_| std::io::Error::other(format!("{} is outside filePath", dir.display())))?;
         let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-        if checked.contains(dir) {
-            return Ok(());
-        }
-        let root = match self.canonical_root.get() {
-            Some(r) => r,
-            None => {
-                let r = self.root.canonicalize()?;
-                self.canonical_root.get_or_init(|| r)
+        let mut path = self.root.clone();
+        for part in below.components() {
+            path.push(part);
+            if checked.contains(&path) {
+                continue;
             }
-        };
-        if dir.canonicalize()?.starts_with(root) {
-            checked.insert(dir.to_path_buf());
-            Ok(())
-        } else {
-            Err(std::io::Error::other(format!(
-                "{} leads outside filePath through a symbolic link",
-                dir.display()
-            )))
+            let meta = std::fs::symlink_metadata(&path)?;
+            if meta.file_type().is_symlink() {
+                return Err(std::io::Error::other(format!(
+                    "{} is a symbolic link; zarr-saver does not follow links inside filePath",
+                    path.display()
+                )));
+            }
+            checked.insert(path.clone());
         }
+        Ok(())
     }
 
     fn stage(&self, key: &StoreKey, value: &[u8]) -> std::io::Result<()> {
         let target = self.inner.key_to_fspath(key);
         let dir = target.parent().unwrap_or(&self.root);
-        std::fs::create_dir_all(dir)?;
         if self.direct {
+            std::fs::create_dir_all(dir)?;
             std::fs::write(&target, value)?;
             self.control.wrote(value.len() as u64);
             return Ok(());
         }
-        self.check_inside(dir)?;
+        match self.check_inside(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir)?;
+                self.check_inside(dir)?;
+            }
+            checked => checked?,
+        }
         let (temp, mut file) = self.temp_for(&target)?;
         if let Err(e) = file.write_all(value) {
             drop(file);
@@ -379,23 +386,33 @@ pub fn dataset_dir(root: &Path, dataset: &str) -> Result<PathBuf> {
 pub fn lock_dir(dir: &Path, create: bool) -> Result<Option<DirLock>> {
     use std::os::unix::fs::MetadataExt;
     loop {
-        if create {
-            std::fs::create_dir_all(dir)
-                .map_err(io_error(format!("creating {}", dir.display())))?;
-        } else if !dir.is_dir() {
-            return Ok(None);
-        }
         let file = match std::fs::File::open(dir) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                std::fs::create_dir_all(dir)
+                    .map_err(io_error(format!("creating {}", dir.display())))?;
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(SaveError::store(format!("opening {}", dir.display()), e)),
         };
+        let held = file
+            .metadata()
+            .map_err(io_error(format!("opening {}", dir.display())))?;
+        if !held.is_dir() {
+            if !create {
+                return Ok(None);
+            }
+            return Err(SaveError::store(
+                format!("creating {}", dir.display()),
+                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            ));
+        }
         file.lock()
             .map_err(io_error(format!("locking {}", dir.display())))?;
         // An overwrite may have swapped the directory while we waited: lock the new one.
-        let held = file.metadata().map(|m| m.ino()).ok();
         let current = std::fs::metadata(dir).map(|m| m.ino()).ok();
-        if held.is_some() && held == current {
+        if current == Some(held.ino()) {
             return Ok(Some(DirLock { _dir: file }));
         }
     }

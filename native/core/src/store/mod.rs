@@ -114,7 +114,7 @@ impl Container {
             return Ok(Self::object(Arc::new(backend), redact(location), control));
         }
         let root = PathBuf::from(location);
-        if root.exists() && !root.is_dir() {
+        if std::fs::metadata(&root).is_ok_and(|m| !m.is_dir()) {
             return Err(SaveError::InvalidArgument(format!(
                 "filePath '{location}' exists and is not a directory"
             )));
