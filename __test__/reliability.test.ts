@@ -23,6 +23,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statfsSync,
   statSync,
@@ -35,6 +36,7 @@ import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as Binding from "../index.js";
 import {
+  DatasetNotFoundError,
   InvalidArgumentError,
   type SaveOptions,
   type SaveProgress,
@@ -838,6 +840,26 @@ describe("a save never escapes filePath", () => {
       }
       expect(state()).toEqual(start);
       expect(await readOrNull(outside, "x")).toMatchObject({ shape: [1, 3], values: [1, 2, 3] });
+    },
+  );
+
+  it.each(["append", "overwrite", "update"] as const)(
+    "%s: a file or a FIFO where the dataset's directory should be is an error, never opened",
+    async (approach) => {
+      const { parent, container } = layout();
+      writeFileSync(join(container, "file"), "not a dataset");
+      execFileSync("mkfifo", [join(container, "fifo")]);
+      // Entries only: digesting the tree would read the FIFO.
+      const start = listTree(parent);
+      for (const datasetName of ["file", "fifo"]) {
+        // Opening a FIFO for reading would block until a writer comes: the save would hang.
+        const err = await rejection(
+          new ZarrSaver(container, { datasetName, approach }).save([[1, 2]], approach === "update" ? { indices: 0 } : {}),
+        );
+        expect(err, `datasetName ${datasetName}`).toBeInstanceOf(approach === "update" ? DatasetNotFoundError : StoreError);
+      }
+      expect(listTree(parent)).toEqual(start);
+      expect(readFileSync(join(container, "file"), "utf8")).toBe("not a dataset");
     },
   );
 

@@ -212,15 +212,18 @@ impl AtomicFilesystemStore {
                 Pending::Rename { temp, target } => replace_file(temp, target),
                 Pending::Erase(target) => erase_file(target),
             };
-            if let Ok(Some(old)) = result {
-                self.displaced
+            match result {
+                Ok(Some(old)) => self
+                    .displaced
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(old);
-            } else if let Err(e) = result {
-                self.pending().extend(std::iter::once(op).chain(ops));
-                self.discard();
-                return Err(e);
+                    .push(old),
+                Ok(None) => {}
+                Err(e) => {
+                    self.pending().extend(std::iter::once(op).chain(ops));
+                    self.discard();
+                    return Err(e);
+                }
             }
         }
         Ok(())
@@ -384,30 +387,27 @@ pub fn dataset_dir(root: &Path, dataset: &str) -> Result<PathBuf> {
 /// Lock `dir` against writers in this and other processes. With `create` false, a
 /// missing directory is not locked (`None`).
 pub fn lock_dir(dir: &Path, create: bool) -> Result<Option<DirLock>> {
-    use std::os::unix::fs::MetadataExt;
+    use std::io::ErrorKind::{NotADirectory, NotFound};
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     loop {
-        let file = match std::fs::File::open(dir) {
+        // O_DIRECTORY: whatever else sits at `dir` (a file, a FIFO) is never opened.
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(dir);
+        let file = match opened {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            Err(e) if e.kind() == NotFound && create => {
                 std::fs::create_dir_all(dir)
                     .map_err(io_error(format!("creating {}", dir.display())))?;
                 continue;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if matches!(e.kind(), NotFound | NotADirectory) && !create => return Ok(None),
             Err(e) => return Err(SaveError::store(format!("opening {}", dir.display()), e)),
         };
         let held = file
             .metadata()
             .map_err(io_error(format!("opening {}", dir.display())))?;
-        if !held.is_dir() {
-            if !create {
-                return Ok(None);
-            }
-            return Err(SaveError::store(
-                format!("creating {}", dir.display()),
-                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
-            ));
-        }
         file.lock()
             .map_err(io_error(format!("locking {}", dir.display())))?;
         // An overwrite may have swapped the directory while we waited: lock the new one.
