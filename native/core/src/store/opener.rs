@@ -52,6 +52,9 @@ fn queue() -> Option<&'static Mutex<Sender<Job>>> {
 /// Start creating `paths`, in order, off the caller's thread (on it, if no thread
 /// could start). One call wakes the thread once.
 pub fn create_soon(paths: Vec<PathBuf>) -> Vec<Ahead> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
     let (job, files): (Job, Vec<Ahead>) = paths
         .into_iter()
         .map(|path| {
