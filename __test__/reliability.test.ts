@@ -319,6 +319,8 @@ interface Snapshot {
 /** Copy the container (kills are checked by zarr-python later, in one run). */
 function keepCopy(root: string, into: string, kill: number): string {
   const copy = join(into, `kill-${kill}`);
+  // The last save's displaced files may still be going (docs/DECISIONS.md, Safety).
+  settleFiles();
   cpSync(root, copy, { recursive: true, verbatimSymlinks: true });
   return copy;
 }
@@ -620,6 +622,29 @@ describe("crashes: SIGKILL at random moments loses nothing that resolved", () =>
       expect(py).toMatchObject({ shape: [1, 3], values: [1, 2, 3] });
     }
   });
+});
+
+describe("process exit", () => {
+  it.each(["ends", "calls process.exit()"])(
+    "a process that %s right after its saves leaves no hidden temp files behind",
+    async (how) => {
+      const root = tempDir("zarr-saver-exit-");
+      // Displaced files are removed in the background; the exit must wait for that.
+      const script = `
+        const { ZarrSaver } = require("zarr-saver");
+        (async () => {
+          const saver = new ZarrSaver(process.argv[1], { datasetName: "d" });
+          for (let i = 0; i < 40; i++) {
+            await saver.save({ data: new Float64Array(32).fill(i), shape: [2, 16] }, { chunks: [64, 16] });
+          }
+          if (process.argv[2] === "exit") process.exit(0);
+        })();`;
+      execFileSync(process.execPath, ["-e", script, root, how === "ends" ? "end" : "exit"], { cwd: ROOT });
+      const temps = readdirSync(root, { recursive: true }).filter((p) => String(p).includes(TEMP_PREFIX));
+      expect(temps).toEqual([]);
+      expect(await readOrNull(root, "d")).toMatchObject({ shape: [80, 16] });
+    },
+  );
 });
 
 // ---------------------------------------------------------------- 3. disk full

@@ -115,6 +115,41 @@ fn a_cancelled_save_leaves_the_array_as_it_was() {
     assert!(temps.is_empty(), "{temps:?}");
 }
 
+/// Temp files of a crashed process that had this pid (containers reuse pids) carry the
+/// very names this process will pick next; saves must step over them.
+#[test]
+fn temp_names_left_by_a_crashed_process_with_our_pid_do_not_block_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    save(
+        &request(dir.path(), Approach::Append),
+        f64s(&[1.0, 2.0], vec![1, 2]),
+    )
+    .unwrap();
+    let data = dir.path().join("group/data");
+    let next = zarr_saver_core::store::local::unique_suffix();
+    let pid = std::process::id();
+    for n in next..next + 2_000 {
+        for (d, name) in [(data.clone(), "zarr.json"), (data.join("c/0"), "0")] {
+            std::fs::write(
+                d.join(format!(".zarr-saver-tmp-{name}.{pid}.{n}")),
+                b"garbage",
+            )
+            .unwrap();
+        }
+    }
+    for _ in 0..3 {
+        save(
+            &request(dir.path(), Approach::Append),
+            f64s(&[3.0, 4.0], vec![1, 2]),
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        read(dir.path()),
+        (vec![4, 2], vec![1.0, 2.0, 3.0, 4.0, 3.0, 4.0, 3.0, 4.0])
+    );
+}
+
 #[test]
 fn progress_counts_every_chunk() {
     let dir = tempfile::tempdir().unwrap();

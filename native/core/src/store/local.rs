@@ -137,16 +137,25 @@ impl AtomicFilesystemStore {
         }
     }
 
-    /// A fresh temp file for `target`: the one prepared for it, or a new one.
+    /// A fresh temp file for `target`: the one prepared for it, or a new one. A process
+    /// that crashed with this pid (a container's pid is often the same every run) may
+    /// have left some of our names behind: then the next name.
     fn temp_for(&self, target: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
         if let Some((temp, file)) = self.ahead().remove(target) {
             if let Ok(file) = file.wait() {
                 return Ok((temp, file));
             }
         }
-        let temp = temp_beside(target);
-        let file = create_new(&temp)?;
-        Ok((temp, file))
+        let mut attempts = 0;
+        loop {
+            let temp = temp_beside(target);
+            match create_new(&temp) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 10_000 => {
+                    attempts += 1
+                }
+                created => return created.map(|file| (temp, file)),
+            }
+        }
     }
 
     /// Writes never pass through a symbolic link below `filePath` (a `c -> /elsewhere`

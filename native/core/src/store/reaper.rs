@@ -35,6 +35,9 @@ fn reaper() -> Option<&'static Reaper> {
                     }
                 })
                 .ok()?;
+            // `process.exit()` skips Node's environment cleanup: wait in `exit` itself.
+            // SAFETY: registers a plain function, which the addon never outlives.
+            unsafe { libc::atexit(wait_idle_at_exit) };
             Some(Reaper {
                 queue: Mutex::new(tx),
                 pending: Mutex::new(0),
@@ -42,6 +45,10 @@ fn reaper() -> Option<&'static Reaper> {
             })
         })
         .as_ref()
+}
+
+extern "C" fn wait_idle_at_exit() {
+    wait_idle();
 }
 
 fn remove(path: &Path) {
