@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use zarr_saver_core::store::TEMP_PREFIX;
 use zarr_saver_core::{
     save, save_with_control, Approach, AxisSelection, Control, CreateOptions, DType, Elements,
     NdData, SaveRequest,
@@ -81,21 +82,13 @@ fn append_update_overwrite_round_trip() {
     assert_eq!(replaced.shape, vec![1, 2]);
     assert_eq!(read(dir.path()), (vec![1, 2], vec![5.0, 6.0]));
     // Nothing of the old array, nor any temp file, is left behind.
-    let leftovers: Vec<_> = walk(dir.path())
-        .into_iter()
-        .filter(|p| p.contains("zarr-saver-tmp") || p.contains("/c/2"))
-        .collect();
+    let leftovers = entries_containing(dir.path(), &[TEMP_PREFIX, "/c/2"]);
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]
 fn a_cancelled_save_leaves_the_array_as_it_was() {
-    let dir = tempfile::tempdir().unwrap();
-    save(
-        &request(dir.path(), Approach::Append),
-        f64s(&[1.0, 2.0], vec![1, 2]),
-    )
-    .unwrap();
+    let dir = one_row_array();
     let control = Arc::new(Control::default());
     control.cancel();
     let err = save_with_control(
@@ -107,11 +100,7 @@ fn a_cancelled_save_leaves_the_array_as_it_was() {
     assert_eq!(err.code(), "ERR_ZARR_ABORTED");
     assert_eq!(read(dir.path()), (vec![1, 2], vec![1.0, 2.0]));
     // Not even the temp files the append prepared while it would have encoded.
-    zarr_saver_core::store::reaper::wait_idle();
-    let temps: Vec<String> = walk(dir.path())
-        .into_iter()
-        .filter(|p| p.contains("zarr-saver-tmp"))
-        .collect();
+    let temps = entries_containing(dir.path(), &[TEMP_PREFIX]);
     assert!(temps.is_empty(), "{temps:?}");
 }
 
@@ -119,22 +108,13 @@ fn a_cancelled_save_leaves_the_array_as_it_was() {
 /// very names this process will pick next; saves must step over them.
 #[test]
 fn temp_names_left_by_a_crashed_process_with_our_pid_do_not_block_saves() {
-    let dir = tempfile::tempdir().unwrap();
-    save(
-        &request(dir.path(), Approach::Append),
-        f64s(&[1.0, 2.0], vec![1, 2]),
-    )
-    .unwrap();
+    let dir = one_row_array();
     let data = dir.path().join("group/data");
     let next = zarr_saver_core::store::local::unique_suffix();
     let pid = std::process::id();
     for n in next..next + 2_000 {
         for (d, name) in [(data.clone(), "zarr.json"), (data.join("c/0"), "0")] {
-            std::fs::write(
-                d.join(format!(".zarr-saver-tmp-{name}.{pid}.{n}")),
-                b"garbage",
-            )
-            .unwrap();
+            std::fs::write(d.join(format!("{TEMP_PREFIX}{name}.{pid}.{n}")), b"garbage").unwrap();
         }
     }
     for _ in 0..3 {
@@ -163,6 +143,27 @@ fn progress_counts_every_chunk() {
     let p = control.progress();
     assert_eq!((p.chunks_done, p.chunks_total), (4, 4));
     assert!(p.bytes_written > 0);
+}
+
+/// A temp dir holding `group/data`: one row, `[1, 2]`.
+fn one_row_array() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    save(
+        &request(dir.path(), Approach::Append),
+        f64s(&[1.0, 2.0], vec![1, 2]),
+    )
+    .unwrap();
+    dir
+}
+
+/// Entries under `root` whose path contains any of `needles`, once the background
+/// removals of earlier saves are done.
+fn entries_containing(root: &std::path::Path, needles: &[&str]) -> Vec<String> {
+    zarr_saver_core::store::reaper::wait_idle();
+    walk(root)
+        .into_iter()
+        .filter(|p| needles.iter().any(|n| p.contains(n)))
+        .collect()
 }
 
 fn walk(root: &std::path::Path) -> Vec<String> {
