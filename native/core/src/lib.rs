@@ -6,6 +6,7 @@
 
 #![deny(clippy::all)]
 
+mod blosc;
 pub mod codecs;
 pub mod control;
 pub mod data;
@@ -15,6 +16,7 @@ mod lock;
 pub mod metadata;
 pub mod saver;
 pub mod selection;
+mod shuffle;
 pub mod store;
 mod tail_cache;
 mod threads;

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use zarrs::array::{update_array_bytes, Array, ArrayBytes, ArraySubset, CodecOptions};
 use zarrs::storage::{ReadableWritableStorageTraits, StoreKey};
 
+use crate::blosc::{self, ShuffledBlosc};
 use crate::control::Control;
 use crate::data::{Elements, NdData};
 use crate::error::{Result, SaveError};
@@ -70,6 +71,7 @@ pub fn write_region_cached(
     control.add_chunks(chunk_list.len() as u64);
     let bytes = array_bytes(data)?;
     let shape = subset.shape();
+    let fast = ShuffledBlosc::for_array(array);
     let write_chunk = |chunk: &Vec<u64>, opts: &CodecOptions| -> Result<()> {
         control.check()?;
         let in_array = array.chunk_subset(chunk)?;
@@ -92,11 +94,17 @@ pub fn write_region_cached(
                 .extract_array_subset(&in_data, shape, array.data_type())
                 .map_err(|e| SaveError::InvalidData(e.to_string()))?
         };
-        match tails {
-            Some(tails) if !covers(&in_chunk, &in_array) => {
-                patch_chunk(array, chunk, &in_array, &in_chunk, &piece, opts, tails)?
-            }
-            _ => array.store_chunk_subset_opt(chunk, &in_chunk, piece, opts)?,
+        if covers(&in_chunk, &in_array) {
+            blosc::store_chunk(array, fast.as_ref(), chunk, piece, opts)?;
+        } else if array.data_type().fixed_size().is_none() {
+            array.store_chunk_subset_opt(chunk, &in_chunk, piece, opts)?;
+        } else {
+            let patch = Patch {
+                in_array: &in_array,
+                in_chunk: &in_chunk,
+                piece: &piece,
+            };
+            patch_chunk(array, chunk, patch, opts, tails, fast.as_ref())?;
         }
         control.chunk_done();
         Ok(())
@@ -135,15 +143,28 @@ fn covers(in_chunk: &ArraySubset, chunk: &ArraySubset) -> bool {
     in_chunk.shape() == chunk.shape() && in_chunk.start().iter().all(|&x| x == 0)
 }
 
-/// Read (from `tails` if it has it), patch and rewrite one chunk, keeping the result.
+/// Where a piece of fixed-size data goes in one chunk.
+struct Patch<'a> {
+    /// The chunk's extent in the array.
+    in_array: &'a ArraySubset,
+    /// The piece's extent in the chunk.
+    in_chunk: &'a ArraySubset,
+    piece: &'a ArrayBytes<'a>,
+}
+
+/// Read (from `tails` if it has it), patch and rewrite one chunk, keeping the
+/// result in `tails`.
 fn patch_chunk(
     array: &ZArray,
     chunk: &[u64],
-    in_array: &ArraySubset,
-    in_chunk: &ArraySubset,
-    piece: &ArrayBytes<'_>,
+    Patch {
+        in_array,
+        in_chunk,
+        piece,
+    }: Patch<'_>,
     options: &CodecOptions,
-    tails: &TailCache,
+    tails: Option<&TailCache>,
+    fast: Option<&ShuffledBlosc>,
 ) -> Result<()> {
     let key = array.chunk_key(chunk);
     let shape = in_array.shape().to_vec();
@@ -152,7 +173,7 @@ fn patch_chunk(
         .fixed_size()
         .ok_or_else(|| SaveError::Unsupported("cached chunks hold fixed-size elements".into()))?;
     let len = shape.iter().product::<u64>() as usize * size;
-    let old = match tails.take(&key, len) {
+    let old = match tails.and_then(|t| t.take(&key, len)) {
         Some(bytes) => ArrayBytes::new_flen(bytes),
         None => array.retrieve_chunk_opt::<ArrayBytes<'static>>(chunk, options)?,
     };
@@ -161,8 +182,10 @@ fn patch_chunk(
         .into_fixed()
         .map_err(|e| SaveError::Corrupt(e.to_string()))?
         .into_owned();
-    array.store_chunk_opt(chunk, ArrayBytes::new_flen(&new[..]), options)?;
-    tails.keep(&key, new);
+    blosc::store_chunk(array, fast, chunk, ArrayBytes::new_flen(&new[..]), options)?;
+    if let Some(tails) = tails {
+        tails.keep(&key, new);
+    }
     Ok(())
 }
 
@@ -290,6 +313,7 @@ pub fn write_selection(
     let chunk_usize: Vec<usize> = chunk_shape.iter().map(|&c| c as usize).collect();
     let dst_strides = strides(&chunk_usize);
     let array_shape = array.shape().to_vec();
+    let fast = ShuffledBlosc::for_array(array);
 
     // Every chunk touched: the cartesian product of the per-axis chunk keys.
     let mut chunks: Vec<Vec<u64>> = vec![Vec::new()];
@@ -338,7 +362,13 @@ pub fn write_selection(
                 for_each_run(&entries, &src_strides, &dst_strides, &mut |s, d, len| {
                     buf[d * es..(d + len) * es].copy_from_slice(&bytes[s * es..(s + len) * es]);
                 });
-                array.store_chunk_opt(chunk, ArrayBytes::new_flen(buf), &inner)?;
+                blosc::store_chunk(
+                    array,
+                    fast.as_ref(),
+                    chunk,
+                    ArrayBytes::new_flen(buf),
+                    &inner,
+                )?;
             }
             Elements::Strings(strings) => {
                 let mut buf: Vec<String> =
