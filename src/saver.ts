@@ -47,6 +47,14 @@ function abortReason(signal: AbortSignal | undefined): unknown {
 async function runAsync(native: NativeBinding, job: Prepared): Promise<SaveResult> {
   const { request, bytes, strings, signal, onProgress } = job;
   if (signal?.aborted) throw abortReason(signal);
+  if (!signal && !onProgress) {
+    // Nothing to cancel or report: no control object for the native side to wrap.
+    try {
+      return toResult(await native.save(request, bytes, strings));
+    } catch (err) {
+      throw fromNativeError(err);
+    }
+  }
   const control = new native.SaveControl();
   const cancel = (): void => control.cancel();
   signal?.addEventListener("abort", cancel, { once: true });
