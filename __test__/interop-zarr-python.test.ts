@@ -5,6 +5,7 @@
  * tests compare that report with what was written. A save that throws is kept
  * and fails only the test of its dataset.
  */
+import { readFileSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -401,6 +402,44 @@ async function writeSpecialCases(): Promise<void> {
   });
 }
 
+/**
+ * Appends into chunks of 1 MiB and 512 KiB: the chunk at the array's end is stored
+ * in blosc blocks of 128 KiB and an append re-encodes only the blocks it touches,
+ * copying the rest from the chunk's previous encoding. Batches cross block and chunk
+ * boundaries; one chunk file is touched on the way, so the next append finds its
+ * cached copy stale and starts again from the file.
+ */
+const TAIL_CASES = [
+  { format: 3, dtype: "float64", cols: 16, chunkRows: 8192, chunkFile: "c/0/0", lastChunk: "c/1/0" },
+  { format: 2, dtype: "float32", cols: 32, chunkRows: 4096, chunkFile: "1.0", lastChunk: "2.0" },
+] as const;
+
+async function writeTailBlockCases(): Promise<void> {
+  for (const t of TAIL_CASES) {
+    const path = `tail_${t.dtype}`;
+    // The last chunk is the one the appends kept rewriting: its blosc header names 128 KiB blocks.
+    const check = () => expect(readFileSync(join(STORE[t.format], path, t.lastChunk)).readUInt32LE(8)).toBe(128 * 1024);
+    await record({ key: `v${t.format}/${path}`, store: STORE[t.format], path, dtype: t.dtype, check }, async () => {
+      const saver = new ZarrSaver(STORE[t.format], { datasetName: path });
+      const make = t.dtype === "float64" ? Float64Array : Float32Array;
+      const expected: Json[] = [];
+      let rows = 0;
+      const batches = [100, 700, 1, 333, 100, 100, 2000, 1, 100, 700, 333, 100, 2000, 1, 700, 100, 2000, 100];
+      for (const [i, n] of batches.entries()) {
+        const data = make.from({ length: n * t.cols }, (_, k) => (rows * t.cols + k) * 0.5);
+        await saver.save({ data, shape: [n, t.cols] }, { zarrFormat: t.format, chunks: [t.chunkRows, t.cols] });
+        expected.push(...data);
+        rows += n;
+        if (i === 9) {
+          const file = join(STORE[t.format], path, t.chunkFile);
+          utimesSync(file, new Date(), new Date(Date.now() + 5000));
+        }
+      }
+      return { shape: [rows, t.cols], expected };
+    });
+  }
+}
+
 /** fillValue, dimensionNames and attributes (set on creation, kept through the appends). */
 const META_CASES = [
   { format: 3, dtype: "float64", fillValue: Number.NaN, fill: "NaN", dims: ["time", null] },
@@ -494,6 +533,7 @@ beforeAll(async () => {
   await writeDtypeMatrix();
   await writeSpecialCases();
   await writeMetaCases();
+  await writeTailBlockCases();
   await writeIntoPythonArrays();
   const request = { arrays: cases.map((c) => [c.key, c.store, c.path]), groups: [STORE[2], STORE[3]] };
   report = runPython<PyReport>(PY_READ, [JSON.stringify(request)]);
@@ -543,6 +583,10 @@ describe("zarr-python's open_group lists the datasets", () => {
     expect(listed?.groups).toEqual(["a", "a/b"]);
     checkCase(cases.find(name(`v${format}/a/b/c`)) as Case);
   });
+});
+
+describe("appends into large chunks, re-encoding only the blocks they touch", () => {
+  it.each(TAIL_CASES.map((t) => `v${t.format}/tail_${t.dtype}`))("%s", (key) => checkCase(cases.find(name(key)) as Case));
 });
 
 describe("fillValue, dimensionNames and attributes round trip", () => {

@@ -218,6 +218,20 @@ describe("zarrita reads what it is given in every data form", () => {
     expect(read).toEqual({ shape: [4], data: [1, 2, 3, 65535], kind: "Uint16Array" });
   });
 
+  it("appends into 1 MiB chunks (stored in 128 KiB blosc blocks, partly reused) round-trip through zarrita", async () => {
+    const root = tempDir("zarr-saver-interop-");
+    const saver = new ZarrSaver(root, { datasetName: "tail" });
+    const cols = 16;
+    let rows = 0;
+    for (const n of [100, 1500, 1, 700, 6000, 100, 2000]) {
+      const data = Float64Array.from({ length: n * cols }, (_, k) => (rows * cols + k) * 0.25);
+      await saver.save({ data, shape: [n, cols] }, { chunks: [8192, cols] });
+      rows += n;
+    }
+    const expected = Array.from({ length: rows * cols }, (_, k) => k * 0.25);
+    expect(await readWithZarrita(root, "tail", 3)).toEqual({ shape: [rows, cols], data: expected, kind: "Float64Array" });
+  });
+
   it("a v3 sharded array round-trips through zarrita", async () => {
     const root = tempDir("zarr-saver-interop-");
     const saver = new ZarrSaver(root, { datasetName: "sharded" });

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use bytes::Bytes;
 use serde_json::Value;
 use zarrs::storage::StoreKey;
 
@@ -42,6 +43,8 @@ struct Entry {
     layout: String,
     stamp: Stamp,
     bytes: Vec<u8>,
+    /// The chunk as stored, when the writer kept it (see `blosc::encode_tail`).
+    encoded: Option<Bytes>,
 }
 
 static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
@@ -50,11 +53,14 @@ fn cache() -> std::sync::MutexGuard<'static, Vec<Entry>> {
     CACHE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A chunk an append wrote: its path, decoded bytes and (if kept) stored bytes.
+type Kept = (PathBuf, Vec<u8>, Option<Bytes>);
+
 /// The cache as one append to one local array sees it.
 pub struct TailCache {
     root: PathBuf,
     layout: String,
-    kept: Mutex<Vec<(PathBuf, Vec<u8>)>>,
+    kept: Mutex<Vec<Kept>>,
 }
 
 impl TailCache {
@@ -75,8 +81,9 @@ impl TailCache {
         self.root.join(key.as_str())
     }
 
-    /// The decoded chunk at `key` if this process wrote it last, `len` bytes long.
-    pub fn take(&self, key: &StoreKey, len: usize) -> Option<Vec<u8>> {
+    /// The decoded chunk at `key` if this process wrote it last, `len` bytes long,
+    /// and its encoding if that was kept.
+    pub fn take(&self, key: &StoreKey, len: usize) -> Option<(Vec<u8>, Option<Bytes>)> {
         let path = self.path(key);
         let entry = {
             let mut entries = cache();
@@ -85,17 +92,19 @@ impl TailCache {
                 .position(|e| e.path == path && e.layout == self.layout)?;
             entries.remove(i)
         };
-        (entry.bytes.len() == len && stamp(&path) == Some(entry.stamp)).then_some(entry.bytes)
+        (entry.bytes.len() == len && stamp(&path) == Some(entry.stamp))
+            .then_some((entry.bytes, entry.encoded))
     }
 
-    /// Remember the decoded bytes just written to `key`, for [`TailCache::commit`].
-    pub fn keep(&self, key: &StoreKey, bytes: Vec<u8>) {
+    /// Remember the decoded bytes just written to `key` (and what was stored, if
+    /// given), for [`TailCache::commit`].
+    pub fn keep(&self, key: &StoreKey, bytes: Vec<u8>, encoded: Option<Bytes>) {
         if bytes.len() <= MAX_BYTES {
             let path = self.path(key);
             self.kept
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push((path, bytes));
+                .push((path, bytes, encoded));
         }
     }
 
@@ -104,7 +113,7 @@ impl TailCache {
     pub fn commit(self) {
         let kept = self.kept.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut entries = cache();
-        for (path, bytes) in kept {
+        for (path, bytes, encoded) in kept {
             entries.retain(|e| e.path != path);
             // A chunk equal to the fill value is erased, not written: nothing to stamp.
             if let Some(stamp) = stamp(&path) {
@@ -113,6 +122,7 @@ impl TailCache {
                     layout: self.layout.clone(),
                     stamp,
                     bytes,
+                    encoded,
                 });
             }
         }

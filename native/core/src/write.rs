@@ -173,20 +173,48 @@ fn patch_chunk(
         .fixed_size()
         .ok_or_else(|| SaveError::Unsupported("cached chunks hold fixed-size elements".into()))?;
     let len = shape.iter().product::<u64>() as usize * size;
-    let old = match tails.and_then(|t| t.take(&key, len)) {
-        Some(bytes) => ArrayBytes::new_flen(bytes),
-        None => array.retrieve_chunk_opt::<ArrayBytes<'static>>(chunk, options)?,
+    let (old, previous) = match tails.and_then(|t| t.take(&key, len)) {
+        Some((bytes, encoded)) => (ArrayBytes::new_flen(bytes), encoded),
+        None => (
+            array.retrieve_chunk_opt::<ArrayBytes<'static>>(chunk, options)?,
+            None,
+        ),
     };
     let new = update_array_bytes(old, &shape, in_chunk, piece, array.data_type().size())
         .map_err(|e| SaveError::InvalidData(e.to_string()))?
         .into_fixed()
         .map_err(|e| SaveError::Corrupt(e.to_string()))?
         .into_owned();
-    blosc::store_chunk(array, fast, chunk, ArrayBytes::new_flen(&new[..]), options)?;
-    if let Some(tails) = tails {
-        tails.keep(&key, new);
+    match tails {
+        Some(tails) => {
+            // Only the bytes from the first to the last element written can differ.
+            let changed = changed_bytes(in_chunk, &shape, size);
+            let previous = previous.as_deref().map(|p| (p, changed));
+            let stored = blosc::store_patched_chunk(array, fast, chunk, &new, previous, options)?;
+            tails.keep(&key, new, stored);
+        }
+        None => blosc::store_chunk(array, fast, chunk, ArrayBytes::new_flen(&new[..]), options)?,
     }
     Ok(())
+}
+
+/// The bytes of a C-order chunk of `shape` from `subset`'s first element to its last.
+fn changed_bytes(subset: &ArraySubset, shape: &[u64], size: usize) -> std::ops::Range<usize> {
+    let linear = |index: &mut dyn Iterator<Item = u64>| {
+        index.zip(shape).fold(0u64, |at, (i, n)| at * n + i) as usize
+    };
+    if subset.num_elements() == 0 {
+        return 0..0;
+    }
+    let first = linear(&mut subset.start().iter().copied());
+    let last = linear(
+        &mut subset
+            .start()
+            .iter()
+            .zip(subset.shape())
+            .map(|(s, n)| s + n - 1),
+    );
+    first * size..(last + 1) * size
 }
 
 fn bytes_of<'a>(elements: &'a Elements<'_>) -> &'a [u8] {
@@ -405,6 +433,16 @@ mod tests {
         assert_eq!(contiguous_bytes(&block, &[6, 4], &data), None);
         let part_of_row = ArraySubset::new_with_start_shape(vec![5, 1], vec![1, 2]).unwrap();
         assert_eq!(contiguous_bytes(&part_of_row, &[6, 4], &data), Some(42..46));
+    }
+
+    #[test]
+    fn changed_bytes_span_the_first_to_the_last_element_written() {
+        let block = ArraySubset::new_with_start_shape(vec![2, 1], vec![3, 2]).unwrap();
+        assert_eq!(changed_bytes(&block, &[6, 4], 8), 9 * 8..19 * 8);
+        let rows = ArraySubset::new_with_start_shape(vec![5, 0], vec![1, 4]).unwrap();
+        assert_eq!(changed_bytes(&rows, &[6, 4], 2), 40..48);
+        let nothing = ArraySubset::new_with_start_shape(vec![1, 1], vec![0, 4]).unwrap();
+        assert!(changed_bytes(&nothing, &[6, 4], 8).is_empty());
     }
 
     #[test]
