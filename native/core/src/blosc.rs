@@ -231,11 +231,8 @@ impl ShuffledBlosc {
         let previous = previous
             .and_then(|(frame, changed)| Some((Frame::parse(frame, n, self.typesize)?, changed)));
         let table = HEADER + 4 * blocks;
-        let mut out = Vec::with_capacity(
-            previous
-                .as_ref()
-                .map_or(n / 2, |(f, _)| f.bytes.len() + TAIL_BLOCK),
-        );
+        // One capacity for every chunk of this size, so the allocator reuses buffers.
+        let mut out = Vec::with_capacity(n + HEADER);
         out.resize(table, 0);
         let mut header = previous.as_ref().map(|(f, _)| f.bytes[..4].to_vec());
         for (i, block) in chunk.chunks(TAIL_BLOCK).enumerate() {

@@ -1,8 +1,9 @@
 //! Temp files a save is about to fill, created on a background thread while the save
 //! encodes. Creating a file allocates an inode, and on ext4 without a journal that
-//! means stepping over every inode freed in the last 30 s: under a stream of appends
-//! (each displacing two files) it costs as much as encoding the chunk. Only files the
-//! running save will consume or remove are created, so none outlives the save.
+//! means stepping over every inode freed in the last 60 s (360 s while its inode table
+//! block is dirty): under a stream of appends (each displacing two files) it costs as
+//! much as encoding the chunk. Only files the running save will consume or remove are
+//! created, so none outlives the save.
 
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
