@@ -169,7 +169,7 @@ impl ShuffledBlosc {
 
     /// `chunk` encoded as blosc would with its own shuffle, or `None` when this
     /// path does not apply and the caller should let zarrs encode it.
-    pub fn encode(&self, chunk: &[u8]) -> Option<Vec<u8>> {
+    pub fn encode(&self, chunk: &[u8]) -> Option<Bytes> {
         if chunk.len() < MIN_BUFFERSIZE || chunk.len() > i32::MAX as usize - HEADER {
             return None;
         }
@@ -181,7 +181,7 @@ impl ShuffledBlosc {
                 shuffle::shuffle(self.typesize, src, dst);
             }
             let capacity = chunk.len() + HEADER;
-            let mut out: Vec<u8> = Vec::with_capacity(capacity);
+            let mut out = pooled_buffer(capacity);
             // SAFETY: `shuffled` holds `chunk.len()` bytes and `out` has room for
             // `capacity`; blosc writes at most `capacity` bytes and returns how many.
             let written = unsafe {
@@ -208,7 +208,7 @@ impl ShuffledBlosc {
                 return None;
             }
             out[FLAGS] |= blosc_src::BLOSC_DOSHUFFLE as u8;
-            Some(out)
+            Some(Bytes::from_owner(Pooled(out)))
         })
     }
 }
@@ -222,7 +222,7 @@ impl ShuffledBlosc {
         &self,
         chunk: &[u8],
         previous: Option<(&[u8], Range<usize>)>,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<Bytes> {
         let n = chunk.len();
         if !n.is_multiple_of(TAIL_BLOCK) || n < 2 * TAIL_BLOCK || n > i32::MAX as usize - HEADER {
             return None;
@@ -231,8 +231,7 @@ impl ShuffledBlosc {
         let previous = previous
             .and_then(|(frame, changed)| Some((Frame::parse(frame, n, self.typesize)?, changed)));
         let table = HEADER + 4 * blocks;
-        // One capacity for every chunk of this size, so the allocator reuses buffers.
-        let mut out = Vec::with_capacity(n + HEADER);
+        let mut out = pooled_buffer(n + HEADER);
         out.resize(table, 0);
         let mut header = previous.as_ref().map(|(f, _)| f.bytes[..4].to_vec());
         for (i, block) in chunk.chunks(TAIL_BLOCK).enumerate() {
@@ -264,7 +263,7 @@ impl ShuffledBlosc {
         out[4..8].copy_from_slice(&(n as u32).to_le_bytes());
         out[8..12].copy_from_slice(&(TAIL_BLOCK as u32).to_le_bytes());
         out[12..16].copy_from_slice(&cbytes.to_le_bytes());
-        Some(out)
+        Some(Bytes::from_owner(Pooled(out)))
     }
 
     /// Shuffle and compress one [`TAIL_BLOCK`], appending its compressed streams to
@@ -346,6 +345,44 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// Encoded chunks are written into buffers kept for the next chunks: a fresh megabyte
+/// from the allocator is often fresh pages from the kernel, zeroed on first touch.
+static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+const POOL_MAX: usize = 8;
+
+/// An empty buffer of at least `capacity` bytes, from the pool when it has one.
+fn pooled_buffer(capacity: usize) -> Vec<u8> {
+    let reused = {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let fit = pool
+            .iter()
+            .position(|b| (capacity..=2 * capacity).contains(&b.capacity()));
+        fit.map(|i| pool.swap_remove(i))
+    };
+    let mut buffer = reused.unwrap_or_else(|| Vec::with_capacity(capacity));
+    buffer.clear();
+    buffer
+}
+
+/// An encoded chunk whose buffer goes back to the pool when its last `Bytes` is dropped.
+struct Pooled(Vec<u8>);
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.0);
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL_MAX {
+            pool.push(buffer);
+        }
+    }
+}
+
 thread_local! {
     /// The shuffled copy of the chunk being encoded on this thread, reused.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -376,7 +413,7 @@ pub fn store_chunk(
             if let Some(encoded) = fast.encode(raw) {
                 // SAFETY: `encoded` is this chunk in the array's own codecs: bytes
                 // (little-endian, the in-memory order here) then blosc as configured.
-                unsafe { array.store_encoded_chunk(chunk, encoded.into())? };
+                unsafe { array.store_encoded_chunk(chunk, encoded)? };
                 return Ok(());
             }
         }
@@ -401,7 +438,6 @@ pub fn store_patched_chunk(
         let is_fill = !options.store_empty_chunks() && decoded.is_fill_value(array.fill_value());
         if !is_fill {
             if let Some(encoded) = fast.encode_tail(bytes, previous) {
-                let encoded = Bytes::from(encoded);
                 // SAFETY: as in `store_chunk`; a blosc frame of any block size is valid.
                 unsafe { array.store_encoded_chunk(chunk, encoded.clone())? };
                 return Ok(Some(encoded));
