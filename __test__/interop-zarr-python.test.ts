@@ -421,12 +421,12 @@ async function writeTailBlockCases(): Promise<void> {
     const check = () => expect(readFileSync(join(STORE[t.format], path, t.lastChunk)).readUInt32LE(8)).toBe(128 * 1024);
     await record({ key: `v${t.format}/${path}`, store: STORE[t.format], path, dtype: t.dtype, check }, async () => {
       const saver = new ZarrSaver(STORE[t.format], { datasetName: path });
-      const make = t.dtype === "float64" ? Float64Array : Float32Array;
       const expected: Json[] = [];
       let rows = 0;
       const batches = [100, 700, 1, 333, 100, 100, 2000, 1, 100, 700, 333, 100, 2000, 1, 700, 100, 2000, 100];
       for (const [i, n] of batches.entries()) {
-        const data = make.from({ length: n * t.cols }, (_, k) => (rows * t.cols + k) * 0.5);
+        const values = Array.from({ length: n * t.cols }, (_, k) => (rows * t.cols + k) * 0.5);
+        const data = t.dtype === "float64" ? Float64Array.from(values) : Float32Array.from(values);
         await saver.save({ data, shape: [n, t.cols] }, { zarrFormat: t.format, chunks: [t.chunkRows, t.cols] });
         expected.push(...data);
         rows += n;

@@ -1,7 +1,7 @@
 //! Blosc with byte shuffle, shuffled here. c-blosc as `blosc-src` builds it shuffles
 //! with SSE2, which took as long as LZ4 itself on the bulk benchmark. For arrays
 //! whose codecs are just `bytes` (little-endian) and `blosc` with byte shuffle of
-//! 4- or 8-byte elements, a chunk is shuffled block by block with AVX2
+//! 4- or 8-byte elements, a chunk is shuffled block by block with AVX-512 or AVX2
 //! ([`crate::shuffle`]) and handed to blosc with shuffle off; the header then gets
 //! its shuffle flag. The result is byte for byte what blosc writes when it shuffles
 //! itself (a test holds it to that), so every reader decodes it as usual. Anything
@@ -19,7 +19,6 @@ use std::ffi::{c_char, c_int, c_void};
 use std::ops::Range;
 
 use bytes::Bytes;
-
 use serde_json::Value;
 use zarrs::array::{ArrayBytes, CodecMetadataOptions, CodecOptions};
 use zarrs::plugin::ExtensionName;
@@ -182,25 +181,7 @@ impl ShuffledBlosc {
             }
             let capacity = chunk.len() + HEADER;
             let mut out = pooled_buffer(capacity);
-            // SAFETY: `shuffled` holds `chunk.len()` bytes and `out` has room for
-            // `capacity`; blosc writes at most `capacity` bytes and returns how many.
-            let written = unsafe {
-                blosc_src::blosc_compress_ctx(
-                    c_int::from(self.clevel),
-                    blosc_src::BLOSC_NOSHUFFLE as c_int,
-                    self.typesize,
-                    chunk.len(),
-                    shuffled.as_ptr().cast::<c_void>(),
-                    out.as_mut_ptr().cast::<c_void>(),
-                    capacity,
-                    self.cname.c_name(),
-                    self.blocksize,
-                    1,
-                )
-            };
-            let written = usize::try_from(written).ok().filter(|&n| n >= HEADER)?;
-            // SAFETY: blosc initialised the first `written` bytes.
-            unsafe { out.set_len(written) };
+            self.compress_shuffled(shuffled, &mut out, capacity, self.blocksize)?;
             let verbatim = out[FLAGS] & blosc_src::BLOSC_MEMCPYED as u8 != 0;
             let header_block = u32::from_le_bytes(out[8..12].try_into().ok()?) as usize;
             if verbatim || header_block != block {
@@ -266,6 +247,39 @@ impl ShuffledBlosc {
         Some(Bytes::from_owner(Pooled(out)))
     }
 
+    /// Compress `shuffled` (already shuffled) with blosc's shuffle off into a frame
+    /// appended to `out`, in at most `capacity` bytes; returns the frame's length.
+    fn compress_shuffled(
+        &self,
+        shuffled: &[u8],
+        out: &mut Vec<u8>,
+        capacity: usize,
+        blocksize: usize,
+    ) -> Option<usize> {
+        let at = out.len();
+        out.reserve(capacity);
+        // SAFETY: `out` has `capacity` spare bytes from `at`; blosc reads
+        // `shuffled.len()` bytes, writes at most `capacity` and says how many.
+        let written = unsafe {
+            blosc_src::blosc_compress_ctx(
+                c_int::from(self.clevel),
+                blosc_src::BLOSC_NOSHUFFLE as c_int,
+                self.typesize,
+                shuffled.len(),
+                shuffled.as_ptr().cast::<c_void>(),
+                out.as_mut_ptr().add(at).cast::<c_void>(),
+                capacity,
+                self.cname.c_name(),
+                blocksize,
+                1,
+            )
+        };
+        let written = usize::try_from(written).ok().filter(|&w| w >= HEADER)?;
+        // SAFETY: blosc initialised `written` bytes from `at`.
+        unsafe { out.set_len(at + written) };
+        Some(written)
+    }
+
     /// Shuffle and compress one [`TAIL_BLOCK`], appending its compressed streams to
     /// `out`; returns the first 4 header bytes blosc wrote (versions, flags, typesize).
     fn compress_block(&self, block: &[u8], out: &mut Vec<u8>) -> Option<Vec<u8>> {
@@ -275,26 +289,9 @@ impl ShuffledBlosc {
             // Room for every stream stored raw, so blosc never gives up on the block.
             let capacity = block.len() + HEADER + 4 + 4 * self.typesize;
             let at = out.len();
-            out.reserve(capacity);
-            // SAFETY: `shuffled` holds `block.len()` bytes; `out` has `capacity` spare
-            // bytes from `at`, and blosc writes at most that many and says how many.
-            let written = unsafe {
-                blosc_src::blosc_compress_ctx(
-                    c_int::from(self.clevel),
-                    blosc_src::BLOSC_NOSHUFFLE as c_int,
-                    self.typesize,
-                    block.len(),
-                    shuffled.as_ptr().cast::<c_void>(),
-                    out.as_mut_ptr().add(at).cast::<c_void>(),
-                    capacity,
-                    self.cname.c_name(),
-                    block.len(),
-                    1,
-                )
-            };
-            let written = usize::try_from(written).ok().filter(|&w| w > HEADER + 4)?;
-            // SAFETY: blosc initialised `written` bytes from `at`.
-            unsafe { out.set_len(at + written) };
+            let written = self
+                .compress_shuffled(shuffled, out, capacity, block.len())
+                .filter(|&w| w > HEADER + 4)?;
             let frame = &out[at..];
             let one_block =
                 u32::from_le_bytes(frame[8..12].try_into().ok()?) as usize == block.len();
@@ -323,7 +320,7 @@ impl<'a> Frame<'a> {
         let flags = *bytes.get(FLAGS)?;
         let ok = flags & blosc_src::BLOSC_DOSHUFFLE as u8 != 0
             && flags & blosc_src::BLOSC_MEMCPYED as u8 == 0
-            && usize::from(bytes[3]) == typesize
+            && usize::from(*bytes.get(3)?) == typesize
             && word(4)? == nbytes
             && word(8)? == TAIL_BLOCK
             && word(12)? == bytes.len();

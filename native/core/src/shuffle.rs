@@ -30,11 +30,12 @@ pub fn shuffle(typesize: usize, src: &[u8], dst: &mut [u8]) {
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if has_fast_kernel(typesize) {
-        // SAFETY: AVX2 is present (checked above); the kernels read and write only
-        // whole 32-element groups inside `src` and `dst`, which are `n * typesize` long.
+        // SAFETY: the CPU has the features each kernel needs (checked here and in
+        // `has_fast_kernel`); the kernels read and write only whole groups of 32 or 64
+        // elements inside `src` and `dst`, which hold `n * typesize` bytes or more.
         done = unsafe {
             match typesize {
-                8 if std::is_x86_feature_detected!("avx512vbmi") => avx512::shuffle8(src, dst, n),
+                8 if avx512::available() => avx512::shuffle8(src, dst, n),
                 8 => avx2::shuffle8(src, dst, n),
                 _ => avx2::shuffle4(src, dst, n),
             }
@@ -175,6 +176,13 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
+    /// Whether this CPU (and OS) runs [`shuffle8`].
+    pub fn available() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vbmi")
+    }
+
     /// Shuffle the first `n / 64 * 64` 8-byte elements; returns how many it did.
     /// A byte permute turns each register of 8 elements into 8 qwords of equal
     /// bytes; an 8x8 qword transpose across 8 registers finishes it.
@@ -272,7 +280,7 @@ mod tests {
                 out.push(("avx2 8", 8, avx2::shuffle8));
                 out.push(("avx2 4", 4, avx2::shuffle4));
             }
-            if std::is_x86_feature_detected!("avx512vbmi") {
+            if avx512::available() {
                 out.push(("avx512 8", 8, avx512::shuffle8));
             }
         }
