@@ -172,29 +172,13 @@ impl ShuffledBlosc {
         if chunk.len() < MIN_BUFFERSIZE || chunk.len() > i32::MAX as usize - HEADER {
             return None;
         }
+        let capacity = chunk.len() + HEADER;
+        let mut out = pooled_buffer(capacity);
         let block = self.block_size(chunk.len());
-        SCRATCH.with_borrow_mut(|shuffled| {
-            // Every byte is overwritten below: only a longer chunk than before zeroes.
-            shuffled.resize(chunk.len(), 0);
-            for (src, dst) in chunk.chunks(block).zip(shuffled.chunks_mut(block)) {
-                shuffle::shuffle(self.typesize, src, dst);
-            }
-            let capacity = chunk.len() + HEADER;
-            let mut out = pooled_buffer(capacity);
-            self.compress_shuffled(shuffled, &mut out, capacity, self.blocksize)?;
-            let verbatim = out[FLAGS] & blosc_src::BLOSC_MEMCPYED as u8 != 0;
-            let header_block = u32::from_le_bytes(out[8..12].try_into().ok()?) as usize;
-            if verbatim || header_block != block {
-                // Stored unshuffled, or blocks other than the ones shuffled above.
-                return None;
-            }
-            out[FLAGS] |= blosc_src::BLOSC_DOSHUFFLE as u8;
-            Some(Bytes::from_owner(Pooled(out)))
-        })
+        self.shuffled_frame(chunk, block, self.blocksize, &mut out, capacity)?;
+        Some(Bytes::from_owner(Pooled(out)))
     }
-}
 
-impl ShuffledBlosc {
     /// `chunk` encoded in blocks of [`TAIL_BLOCK`]. With `previous` (the chunk's
     /// encoding before the bytes in the range were written), blocks outside the range
     /// are copied from it. `None` when the chunk does not split into such blocks or
@@ -247,62 +231,70 @@ impl ShuffledBlosc {
         Some(Bytes::from_owner(Pooled(out)))
     }
 
-    /// Compress `shuffled` (already shuffled) with blosc's shuffle off into a frame
-    /// appended to `out`, in at most `capacity` bytes; returns the frame's length.
-    fn compress_shuffled(
+    /// Shuffle `chunk` in blocks of `block` bytes and compress it with blosc's shuffle
+    /// off, asking for `blocksize`, into a frame appended to `out` of at most
+    /// `capacity` bytes; then set the frame's shuffle flag. `None` (with `out` left
+    /// longer) when blosc used other blocks than those shuffled or copied the data
+    /// verbatim: either way the frame would not decode to `chunk`.
+    fn shuffled_frame(
         &self,
-        shuffled: &[u8],
+        chunk: &[u8],
+        block: usize,
+        blocksize: usize,
         out: &mut Vec<u8>,
         capacity: usize,
-        blocksize: usize,
-    ) -> Option<usize> {
-        let at = out.len();
-        out.reserve(capacity);
-        // SAFETY: `out` has `capacity` spare bytes from `at`; blosc reads
-        // `shuffled.len()` bytes, writes at most `capacity` and says how many.
-        let written = unsafe {
-            blosc_src::blosc_compress_ctx(
-                c_int::from(self.clevel),
-                blosc_src::BLOSC_NOSHUFFLE as c_int,
-                self.typesize,
-                shuffled.len(),
-                shuffled.as_ptr().cast::<c_void>(),
-                out.as_mut_ptr().add(at).cast::<c_void>(),
-                capacity,
-                self.cname.c_name(),
-                blocksize,
-                1,
-            )
-        };
-        let written = usize::try_from(written).ok().filter(|&w| w >= HEADER)?;
-        // SAFETY: blosc initialised `written` bytes from `at`.
-        unsafe { out.set_len(at + written) };
-        Some(written)
+    ) -> Option<Range<usize>> {
+        SCRATCH.with_borrow_mut(|shuffled| {
+            // Every byte is overwritten below: only a longer chunk than before zeroes.
+            shuffled.resize(chunk.len(), 0);
+            for (src, dst) in chunk.chunks(block).zip(shuffled.chunks_mut(block)) {
+                shuffle::shuffle(self.typesize, src, dst);
+            }
+            let at = out.len();
+            out.reserve(capacity);
+            // SAFETY: `out` has `capacity` spare bytes from `at`; blosc reads
+            // `chunk.len()` bytes, writes at most `capacity` and says how many.
+            let written = unsafe {
+                blosc_src::blosc_compress_ctx(
+                    c_int::from(self.clevel),
+                    blosc_src::BLOSC_NOSHUFFLE as c_int,
+                    self.typesize,
+                    chunk.len(),
+                    shuffled.as_ptr().cast::<c_void>(),
+                    out.as_mut_ptr().add(at).cast::<c_void>(),
+                    capacity,
+                    self.cname.c_name(),
+                    blocksize,
+                    1,
+                )
+            };
+            let written = usize::try_from(written).ok().filter(|&w| w >= HEADER)?;
+            // SAFETY: blosc initialised `written` bytes from `at`.
+            unsafe { out.set_len(at + written) };
+            let frame = &mut out[at..];
+            let verbatim = frame[FLAGS] & blosc_src::BLOSC_MEMCPYED as u8 != 0;
+            let used = u32::from_le_bytes(frame[8..12].try_into().ok()?) as usize;
+            if verbatim || used != block {
+                return None;
+            }
+            frame[FLAGS] |= blosc_src::BLOSC_DOSHUFFLE as u8;
+            Some(at..at + written)
+        })
     }
 
     /// Shuffle and compress one [`TAIL_BLOCK`], appending its compressed streams to
-    /// `out`; returns the first 4 header bytes blosc wrote (versions, flags, typesize).
+    /// `out`; returns the first 4 header bytes of its frame (versions, flags, typesize).
     fn compress_block(&self, block: &[u8], out: &mut Vec<u8>) -> Option<Vec<u8>> {
-        SCRATCH.with_borrow_mut(|shuffled| {
-            shuffled.resize(block.len(), 0);
-            shuffle::shuffle(self.typesize, block, shuffled);
-            // Room for every stream stored raw, so blosc never gives up on the block.
-            let capacity = block.len() + HEADER + 4 + 4 * self.typesize;
-            let at = out.len();
-            let written = self
-                .compress_shuffled(shuffled, out, capacity, block.len())
-                .filter(|&w| w > HEADER + 4)?;
-            let frame = &out[at..];
-            let one_block =
-                u32::from_le_bytes(frame[8..12].try_into().ok()?) as usize == block.len();
-            let verbatim = frame[FLAGS] & blosc_src::BLOSC_MEMCPYED as u8 != 0;
-            let mut header = frame[..4].to_vec();
-            header[FLAGS] |= blosc_src::BLOSC_DOSHUFFLE as u8;
-            // Keep the compressed streams only: drop this frame's header and block table.
-            out.copy_within(at + HEADER + 4.., at);
-            out.truncate(at + written - HEADER - 4);
-            (one_block && !verbatim).then_some(header)
-        })
+        // Room for every stream stored raw, so blosc never gives up on the block.
+        let capacity = block.len() + HEADER + 4 + 4 * self.typesize;
+        let frame = self
+            .shuffled_frame(block, block.len(), block.len(), out, capacity)
+            .filter(|f| f.len() > HEADER + 4)?;
+        let header = out[frame.start..frame.start + 4].to_vec();
+        // Keep the compressed streams only: drop this frame's header and block table.
+        out.copy_within(frame.start + HEADER + 4.., frame.start);
+        out.truncate(frame.end - HEADER - 4);
+        Some(header)
     }
 }
 
