@@ -827,14 +827,15 @@ describe("a save never escapes filePath", () => {
     const { container, state } = layout();
     const start = state();
     for (const dataset of BAD_NAMES) {
-      for (const approach of ["append", "overwrite", "update"]) {
+      for (const approach of ["append", "overwrite", "update"] as const) {
         const request: Binding.NativeSaveOptions = {
           location: container,
           dataset,
           approach,
           dtype: "float64",
           shape: [2],
-          compressorMode: "none",
+          compressor: { kind: "none" },
+          durable: false,
           ...(approach === "update" ? { selection: [{ kind: "index", index: 0 }] } : {}),
         };
         const err = await rejection((async () => binding.save(request, new Uint8Array(new Float64Array([1, 2]).buffer)))());

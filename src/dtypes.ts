@@ -1,19 +1,12 @@
-/** Element types, named as Zarr v3 `data_type` (and numpy) name them. */
-export type DataType =
-  | "bool"
-  | "int8"
-  | "int16"
-  | "int32"
-  | "int64"
-  | "uint8"
-  | "uint16"
-  | "uint32"
-  | "uint64"
-  | "float32"
-  | "float64"
-  | "string";
+import type { DataType as NativeDataType } from "./native.js";
 
-/** Every {@link DataType}, in a stable order. */
+/** Element types, named as Zarr v3 `data_type` (and numpy) name them: the core's list. */
+export type DataType = NativeDataType;
+
+/**
+ * Every {@link DataType}, in a stable order. The core owns the list (a test holds
+ * this copy to it); the facade needs it to name the choices before a save.
+ */
 export const DATA_TYPES: readonly DataType[] = [
   "bool",
   "int8",

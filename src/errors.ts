@@ -142,6 +142,15 @@ export class OsError extends Error {
   }
 }
 
+/** The core's code for a cancelled save: the facade rethrows the AbortSignal's reason. */
+const ABORTED = "ERR_ZARR_ABORTED";
+
+/** The codes the core can report, as the facade knows them (held to the core's table by a test). */
+export const CORE_ERROR_CODES: readonly string[] = [
+  ...Object.keys(CLASS_OF_CODE).filter((code) => code !== "ERR_ZARR_NATIVE_UNAVAILABLE"),
+  ABORTED,
+];
+
 // The core reports `CODE[ERRNO]: message` (see native/core/src/error.rs `to_wire`).
 const WIRE = /^(ERR_ZARR_[A-Z_]+)(?:\[([A-Z0-9]+)\])?: ([\s\S]*)$/;
 
@@ -151,7 +160,7 @@ export function fromNativeError(err: unknown): Error {
   const message = err instanceof Error ? err.message : String(err);
   const match = WIRE.exec(message);
   // A cancelled save: the facade rethrows the AbortSignal's reason, as fetch() does.
-  if (match?.[1] === "ERR_ZARR_ABORTED") return new DOMException(match[3] as string, "AbortError");
+  if (match?.[1] === ABORTED) return new DOMException(match[3] as string, "AbortError");
   const code = match?.[1] as keyof typeof CLASS_OF_CODE | undefined;
   if (!match || !code || !(code in CLASS_OF_CODE)) {
     return new StoreError(`native core failed: ${message}`, { cause: err });

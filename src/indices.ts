@@ -1,10 +1,11 @@
 /**
- * `update` index forms (DESIGN.md): a number, a list of numbers, a slice, or
+ * `update` index forms: a number, a list of numbers, a slice, or
  * `{ axes: [...] }` with one entry per leading axis. Forms are checked here;
  * bounds, negative wrapping and duplicates are checked by the core against the
  * stored shape before anything is written.
  */
 import { InvalidArgumentError } from "./errors.js";
+import type { AxisSelection } from "./native.js";
 
 /** A Python-style slice; `null`/absent bounds take Python's defaults. */
 export interface Slice {
@@ -25,14 +26,7 @@ export function slice(start?: number | null, stop?: number | null, step?: number
 }
 
 /** The normalized per-axis selection the core takes. */
-export interface AxisSelectionSpec {
-  kind: "all" | "index" | "indices" | "slice";
-  index?: number;
-  indices?: number[];
-  start?: number;
-  stop?: number;
-  step?: number;
-}
+export type AxisSelectionSpec = AxisSelection;
 
 function integer(value: unknown, where: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value)) {
@@ -56,7 +50,7 @@ function axis(value: unknown, where: string): AxisSelectionSpec {
     return { kind: "indices", indices: list };
   }
   if (isSlice(value)) {
-    const spec: AxisSelectionSpec = { kind: "slice" };
+    const spec: { kind: "slice"; start?: number; stop?: number; step?: number } = { kind: "slice" };
     for (const key of ["start", "stop", "step"] as const) {
       const v = value[key];
       if (v !== null && v !== undefined) spec[key] = integer(v, `${where}.${key}`);

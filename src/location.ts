@@ -1,10 +1,11 @@
 /** Where a dataset lives: `filePath` (local path, `file://` URL, object-store URL) and `datasetName`. */
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InvalidArgumentError } from "./errors.js";
+import { fromNativeError, InvalidArgumentError } from "./errors.js";
+import { loadedBinding } from "./native.js";
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
-/** Object stores DESIGN.md names; the core says which it can write today. */
+/** The object stores zarr-saver writes. */
 const OBJECT_STORE_SCHEMES = new Set(["s3", "gs", "gcs", "az", "abfs", "azure"]);
 
 /** A local absolute path, or the object-store URL unchanged. */
@@ -36,28 +37,27 @@ export function resolveLocation(filePath: unknown): string {
   return filePath;
 }
 
-/** Drop `user:password@` from a URL before it goes into a message. */
+/**
+ * `url` fit for a message or a log, credentials masked: the core's rule. Without
+ * the core, everything after the scheme is masked.
+ */
 export function redact(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1***@");
+  const native = loadedBinding();
+  return native ? native.redact(url) : url.replace(/^([a-z][a-z0-9+.-]*:\/\/).*$/i, "$1***");
 }
 
-/** A `/`-separated path inside the container that cannot escape it. */
+/**
+ * A `/`-separated path inside the container that cannot escape it: the core's rule.
+ * Without the core nothing can be saved, and the name is checked when a save would be.
+ */
 export function validateDatasetName(name: unknown): string {
   if (typeof name !== "string") {
     throw new InvalidArgumentError(`datasetName must be a string; got ${String(name)}`);
   }
-  const shown = JSON.stringify(name);
-  const fail = (why: string): never => {
-    throw new InvalidArgumentError(`datasetName ${shown} ${why}`);
-  };
-  if (name === "") fail("is empty");
-  if (name.startsWith("/")) fail("must be relative to filePath (no leading '/')");
-  if (name.includes("\\")) fail("must use '/' as separator, not '\\'");
-  if (name.includes("\0")) fail("contains a NUL character");
-  for (const segment of name.split("/")) {
-    if (segment === "") fail("has an empty segment");
-    if (segment === "." || segment === "..") fail("must not contain '.' or '..' segments");
-    if (segment === "zarr.json" || segment.startsWith(".z")) fail("uses a name reserved by Zarr");
+  try {
+    loadedBinding()?.checkDatasetName(name);
+  } catch (err) {
+    throw fromNativeError(err);
   }
   return name;
 }

@@ -8,7 +8,14 @@ import type * as Binding from "../index.js";
 import { NativeUnavailableError } from "./errors.js";
 
 export type NativeBinding = typeof Binding;
-export type { NativeAxisSelection, NativeSaveOptions, NativeSaveResult } from "../index.js";
+export type {
+  Approach,
+  AxisSelection,
+  CompressorChoice,
+  DataType,
+  NativeSaveOptions,
+  NativeSaveResult,
+} from "../index.js";
 
 let binding: NativeBinding | undefined;
 let loadError: unknown;
@@ -19,8 +26,13 @@ try {
   loadError = err;
 }
 
-/** Whether the native core loaded (the seed's `HAS_ZARR`). */
+/** Whether the native core loaded. */
 export const HAS_NATIVE: boolean = binding !== undefined;
+
+/** The binding if it loaded. */
+export function loadedBinding(): NativeBinding | undefined {
+  return binding;
+}
 
 /** The binding, or {@link NativeUnavailableError}. */
 export function nativeBinding(): NativeBinding {

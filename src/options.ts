@@ -8,10 +8,10 @@ import type { PackedArray } from "./convert.js";
 import { DATA_TYPES, type DataType, isDataType } from "./dtypes.js";
 import { InvalidArgumentError } from "./errors.js";
 import { type Indices, parseIndices } from "./indices.js";
-import type { NativeSaveOptions } from "./native.js";
+import type { CompressorChoice, Approach as NativeApproach, NativeSaveOptions } from "./native.js";
 
-/** How a save treats an existing dataset. */
-export type Approach = "append" | "overwrite" | "update";
+/** How a save treats an existing dataset: `append`, `overwrite` or `update`. */
+export type Approach = NativeApproach;
 
 /** Options for an object store (used from the object-store release on; keys pass through to the client). */
 export interface StorageOptions {
@@ -36,6 +36,12 @@ export interface ZarrSaverOptions {
   threads?: number;
   /** Object stores: uploads kept in flight per save. Default 32. */
   concurrency?: number;
+  /**
+   * Resolve a save only once it would survive a power cut: files synced before the
+   * rename that publishes them, chunks before metadata, directories after. Default
+   * false: a save survives a crash of the process, not of the machine.
+   */
+  durable?: boolean;
 }
 
 /** Options of one `save`. Creation options apply only when the save creates the array. */
@@ -68,6 +74,8 @@ export interface SaveOptions {
   signal?: AbortSignal;
   /** Called as chunks are written (about every 50 ms) and once at the end. */
   onProgress?: (progress: SaveProgress) => void;
+  /** Override the saver's `durable` for this save. */
+  durable?: boolean;
 }
 
 /** Progress of one save. */
@@ -95,10 +103,12 @@ const SAVE_OPTION_KEYS = new Set([
   "threads",
   "signal",
   "onProgress",
+  "durable",
 ]);
-const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads", "concurrency"]);
+const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads", "concurrency", "durable"]);
 
-const APPROACHES: readonly Approach[] = ["append", "overwrite", "update"];
+/** The approaches, as the core's type names them (a test holds the two together). */
+export const APPROACHES: readonly Approach[] = ["append", "overwrite", "update"];
 
 export function checkKeys(value: object, allowed: Set<string>, field: string): void {
   for (const key of Object.keys(value)) {
@@ -126,9 +136,17 @@ export function parseThreads(value: unknown, field: string): number | undefined 
   return value;
 }
 
+export function parseDurable(value: unknown, field: string): boolean | undefined {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new InvalidArgumentError(`${field} must be true or false; got ${String(value)}`);
+  }
+  return value;
+}
+
 export function checkSaverOptions(options: ZarrSaverOptions): void {
   checkKeys(options, SAVER_OPTION_KEYS, "options");
   parseThreads(options.threads, "threads");
+  parseDurable(options.durable, "durable");
   const c = options.concurrency;
   if (c !== undefined && (typeof c !== "number" || !Number.isInteger(c) || c < 1 || c > 1024)) {
     throw new InvalidArgumentError(`concurrency must be an integer from 1 to 1024; got ${String(c)}`);
@@ -156,12 +174,19 @@ export function resolveStorageOptions(options: unknown): Record<string, string> 
   return out;
 }
 
+/** A list of integers; the core checks that each is positive and that there is one per axis. */
 function dims(value: unknown, field: string): number[] | undefined {
   if (value === undefined) return undefined;
-  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => Number.isSafeInteger(v) && v > 0)) {
-    throw new InvalidArgumentError(`${field} must be a non-empty list of positive integers; got ${JSON.stringify(value)}`);
+  if (!Array.isArray(value) || !value.every((v) => Number.isSafeInteger(v))) {
+    throw new InvalidArgumentError(`${field} must be a list of positive integers; got ${JSON.stringify(value)}`);
   }
   return value as number[];
+}
+
+function compressorChoice(value: SaveOptions["compressor"]): CompressorChoice {
+  if (value === undefined) return { kind: "default" };
+  if (value === null) return { kind: "none" };
+  return { kind: "config", config: codecJson(value, "compressor") };
 }
 
 /** The fill value as JSON: bigints as decimal strings, non-finite floats as Zarr's names. */
@@ -185,6 +210,7 @@ interface Target {
   threads: number | undefined;
   storageOptions: Record<string, string> | undefined;
   concurrency: number | undefined;
+  durable: boolean;
 }
 
 /** Check `options` and build the native request for `packed`. */
@@ -230,7 +256,6 @@ export function resolveSaveOptions(target: Target, packed: PackedArray, options:
   if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
     throw new InvalidArgumentError("onProgress must be a function");
   }
-  const compressor = options.compressor;
   return {
     location: target.location,
     dataset: target.dataset,
@@ -242,8 +267,7 @@ export function resolveSaveOptions(target: Target, packed: PackedArray, options:
     selection,
     chunks: dims(options.chunks, "chunks"),
     shards: dims(options.shards, "shards"),
-    compressorMode: compressor === undefined ? "default" : compressor === null ? "none" : "config",
-    compressor: compressor ? codecJson(compressor, "compressor") : undefined,
+    compressor: compressorChoice(options.compressor),
     filters: options.filters?.map((f, i) => codecJson(f, `filters[${i}]`)),
     fillValue: fillValueJson(options.fillValue),
     zarrFormat: options.zarrFormat,
@@ -252,5 +276,6 @@ export function resolveSaveOptions(target: Target, packed: PackedArray, options:
     threads: parseThreads(options.threads, "threads") ?? target.threads,
     storageOptions: target.storageOptions,
     concurrency: target.concurrency,
+    durable: parseDurable(options.durable, "durable") ?? target.durable,
   };
 }

@@ -9,6 +9,7 @@ import {
   type Approach,
   checkSaverOptions,
   parseApproach,
+  parseDurable,
   resolveSaveOptions,
   resolveStorageOptions,
   type SaveOptions,
@@ -102,7 +103,7 @@ function enqueue<T>(key: string, job: () => Promise<T>): Promise<T> {
 function toResult(r: NativeSaveResult): SaveResult {
   return {
     shape: r.shape,
-    dtype: r.dtype as DataType,
+    dtype: r.dtype,
     region: r.region.map(([a, b]) => [a, b] as [number, number]),
     created: r.created,
   };
@@ -116,7 +117,7 @@ function isIndices(value: unknown): value is Indices {
   );
 }
 
-/** Accept both `save(data, options)` and the seed's `save(data, indices, options?)`. */
+/** Accept both `save(data, options)` and the positional `save(data, indices, options?)`. */
 function normalizeArgs(second: unknown, third: unknown): SaveOptions {
   if (third === undefined && !isIndices(second)) return (second ?? {}) as SaveOptions;
   if (second !== undefined && second !== null && !isIndices(second)) {
@@ -149,9 +150,10 @@ export class ZarrSaver implements Saver {
   readonly #location: string;
   readonly #threads: number | undefined;
   readonly #concurrency: number | undefined;
+  readonly #durable: boolean;
 
   constructor(filePath: string | URL, options?: ZarrSaverOptions);
-  /** The seed's positional form. */
+  /** The positional form: `new ZarrSaver(filePath, datasetName, approach)`. */
   constructor(filePath: string | URL, datasetName?: string, approach?: Approach | string);
   constructor(filePath: string | URL, second?: ZarrSaverOptions | string, approach?: Approach | string) {
     const options: ZarrSaverOptions =
@@ -169,6 +171,7 @@ export class ZarrSaver implements Saver {
     this.#storageOptions = resolveStorageOptions(options.storageOptions);
     this.#threads = options.threads;
     this.#concurrency = options.concurrency;
+    this.#durable = parseDurable(options.durable, "durable") ?? false;
   }
 
   /** Everything that can fail before the core runs, checked while the caller still holds its data. */
@@ -188,6 +191,7 @@ export class ZarrSaver implements Saver {
       threads: this.#threads,
       storageOptions: this.#storageOptions,
       concurrency: this.#concurrency,
+      durable: this.#durable,
     };
     const request = resolveSaveOptions(target, packed, options);
     return { request, bytes: packed.bytes, strings: packed.strings, signal, onProgress };
@@ -198,7 +202,7 @@ export class ZarrSaver implements Saver {
    * A typed array is read in place: leave it untouched until the Promise settles.
    */
   save(data: SaveData, options?: SaveOptions): Promise<SaveResult>;
-  /** The seed's form: `save(data, indices, options?)`. */
+  /** The positional form: `save(data, indices, options?)`. */
   save(data: SaveData, indices: Indices, options?: SaveOptions): Promise<SaveResult>;
   save(data: SaveData, second?: unknown, third?: unknown): Promise<SaveResult> {
     let prepared: Prepared;

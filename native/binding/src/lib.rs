@@ -1,7 +1,10 @@
 //! The napi-rs shell over `zarr-saver-core`: two entry points (`save`, `saveSync`)
-//! taking one options object, one byte buffer (or a string list) and nothing else.
-//! All validation with user-facing wording lives in the TypeScript facade; errors
-//! that reach JS carry their stable code as `CODE[ERRNO]: message`.
+//! taking one options object, one byte buffer (or a string list) and nothing else,
+//! plus the core's rules the facade needs before a save (dataset names, masking
+//! credentials, the dtype and error-code tables). Options arrive typed: closed sets
+//! are string enums and choices are tagged objects, so nothing is parsed here. The
+//! facade checks the JavaScript types of values; the core checks what they mean.
+//! Errors that reach JS carry their stable code as `CODE[ERRNO]: message`.
 
 #![deny(clippy::all)]
 
@@ -13,7 +16,7 @@ use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 use zarr_saver_core::{
-    finish_removals, save_with_control, Approach, AxisSelection, Compressor, Control,
+    dtype, error, finish_removals, save_with_control, saver, store, Compressor, Control,
     CreateOptions, DType, Elements, NdData, SaveError, SaveOutcome, SaveRequest, StoreOptions,
 };
 
@@ -23,38 +26,145 @@ use zarr_saver_core::{
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How a save treats an existing dataset.
+#[napi(string_enum = "lowercase")]
+pub enum Approach {
+    Append,
+    Overwrite,
+    Update,
+}
+
+impl From<Approach> for saver::Approach {
+    fn from(a: Approach) -> Self {
+        match a {
+            Approach::Append => Self::Append,
+            Approach::Overwrite => Self::Overwrite,
+            Approach::Update => Self::Update,
+        }
+    }
+}
+
+/// Element types, as Zarr v3 names them.
+#[napi(string_enum = "lowercase")]
+pub enum DataType {
+    Bool,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    Uint8,
+    Uint16,
+    Uint32,
+    Uint64,
+    Float32,
+    Float64,
+    String,
+}
+
+impl From<DataType> for DType {
+    fn from(d: DataType) -> Self {
+        match d {
+            DataType::Bool => Self::Bool,
+            DataType::Int8 => Self::Int8,
+            DataType::Int16 => Self::Int16,
+            DataType::Int32 => Self::Int32,
+            DataType::Int64 => Self::Int64,
+            DataType::Uint8 => Self::UInt8,
+            DataType::Uint16 => Self::UInt16,
+            DataType::Uint32 => Self::UInt32,
+            DataType::Uint64 => Self::UInt64,
+            DataType::Float32 => Self::Float32,
+            DataType::Float64 => Self::Float64,
+            DataType::String => Self::String,
+        }
+    }
+}
+
+impl From<DType> for DataType {
+    fn from(d: DType) -> Self {
+        match d {
+            DType::Bool => Self::Bool,
+            DType::Int8 => Self::Int8,
+            DType::Int16 => Self::Int16,
+            DType::Int32 => Self::Int32,
+            DType::Int64 => Self::Int64,
+            DType::UInt8 => Self::Uint8,
+            DType::UInt16 => Self::Uint16,
+            DType::UInt32 => Self::Uint32,
+            DType::UInt64 => Self::Uint64,
+            DType::Float32 => Self::Float32,
+            DType::Float64 => Self::Float64,
+            DType::String => Self::String,
+        }
+    }
+}
+
 /// One axis of an `update` selection.
-#[napi(object)]
-pub struct NativeAxisSelection {
-    /// `"all"`, `"index"`, `"indices"` or `"slice"`.
-    pub kind: String,
-    pub index: Option<i64>,
-    pub indices: Option<Vec<i64>>,
-    pub start: Option<i64>,
-    pub stop: Option<i64>,
-    pub step: Option<i64>,
+#[napi(discriminant = "kind", discriminant_case = "lowercase")]
+pub enum AxisSelection {
+    /// The whole axis.
+    All,
+    /// One position (negative counts from the end).
+    Index { index: i64 },
+    /// Positions in any order, no duplicates.
+    Indices { indices: Vec<i64> },
+    /// `start:stop:step`, Python's meaning.
+    Slice {
+        start: Option<i64>,
+        stop: Option<i64>,
+        step: Option<i64>,
+    },
+}
+
+impl From<AxisSelection> for zarr_saver_core::AxisSelection {
+    fn from(sel: AxisSelection) -> Self {
+        match sel {
+            AxisSelection::All => Self::All,
+            AxisSelection::Index { index } => Self::Index(index),
+            AxisSelection::Indices { indices } => Self::Indices(indices),
+            AxisSelection::Slice { start, stop, step } => Self::Slice { start, stop, step },
+        }
+    }
+}
+
+/// The compressor of a new array.
+#[napi(discriminant = "kind", discriminant_case = "lowercase")]
+pub enum CompressorChoice {
+    /// Blosc lz4, clevel 5, byte shuffle.
+    Default,
+    /// No compressor.
+    None,
+    /// numcodecs or Zarr v3 codec JSON.
+    Config { config: Value },
+}
+
+impl From<CompressorChoice> for Compressor {
+    fn from(c: CompressorChoice) -> Self {
+        match c {
+            CompressorChoice::Default => Self::Default,
+            CompressorChoice::None => Self::None,
+            CompressorChoice::Config { config } => Self::Config(config),
+        }
+    }
 }
 
 /// Everything the core needs, with defaults already resolved by the facade.
 #[napi(object)]
 pub struct NativeSaveOptions {
-    /// Local directory of the Zarr hierarchy.
+    /// Local directory of the Zarr hierarchy, or an object-store URL.
     pub location: String,
     pub dataset: String,
-    /// `"append"`, `"overwrite"` or `"update"`.
-    pub approach: String,
+    pub approach: Approach,
     /// Dtype of the elements in the buffer.
-    pub dtype: String,
+    pub dtype: DataType,
     pub shape: Vec<i64>,
     /// Stored dtype at creation / required stored dtype later.
-    pub target_dtype: Option<String>,
+    pub target_dtype: Option<DataType>,
     pub axis: Option<u32>,
-    pub selection: Option<Vec<NativeAxisSelection>>,
+    pub selection: Option<Vec<AxisSelection>>,
     pub chunks: Option<Vec<i64>>,
     pub shards: Option<Vec<i64>>,
-    /// `"default"`, `"none"` or `"config"` (then `compressor` holds it).
-    pub compressor_mode: String,
-    pub compressor: Option<Value>,
+    pub compressor: CompressorChoice,
     pub filters: Option<Vec<Value>>,
     pub fill_value: Option<Value>,
     pub zarr_format: Option<u32>,
@@ -65,13 +175,15 @@ pub struct NativeSaveOptions {
     pub storage_options: Option<std::collections::HashMap<String, String>>,
     /// Uploads in flight per save on object stores.
     pub concurrency: Option<u32>,
+    /// Sync before resolving, so the save survives a power cut.
+    pub durable: bool,
 }
 
 /// What a save did.
 #[napi(object)]
 pub struct NativeSaveResult {
     pub shape: Vec<i64>,
-    pub dtype: String,
+    pub dtype: DataType,
     /// Per axis `[start, stop)` of the region written.
     pub region: Vec<Vec<i64>>,
     pub created: bool,
@@ -81,78 +193,72 @@ fn to_napi(err: SaveError) -> Error {
     Error::new(Status::GenericFailure, err.to_wire())
 }
 
+/// JS integers as the core's sizes: a negative one is the caller's error.
 fn dims(values: &[i64], field: &str) -> std::result::Result<Vec<u64>, SaveError> {
     values
         .iter()
         .map(|&v| {
             u64::try_from(v).map_err(|_| {
-                SaveError::InvalidArgument(format!("{field} entries must be non-negative; got {v}"))
+                SaveError::InvalidArgument(format!("{field} entries must be positive; got {v}"))
             })
         })
         .collect()
 }
 
-fn selection(sel: &NativeAxisSelection) -> std::result::Result<AxisSelection, SaveError> {
-    Ok(match sel.kind.as_str() {
-        "all" => AxisSelection::All,
-        "index" => AxisSelection::Index(sel.index.unwrap_or(0)),
-        "indices" => AxisSelection::Indices(sel.indices.clone().unwrap_or_default()),
-        "slice" => AxisSelection::Slice {
-            start: sel.start,
-            stop: sel.stop,
-            step: sel.step,
-        },
-        other => {
-            return Err(SaveError::InvalidArgument(format!(
-                "indices: unknown selection kind '{other}'"
-            )))
-        }
-    })
-}
-
-fn request(o: &NativeSaveOptions) -> std::result::Result<SaveRequest, SaveError> {
-    let compressor = match o.compressor_mode.as_str() {
-        "default" => Compressor::Default,
-        "none" => Compressor::None,
-        _ => Compressor::Config(o.compressor.clone().unwrap_or(Value::Null)),
-    };
-    Ok(SaveRequest {
-        location: o.location.clone(),
+fn request(o: NativeSaveOptions) -> std::result::Result<(SaveRequest, DType, Vec<u64>), SaveError> {
+    let req = SaveRequest {
+        location: o.location,
         store: StoreOptions {
-            storage_options: o
-                .storage_options
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
+            storage_options: o.storage_options.unwrap_or_default().into_iter().collect(),
             concurrency: o.concurrency.map(|c| c as usize),
+            durable: o.durable,
         },
-        dataset: o.dataset.clone(),
-        approach: Approach::parse(&o.approach)?,
+        dataset: o.dataset,
+        approach: o.approach.into(),
         axis: o.axis.unwrap_or(0) as usize,
         selection: o
             .selection
-            .as_ref()
-            .map(|s| s.iter().map(selection).collect())
-            .transpose()?,
-        dtype: o
-            .target_dtype
-            .as_deref()
-            .map(|d| DType::parse(d, "dtype"))
-            .transpose()?,
+            .map(|s| s.into_iter().map(Into::into).collect()),
+        dtype: o.target_dtype.map(Into::into),
         create: CreateOptions {
             chunks: o.chunks.as_deref().map(|c| dims(c, "chunks")).transpose()?,
             shards: o.shards.as_deref().map(|c| dims(c, "shards")).transpose()?,
-            compressor,
-            filters: o.filters.clone().unwrap_or_default(),
-            fill_value: o.fill_value.clone(),
-            zarr_format: o.zarr_format.unwrap_or(3) as u8,
-            dimension_names: o.dimension_names.clone(),
-            attributes: o.attributes.clone().unwrap_or_default(),
+            compressor: o.compressor.into(),
+            filters: o.filters.unwrap_or_default(),
+            fill_value: o.fill_value,
+            zarr_format: o.zarr_format.unwrap_or(3),
+            dimension_names: o.dimension_names,
+            attributes: o.attributes.unwrap_or_default(),
         },
         threads: o.threads.map(|t| t as usize),
         inline_small_appends: true,
-    })
+    };
+    Ok((req, o.dtype.into(), dims(&o.shape, "shape")?))
+}
+
+/// Refuse a dataset name that could escape `filePath` or alias another node; the
+/// error says why. The core's rule, checked by the facade when a saver is built.
+#[napi]
+pub fn check_dataset_name(name: String) -> Result<()> {
+    saver::validate_dataset_name(&name).map_err(to_napi)
+}
+
+/// `location` fit for a message or a log: credentials in a URL are masked.
+#[napi]
+pub fn redact(location: String) -> String {
+    store::redact(&location)
+}
+
+/// Every dtype the core writes, by name.
+#[napi]
+pub fn data_types() -> Vec<DataType> {
+    dtype::ALL.iter().map(|&d| d.into()).collect()
+}
+
+/// Every error code the core reports.
+#[napi]
+pub fn error_codes() -> Vec<&'static str> {
+    error::ALL_CODES.to_vec()
 }
 
 /// Progress of a running save.
@@ -202,16 +308,15 @@ fn control_of(control: Option<&SaveControl>) -> Arc<Control> {
 }
 
 fn run(
-    options: &NativeSaveOptions,
+    options: NativeSaveOptions,
     control: Arc<Control>,
     data: Option<&[u8]>,
     strings: Option<Vec<String>>,
     on_js_thread: bool,
 ) -> std::result::Result<SaveOutcome, SaveError> {
-    let mut req = request(options)?;
+    let (mut req, dtype, shape) = request(options)?;
     // The JS thread's malloc heap is V8's too: keep c-blosc's buffers off it.
     req.inline_small_appends = !on_js_thread;
-    let dtype = DType::parse(&options.dtype, "dtype")?;
     let elements = match (dtype, data, strings) {
         (DType::String, _, Some(s)) => Elements::Strings(s),
         (d, Some(bytes), None) if d != DType::String => Elements::Fixed {
@@ -225,14 +330,14 @@ fn run(
             )))
         }
     };
-    let nd = NdData::new(elements, dims(&options.shape, "shape")?)?;
+    let nd = NdData::new(elements, shape)?;
     save_with_control(&req, nd, control)
 }
 
 fn result(o: SaveOutcome) -> NativeSaveResult {
     NativeSaveResult {
         shape: o.shape.iter().map(|&v| v as i64).collect(),
-        dtype: o.dtype.name().to_string(),
+        dtype: o.dtype.into(),
         region: o
             .region
             .iter()
@@ -244,7 +349,7 @@ fn result(o: SaveOutcome) -> NativeSaveResult {
 
 /// The work of one `save`, run on the libuv pool.
 pub struct SaveTask {
-    options: NativeSaveOptions,
+    options: Option<NativeSaveOptions>,
     control: Arc<Control>,
     data: Option<Uint8Array>,
     strings: Option<Vec<String>>,
@@ -257,8 +362,12 @@ impl Task for SaveTask {
     fn compute(&mut self) -> Result<Self::Output> {
         // The JS caller keeps `data` alive and untouched until the Promise settles.
         let data = self.data.as_deref();
+        let options = self
+            .options
+            .take()
+            .ok_or_else(|| Error::new(Status::GenericFailure, "a save task runs once"))?;
         run(
-            &self.options,
+            options,
             self.control.clone(),
             data,
             self.strings.take(),
@@ -301,7 +410,7 @@ pub fn save(
 ) -> AsyncTask<SaveTask> {
     finish_removals_at_exit(&env);
     AsyncTask::new(SaveTask {
-        options,
+        options: Some(options),
         control: control_of(control),
         data,
         strings,
@@ -319,7 +428,7 @@ pub fn save_sync(
 ) -> Result<NativeSaveResult> {
     finish_removals_at_exit(&env);
     run(
-        &options,
+        options,
         control_of(control),
         data.as_deref(),
         strings,

@@ -48,6 +48,23 @@ pub enum SaveError {
     Aborted(String),
 }
 
+/// Every code [`SaveError::code`] returns: the table the facade's error classes
+/// are checked against.
+pub const ALL_CODES: [&str; 12] = [
+    "ERR_ZARR_INVALID_ARGUMENT",
+    "ERR_ZARR_INVALID_DATA",
+    "ERR_ZARR_INDICES_REQUIRED",
+    "ERR_ZARR_NOT_FOUND",
+    "ERR_ZARR_SHAPE_MISMATCH",
+    "ERR_ZARR_DTYPE_MISMATCH",
+    "ERR_ZARR_OUT_OF_BOUNDS",
+    "ERR_ZARR_UNSUPPORTED",
+    "ERR_ZARR_CONFLICT",
+    "ERR_ZARR_STORE",
+    "ERR_ZARR_CORRUPT",
+    "ERR_ZARR_ABORTED",
+];
+
 impl SaveError {
     /// The stable code shared with the TypeScript error classes.
     pub fn code(&self) -> &'static str {
@@ -184,3 +201,32 @@ pub(crate) fn from_open_error(path: &str, err: ArrayCreateError) -> SaveError {
 }
 
 pub type Result<T> = std::result::Result<T, SaveError>;
+
+#[cfg(test)]
+mod code_table {
+    use super::{SaveError, ALL_CODES};
+
+    #[test]
+    fn every_variant_has_its_code_in_the_table() {
+        let m = String::new;
+        let all = [
+            SaveError::InvalidArgument(m()),
+            SaveError::InvalidData(m()),
+            SaveError::IndicesRequired(m()),
+            SaveError::NotFound(m()),
+            SaveError::ShapeMismatch(m()),
+            SaveError::DtypeMismatch(m()),
+            SaveError::OutOfBounds(m()),
+            SaveError::Unsupported(m()),
+            SaveError::Conflict(m()),
+            SaveError::Store {
+                message: m(),
+                os_code: None,
+            },
+            SaveError::Corrupt(m()),
+            SaveError::Aborted(m()),
+        ];
+        let codes: Vec<&str> = all.iter().map(SaveError::code).collect();
+        assert_eq!(codes, ALL_CODES);
+    }
+}

@@ -16,7 +16,7 @@ pub struct CreateOptions {
     pub compressor: Compressor,
     pub filters: Vec<Value>,
     pub fill_value: Option<Value>,
-    pub zarr_format: u8,
+    pub zarr_format: u32,
     pub dimension_names: Option<Vec<Option<String>>>,
     pub attributes: Map<String, Value>,
 }

@@ -1,43 +1,30 @@
-//! The three approaches (append / overwrite / update) over one write path.
-//! Order everywhere: validate, write chunks, then commit metadata last, so a failed or
-//! interrupted save leaves the previous metadata (and so the previous array) in force.
+//! The rules of the three approaches (append / overwrite / update): what each may
+//! do to what it finds, and what it writes. The commit protocol (lock, stage,
+//! publish chunks then metadata, discard on failure) is the [`Transaction`]'s.
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::Value;
-use zarrs::array::{Array, ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, CodecOptions};
+use zarrs::array::CodecOptions;
 
 use crate::control::Control;
 use crate::data::NdData;
 use crate::dtype::DType;
-use crate::error::{from_open_error, Result, SaveError};
+use crate::error::{Result, SaveError};
+use crate::hierarchy::{self, Existing, Node};
 use crate::lock::with_dataset_lock;
 use crate::metadata::{self, CreateOptions};
 use crate::selection::{self, AxisSelection};
-use crate::store::{Container, StoreOptions, Version};
+use crate::store::{Container, StoreOptions, Transaction};
 use crate::tail_cache::TailCache;
 use crate::threads;
-use crate::write::{self, ZArray};
+use crate::write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Approach {
     Append,
     Overwrite,
     Update,
-}
-
-impl Approach {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "append" => Ok(Self::Append),
-            "overwrite" => Ok(Self::Overwrite),
-            "update" => Ok(Self::Update),
-            other => Err(SaveError::InvalidArgument(format!(
-                "approach must be 'append', 'overwrite' or 'update'; got '{other}'"
-            ))),
-        }
-    }
 }
 
 /// Everything a save needs besides the data, already validated by the facade.
@@ -103,10 +90,7 @@ pub struct SaveOutcome {
 /// Rejects names that could escape the container or alias another node.
 pub fn validate_dataset_name(name: &str) -> Result<()> {
     let bad = |why: &str| {
-        Err(SaveError::InvalidArgument(format!(
-            "datasetName '{}' {why}",
-            name.escape_debug()
-        )))
+        Err(SaveError::InvalidArgument(format!("datasetName {name:?} {why}")))
     };
     if name.is_empty() {
         return bad("is empty");
@@ -124,144 +108,11 @@ pub fn validate_dataset_name(name: &str) -> Result<()> {
         match segment {
             "" => return bad("has an empty segment"),
             "." | ".." => return bad("must not contain '.' or '..' segments"),
-            s if s.starts_with(".z")
-                || s == "zarr.json"
-                || s.starts_with(crate::store::TEMP_PREFIX) =>
+            s if s.starts_with(".z") || s == "zarr.json" || s.starts_with(".zarr-saver") =>
             {
                 return bad("uses a name reserved by Zarr")
             }
             _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Metadata of an array already in the store, kept as raw JSON so that a later
-/// commit changes `shape` and nothing else.
-struct Existing {
-    key: String,
-    meta: Value,
-    version: Version,
-    dtype: DType,
-    shape: Vec<u64>,
-    chunk_shape: Vec<u64>,
-}
-
-enum Node {
-    Missing,
-    Group,
-    Array(Existing),
-}
-
-fn shape_of(meta: &Value, field: &str, dataset: &str) -> Result<Vec<u64>> {
-    meta.get(field)
-        .and_then(Value::as_array)
-        .and_then(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<_>>>())
-        .ok_or_else(|| {
-            SaveError::Corrupt(format!(
-                "metadata of dataset '{dataset}' has no valid '{field}'"
-            ))
-        })
-}
-
-fn read_node(container: &Container, dataset: &str) -> Result<Node> {
-    let v3_key = format!("{dataset}/zarr.json");
-    if let Some((meta, version)) = container.get_json_versioned(&v3_key)? {
-        if meta.get("node_type").and_then(Value::as_str) == Some("group") {
-            return Ok(Node::Group);
-        }
-        let grid = meta.get("chunk_grid").cloned().unwrap_or(Value::Null);
-        if grid.get("name").and_then(Value::as_str) != Some("regular") {
-            return Err(SaveError::Unsupported(format!(
-                "dataset '{dataset}' uses chunk grid {grid}; zarr-saver writes regular grids only"
-            )));
-        }
-        let chunk_shape = shape_of(&grid["configuration"], "chunk_shape", dataset)?;
-        return existing(v3_key, meta, version, chunk_shape, dataset);
-    }
-    let v2_key = format!("{dataset}/.zarray");
-    if let Some((meta, version)) = container.get_json_versioned(&v2_key)? {
-        let chunk_shape = shape_of(&meta, "chunks", dataset)?;
-        return existing(v2_key, meta, version, chunk_shape, dataset);
-    }
-    if container.get_json(&format!("{dataset}/.zgroup"))?.is_some() {
-        return Ok(Node::Group);
-    }
-    Ok(Node::Missing)
-}
-
-fn existing(
-    key: String,
-    meta: Value,
-    version: Version,
-    chunk_shape: Vec<u64>,
-    dataset: &str,
-) -> Result<Node> {
-    Ok(Node::Array(Existing {
-        shape: shape_of(&meta, "shape", dataset)?,
-        dtype: DType::from_metadata(&meta, dataset)?,
-        key,
-        meta,
-        version,
-        chunk_shape,
-    }))
-}
-
-/// A zarrs array over `meta` (which zarrs validates: codecs, dtype, fill value).
-fn open_array(container: &Container, dataset: &str, meta: &Value) -> Result<ZArray> {
-    let parsed = if meta.get("zarr_format").and_then(Value::as_u64) == Some(2) {
-        ArrayMetadataV2::deserialize(meta).map(ArrayMetadata::V2)
-    } else {
-        ArrayMetadataV3::deserialize(meta).map(ArrayMetadata::V3)
-    }
-    .map_err(|e| SaveError::Corrupt(format!("metadata of dataset '{dataset}' is invalid: {e}")))?;
-    let storage = container.storage.clone();
-    Array::new_with_metadata(storage, &format!("/{dataset}"), parsed)
-        .map_err(|e| from_open_error(dataset, e))
-}
-
-/// Give every ancestor of `dataset` group metadata, so `open_group(filePath)` lists it.
-fn ensure_groups(container: &Container, dataset: &str, zarr_format: u8) -> Result<()> {
-    let segments: Vec<&str> = dataset.split('/').collect();
-    for depth in 0..segments.len() {
-        let parent = segments[..depth].join("/");
-        let prefix = if parent.is_empty() {
-            String::new()
-        } else {
-            format!("{parent}/")
-        };
-        let v3 = container.get_json(&format!("{prefix}zarr.json"))?;
-        if let Some(meta) = &v3 {
-            if meta.get("node_type").and_then(Value::as_str) != Some("group") {
-                return Err(SaveError::InvalidArgument(format!(
-                    "datasetName '{dataset}': '{}' is an array, not a group",
-                    if parent.is_empty() {
-                        "filePath"
-                    } else {
-                        &parent
-                    }
-                )));
-            }
-            continue;
-        }
-        if container.get_json(&format!("{prefix}.zgroup"))?.is_some() {
-            continue;
-        }
-        if container.get_json(&format!("{prefix}.zarray"))?.is_some() {
-            return Err(SaveError::InvalidArgument(format!(
-                "datasetName '{dataset}': '{parent}' is an array, not a group"
-            )));
-        }
-        if zarr_format == 2 {
-            container.put_json(
-                &format!("{prefix}.zgroup"),
-                &serde_json::json!({"zarr_format": 2}),
-            )?;
-        } else {
-            container.put_json(
-                &format!("{prefix}zarr.json"),
-                &serde_json::json!({"zarr_format": 3, "node_type": "group", "attributes": {}}),
-            )?;
         }
     }
     Ok(())
@@ -284,7 +135,7 @@ pub fn save_with_control(
     data: NdData<'_>,
     control: Arc<Control>,
 ) -> Result<SaveOutcome> {
-    validate_dataset_name(&req.dataset)?;
+    validate(req, &data)?;
     let pool = threads::pool(req.threads)?;
     let options = codec_options(pool.current_num_threads());
     let container = Container::open(&req.location, &req.store, control.clone())?;
@@ -295,17 +146,24 @@ pub fn save_with_control(
         && data.num_elements() * data.dtype().size().unwrap_or(32) as u64 <= SMALL_APPEND_BYTES;
     let run = || {
         let create = req.approach != Approach::Update;
-        let Some(_lock) = container.lock_dataset(&req.dataset, create)? else {
+        let Some(txn) = Transaction::begin(&container, &req.dataset, create)? else {
             return Err(not_found(req));
         };
-        let result = save_locked(req, &container, data, &options, &control);
-        if result.is_err() {
-            container.discard();
-            container.remove_if_empty(&req.dataset);
-        }
-        result
+        save_locked(req, txn, data, &options, &control)
     };
     with_dataset_lock(&lock_key, || if small { run() } else { pool.install(run) })
+}
+
+/// Everything about a request that needs no store: checked before the first
+/// file-system or network call.
+fn validate(req: &SaveRequest, data: &NdData<'_>) -> Result<()> {
+    validate_dataset_name(&req.dataset)?;
+    if req.approach == Approach::Overwrite {
+        // Overwrite always creates: its whole array can be checked now.
+        let dtype = req.dtype.unwrap_or(data.dtype());
+        metadata::new_array(&data.shape, dtype, &req.create)?;
+    }
+    Ok(())
 }
 
 /// Appends up to this size run on the calling thread.
@@ -321,13 +179,13 @@ fn not_found(req: &SaveRequest) -> SaveError {
 
 fn save_locked(
     req: &SaveRequest,
-    container: &Container,
+    txn: Transaction<'_>,
     data: NdData<'_>,
     options: &CodecOptions,
     control: &Control,
 ) -> Result<SaveOutcome> {
     let dataset = req.dataset.as_str();
-    let node = match read_node(container, dataset) {
+    let node = match hierarchy::read_node(txn.container(), dataset) {
         // Overwrite is the way out of a damaged dataset: it replaces whatever is there.
         Err(SaveError::Corrupt(_)) if req.approach == Approach::Overwrite => Node::Missing,
         other => other?,
@@ -337,14 +195,15 @@ fn save_locked(
             "datasetName '{dataset}' is a group, not an array"
         ))),
         (Approach::Append, Node::Array(existing)) => {
-            append(req, container, existing, data, options, control)
+            append(req, txn, existing, data, options, control)
         }
-        (Approach::Append | Approach::Overwrite, _) => {
-            create(req, container, data, options, control)
+        (Approach::Append | Approach::Overwrite, node) => {
+            let replaces = matches!(node, Node::Array(_));
+            create(req, txn, replaces, data, options, control)
         }
         (Approach::Update, Node::Missing) => Err(not_found(req)),
         (Approach::Update, Node::Array(existing)) => {
-            update(req, container, existing, data, options, control)
+            update(req, txn, existing, data, options, control)
         }
     }
 }
@@ -353,11 +212,13 @@ fn full_region(shape: &[u64]) -> Vec<(u64, u64)> {
     shape.iter().map(|&n| (0, n)).collect()
 }
 
-/// A new array, written whole into a staging directory and swapped in: whatever was
-/// at `dataset` (an old array, or a crashed create's debris) is replaced at once.
+/// A new array, written whole and published at once in place of whatever is at
+/// `dataset` (nothing, an old array, a crashed create's debris). Everything is
+/// checked before the first write: the metadata, and zarrs' reading of it.
 fn create(
     req: &SaveRequest,
-    container: &Container,
+    mut txn: Transaction<'_>,
+    replaces: bool,
     data: NdData<'_>,
     options: &CodecOptions,
     control: &Control,
@@ -366,21 +227,31 @@ fn create(
     let dtype = req.dtype.unwrap_or(data.dtype());
     let data = data.cast(dtype)?;
     let new = metadata::new_array(&data.shape, dtype, &req.create)?;
-    ensure_groups(container, dataset, req.create.zarr_format)?;
-    container.replace_dataset(dataset, |staging| {
-        // In the staging container the array sits at the root.
-        let array = open_array(staging, "", &new.main)?;
+    hierarchy::open_array(txn.container(), dataset, &new.main)?;
+    let groups = hierarchy::missing_groups(txn.container(), dataset, req.create.zarr_format)?;
+    if replaces {
+        txn.mark("overwrite")?;
+    }
+    txn.create(&groups, |staging, path| {
+        let array = hierarchy::open_array(staging, path, &new.main)?;
         write::write_region(&array, &vec![0; data.shape.len()], &data, options, control)?;
         control.check()?;
+        let node = |name: &str| {
+            if path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}/{name}")
+            }
+        };
         if let Some(attrs) = &new.v2_attributes {
-            staging.put_json(".zattrs", attrs)?;
+            staging.put_json(&node(".zattrs"), attrs)?;
         }
         let key = if req.create.zarr_format == 2 {
             ".zarray"
         } else {
             "zarr.json"
         };
-        staging.commit_json(key, &new.main, None)
+        staging.put_json(&node(key), &new.main)
     })?;
     Ok(SaveOutcome {
         region: full_region(&data.shape),
@@ -404,7 +275,7 @@ fn check_requested_dtype(req: &SaveRequest, existing: &Existing) -> Result<()> {
 
 fn append(
     req: &SaveRequest,
-    container: &Container,
+    txn: Transaction<'_>,
     existing: Existing,
     data: NdData<'_>,
     options: &CodecOptions,
@@ -436,19 +307,19 @@ fn append(
     shape[axis] += data.shape[axis];
     let mut meta = existing.meta;
     meta["shape"] = serde_json::json!(shape);
-    let array = open_array(container, &req.dataset, &meta)?;
+    let array = hierarchy::open_array(txn.container(), &req.dataset, &meta)?;
     let mut start = vec![0; shape.len()];
     start[axis] = old[axis];
-    let tails = tail_cache(container, &meta, existing.dtype);
-    // A small append's temp files get created while its chunks encode.
-    if let Some(mut keys) = write::chunk_keys(&array, &start, &data.shape, PREPARED_CHUNKS) {
-        keys.push(crate::store::key(&existing.key)?);
-        container.prepare(keys);
-    }
+    let tails = tail_cache(txn.container(), &meta, existing.dtype);
+    // The metadata's temp file comes first (the save's sign, should it crash); a
+    // small append's chunk temp files get created too while its chunks encode.
+    let mut keys = vec![crate::store::key(&existing.key)?];
+    keys.extend(write::chunk_keys(&array, &start, &data.shape, PREPARED_CHUNKS).unwrap_or_default());
+    txn.prepare(keys);
     write::write_region_cached(&array, &start, &data, options, control, tails.as_ref())?;
     // The commit: until this rename lands, readers see the old shape.
     control.check()?;
-    container.commit_json(&existing.key, &meta, Some(&existing.version))?;
+    txn.commit(Some((&existing.key, &meta, &existing.version)))?;
     if let Some(tails) = tails {
         tails.commit();
     }
@@ -483,7 +354,7 @@ fn tail_cache(container: &Container, meta: &Value, dtype: DType) -> Option<TailC
 
 fn update(
     req: &SaveRequest,
-    container: &Container,
+    txn: Transaction<'_>,
     existing: Existing,
     data: NdData<'_>,
     options: &CodecOptions,
@@ -503,7 +374,8 @@ fn update(
     }
     let mut data = data.cast(existing.dtype)?;
     data.shape = full_shape;
-    let array = open_array(container, &req.dataset, &existing.meta)?;
+    let array = hierarchy::open_array(txn.container(), &req.dataset, &existing.meta)?;
+    txn.mark("update")?;
     match resolved.as_rectangle() {
         Some((start, _)) => write::write_region(&array, &start, &data, options, control)?,
         None => write::write_selection(
@@ -515,7 +387,8 @@ fn update(
             control,
         )?,
     }
-    container.flush()?;
+    control.check()?;
+    txn.commit(None)?;
     let region = resolved.axes.iter().map(|p| p.bounds()).collect();
     Ok(SaveOutcome {
         shape: existing.shape,

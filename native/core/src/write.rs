@@ -5,17 +5,16 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use zarrs::array::{update_array_bytes, Array, ArrayBytes, ArraySubset, CodecOptions};
-use zarrs::storage::{ReadableWritableStorageTraits, StoreKey};
+use zarrs::array::{update_array_bytes, ArrayBytes, ArraySubset, CodecOptions};
+use zarrs::storage::StoreKey;
 
 use crate::blosc::{self, ShuffledBlosc};
 use crate::control::Control;
 use crate::data::{Elements, NdData};
 use crate::error::{Result, SaveError};
+use crate::hierarchy::ZArray;
 use crate::selection::Resolved;
 use crate::tail_cache::TailCache;
-
-pub type ZArray = Array<dyn ReadableWritableStorageTraits>;
 
 fn array_bytes<'a>(data: &'a NdData<'_>) -> Result<ArrayBytes<'a>> {
     Ok(match &data.elements {

@@ -104,17 +104,17 @@ fn a_cancelled_save_leaves_the_array_as_it_was() {
     assert!(temps.is_empty(), "{temps:?}");
 }
 
-/// Temp files of a crashed process that had this pid (containers reuse pids) carry the
-/// very names this process will pick next; saves must step over them.
+/// Temp files of a crashed process that had this pid (containers reuse pids), in
+/// today's names and in the names of earlier versions: the next save removes them.
 #[test]
-fn temp_names_left_by_a_crashed_process_with_our_pid_do_not_block_saves() {
+fn temp_files_of_a_crashed_process_with_our_pid_are_removed_by_the_next_save() {
     let dir = one_row_array();
     let data = dir.path().join("group/data");
-    let next = zarr_saver_core::store::local::unique_suffix();
     let pid = std::process::id();
-    for n in next..next + 2_000 {
+    for n in 0..50 {
         for (d, name) in [(data.clone(), "zarr.json"), (data.join("c/0"), "0")] {
-            std::fs::write(d.join(format!("{TEMP_PREFIX}{name}.{pid}.{n}")), b"garbage").unwrap();
+            std::fs::write(d.join(format!("{TEMP_PREFIX}{name}.{pid}-00000000.{n}")), b"x").unwrap();
+            std::fs::write(d.join(format!("{TEMP_PREFIX}{name}.{pid}.{n}")), b"x").unwrap();
         }
     }
     for _ in 0..3 {
@@ -128,6 +128,9 @@ fn temp_names_left_by_a_crashed_process_with_our_pid_do_not_block_saves() {
         read(dir.path()),
         (vec![4, 2], vec![1.0, 2.0, 3.0, 4.0, 3.0, 4.0, 3.0, 4.0])
     );
+    zarr_saver_core::store::reaper::wait_idle();
+    let temps = entries_containing(dir.path(), &[TEMP_PREFIX]);
+    assert!(temps.is_empty(), "{temps:?}");
 }
 
 #[test]

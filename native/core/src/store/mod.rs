@@ -1,12 +1,17 @@
 //! Where arrays live: a `Container` is the Zarr hierarchy at `filePath`, on local
 //! disk or in an object store, offering zarrs storage plus the few operations the
-//! write path needs beyond get/set: a writer lock per dataset, whole-array
-//! replacement, versioned metadata reads and conditional commits.
+//! write path needs beyond get/set: versioned metadata reads and conditional
+//! commits. A [`Transaction`] owns the protocol of one save on top of it.
 
 pub mod local;
 pub mod object;
 mod opener;
 pub mod reaper;
+pub mod temp;
+mod transaction;
+
+pub use temp::TEMP_PREFIX;
+pub use transaction::Transaction;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,8 +24,6 @@ use zarrs::storage::{ReadableWritableStorage, StoreKey};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 
-/// Temp files and directories start with this so readers can tell them apart.
-pub const TEMP_PREFIX: &str = ".zarr-saver-tmp-";
 /// Object-store writers of one dataset take turns through this key inside it.
 const LEASE_KEY: &str = ".zarr-saver-lease";
 
@@ -46,6 +49,9 @@ pub struct StoreOptions {
     pub storage_options: BTreeMap<String, String>,
     /// PUTs kept in flight per save on an object store.
     pub concurrency: Option<usize>,
+    /// Sync what a save writes before it returns, so it survives a power cut
+    /// (local disk; an object store's completed PUT is durable already).
+    pub durable: bool,
 }
 
 #[derive(Clone)]
@@ -62,12 +68,6 @@ pub enum Version {
     Object(object::Version),
 }
 
-/// A held writer lock on one dataset.
-pub enum WriterLock {
-    Local(local::DirLock),
-    Object(object::Lease),
-}
-
 /// A Zarr hierarchy (the `filePath`) opened for writing.
 #[derive(Clone)]
 pub struct Container {
@@ -76,6 +76,7 @@ pub struct Container {
     pub id: String,
     backend: Backend,
     control: Arc<Control>,
+    durable: bool,
 }
 
 pub(crate) fn key(path: &str) -> Result<StoreKey> {
@@ -119,34 +120,25 @@ impl Container {
                 "filePath '{location}' exists and is not a directory"
             )));
         }
-        Self::local(root, control)
+        Self::local(root, local::Mode::Atomic, options.durable, control)
     }
 
-    fn local(root: PathBuf, control: Arc<Control>) -> Result<Self> {
-        let store = Arc::new(local::AtomicFilesystemStore::new(&root, control.clone())?);
-        Ok(Self::over_local(root, store, control))
-    }
-
-    /// A container over a staging directory that only becomes visible whole.
-    fn staging(root: PathBuf, control: Arc<Control>) -> Result<Self> {
-        let store = Arc::new(local::AtomicFilesystemStore::staging(
+    /// A local container; `Mode::Direct` for a staging directory that only becomes
+    /// visible whole.
+    fn local(root: PathBuf, mode: local::Mode, durable: bool, control: Arc<Control>) -> Result<Self> {
+        let store = Arc::new(local::AtomicFilesystemStore::new(
             &root,
+            mode,
+            durable,
             control.clone(),
         )?);
-        Ok(Self::over_local(root, store, control))
-    }
-
-    fn over_local(
-        root: PathBuf,
-        store: Arc<local::AtomicFilesystemStore>,
-        control: Arc<Control>,
-    ) -> Self {
-        Self {
+        Ok(Self {
             storage: store.clone(),
             id: root.display().to_string(),
             backend: Backend::Local(root, store),
             control,
-        }
+            durable,
+        })
     }
 
     fn object(backend: Arc<object::ObjectBackend>, id: String, control: Arc<Control>) -> Self {
@@ -155,6 +147,7 @@ impl Container {
             id,
             backend: Backend::Object(backend),
             control,
+            durable: false,
         }
     }
 
@@ -166,70 +159,6 @@ impl Container {
         }
     }
 
-    /// Take the writer lock of `dataset`, for this and other processes (and, on object
-    /// stores, other machines). With `create` false, a dataset that does not exist
-    /// locally is reported as `None`.
-    pub fn lock_dataset(&self, dataset: &str, create: bool) -> Result<Option<WriterLock>> {
-        match &self.backend {
-            Backend::Local(root, _) => {
-                let dir = local::dataset_dir(root, dataset)?;
-                Ok(local::lock_dir(&dir, create)?.map(WriterLock::Local))
-            }
-            Backend::Object(b) => Ok(Some(WriterLock::Object(
-                b.lease(&format!("{dataset}/{LEASE_KEY}"))?,
-            ))),
-        }
-    }
-
-    /// Remove the dataset directory if a failed save left it empty.
-    pub fn remove_if_empty(&self, dataset: &str) {
-        if let Backend::Local(root, _) = &self.backend {
-            let _ = std::fs::remove_dir(root.join(dataset));
-        }
-    }
-
-    /// Replace `dataset` whole with what `write` puts into the container it is given
-    /// (the new array at that container's root). Locally the swap is atomic; on an
-    /// object store the old metadata goes first, then the old chunks, so no reader
-    /// ever sees old metadata over new chunks.
-    pub fn replace_dataset(
-        &self,
-        dataset: &str,
-        write: impl FnOnce(&Container) -> Result<()>,
-    ) -> Result<()> {
-        match &self.backend {
-            Backend::Local(root, _) => {
-                let target = local::dataset_dir(root, dataset)?;
-                local::replace_dir(&target, |staging| {
-                    write(&Container::staging(
-                        staging.to_path_buf(),
-                        self.control.clone(),
-                    )?)
-                })
-            }
-            Backend::Object(b) => {
-                let node = Arc::new(b.child(dataset));
-                for meta in ["zarr.json", ".zarray", ".zattrs"] {
-                    node.erase(meta)?;
-                }
-                node.erase_all_except(&[LEASE_KEY])?;
-                write(&Container::object(
-                    node,
-                    format!("{}/{dataset}", self.id),
-                    self.control.clone(),
-                ))
-            }
-        }
-    }
-
-    /// Announce the keys a save is about to write: a local store starts creating their
-    /// temp files in the background while the save encodes.
-    pub fn prepare(&self, keys: Vec<StoreKey>) {
-        if let Backend::Local(_, store) = &self.backend {
-            store.prepare(&keys);
-        }
-    }
-
     /// Make every chunk written so far visible (locally: rename the staged files;
     /// object stores: wait for the uploads in flight).
     pub fn flush(&self) -> Result<()> {
@@ -238,17 +167,6 @@ impl Container {
                 .commit()
                 .map_err(|e| SaveError::store("committing chunks", e)),
             Backend::Object(b) => b.flush(),
-        }
-    }
-
-    /// After a failure: drop what was staged (locally nothing of it becomes visible;
-    /// on object stores, wait for uploads already started so none lands later).
-    pub fn discard(&self) {
-        match &self.backend {
-            Backend::Local(_, store) => store.discard(),
-            Backend::Object(b) => {
-                let _ = b.flush();
-            }
         }
     }
 

@@ -317,11 +317,7 @@ impl ObjectBackend {
     pub fn lease(&self, key: &str) -> Result<Lease> {
         let path = self.path(key);
         let store = self.store.clone();
-        let owner = format!(
-            "{}-{}",
-            std::process::id(),
-            crate::store::local::unique_suffix()
-        );
+        let owner = super::temp::unique_id();
         let body = |owner: &str| {
             let until = SystemTime::now()
                 .duration_since(UNIX_EPOCH)

@@ -7,21 +7,50 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Mutex, OnceLock};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-type Job = Vec<(PathBuf, Sender<std::io::Result<File>>)>;
+type Job = Vec<(PathBuf, Arc<Slot>)>;
+
+/// Where the temp-file thread leaves one created file.
+#[derive(Debug, Default)]
+struct Slot {
+    /// `None` until created; then the file, or why it could not be.
+    file: Mutex<Option<std::io::Result<File>>>,
+    done: Condvar,
+}
+
+impl Slot {
+    fn fill(&self, file: std::io::Result<File>) {
+        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+        self.done.notify_all();
+    }
+
+    fn wait(&self) -> std::sync::MutexGuard<'_, Option<std::io::Result<File>>> {
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        while file.is_none() {
+            file = self.done.wait(file).unwrap_or_else(|e| e.into_inner());
+        }
+        file
+    }
+}
 
 /// A temp file being created; [`Ahead::wait`] gives it.
-#[derive(Debug)]
-pub struct Ahead(Receiver<std::io::Result<File>>);
+#[derive(Debug, Clone)]
+pub struct Ahead(Arc<Slot>);
 
 impl Ahead {
-    /// The created file, once it is there.
-    pub fn wait(self) -> std::io::Result<File> {
+    /// The created file, once it is there (taken: a second call gets an error).
+    pub fn wait(&self) -> std::io::Result<File> {
         self.0
-            .recv()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the temp-file thread stopped")))
+            .wait()
+            .take()
+            .unwrap_or_else(|| Err(std::io::Error::other("the temp file was taken already")))
+    }
+
+    /// Block until the thread has tried to create the file; whether it exists now.
+    pub fn created(&self) -> bool {
+        self.0.wait().as_ref().is_some_and(|f| f.is_ok())
     }
 }
 
@@ -39,8 +68,8 @@ fn queue() -> Option<&'static Mutex<Sender<Job>>> {
                 .name("zarr-saver-opener".into())
                 .spawn(move || {
                     for job in rx {
-                        for (path, reply) in job {
-                            let _ = reply.send(create_new(&path));
+                        for (path, slot) in job {
+                            slot.fill(create_new(&path));
                         }
                     }
                 })
@@ -59,8 +88,8 @@ pub fn create_soon(paths: Vec<PathBuf>) -> Vec<Ahead> {
     let (job, files): (Job, Vec<Ahead>) = paths
         .into_iter()
         .map(|path| {
-            let (reply, rx) = channel();
-            ((path, reply), Ahead(rx))
+            let slot = Arc::new(Slot::default());
+            ((path, slot.clone()), Ahead(slot))
         })
         .unzip();
     let unsent = match queue() {
@@ -72,8 +101,8 @@ pub fn create_soon(paths: Vec<PathBuf>) -> Vec<Ahead> {
             .map(|e| e.0),
         None => Some(job),
     };
-    for (path, reply) in unsent.into_iter().flatten() {
-        let _ = reply.send(create_new(&path));
+    for (path, slot) in unsent.into_iter().flatten() {
+        slot.fill(create_new(&path));
     }
     files
 }

@@ -2,7 +2,7 @@
 //! with SSE2, which took as long as LZ4 itself on the bulk benchmark. For arrays
 //! whose codecs are just `bytes` (little-endian) and `blosc` with byte shuffle of
 //! 4- or 8-byte elements, a chunk is shuffled block by block with AVX-512 or AVX2
-//! ([`crate::shuffle`]) and handed to blosc with shuffle off; the header then gets
+//! ([`shuffle`]) and handed to blosc with shuffle off; the header then gets
 //! its shuffle flag. The result is byte for byte what blosc writes when it shuffles
 //! itself (a test holds it to that), so every reader decodes it as usual. Anything
 //! unusual (blosc copied the data verbatim, a block size other than the one
@@ -24,8 +24,8 @@ use zarrs::array::{ArrayBytes, CodecMetadataOptions, CodecOptions};
 use zarrs::plugin::ExtensionName;
 
 use crate::error::Result;
-use crate::shuffle;
-use crate::write::ZArray;
+mod shuffle;
+use crate::hierarchy::ZArray;
 
 const HEADER: usize = blosc_src::BLOSC_MAX_OVERHEAD as usize;
 const FLAGS: usize = 2;

@@ -3,7 +3,7 @@
 //! element stay where they are. This module does it with AVX-512 VBMI (8-byte
 //! elements) or AVX2 (4- and 8-byte), picked at run time. c-blosc as `blosc-src`
 //! builds it has only its SSE2 shuffle unless the whole crate targets AVX2, which
-//! would make the addon crash on older CPUs. [`crate::blosc`] uses this.
+//! would make the addon crash on older CPUs. The encoder in this folder uses this.
 
 /// Whether [`shuffle`] has a vector kernel for `typesize` on this CPU.
 pub fn has_fast_kernel(typesize: usize) -> bool {

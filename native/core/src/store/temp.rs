@@ -1,0 +1,211 @@
+//! Temp names, the writers they belong to, and the removal of what a writer that is
+//! gone left behind.
+//!
+//! Every temp file or staging directory is named `.zarr-saver-tmp-<name>.<writer>.<n>`,
+//! where `<writer>` is `<pid>-<token>`: the pid, and a token drawn once per process,
+//! so that a process that reuses a crashed one's pid (containers often start every run
+//! with the same pid) still tells its own names from the ones the crash left.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// Temp files and directories start with this so readers can tell them apart.
+pub const TEMP_PREFIX: &str = ".zarr-saver-tmp-";
+
+/// This process as a writer: `<pid>-<token>`.
+pub fn writer_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| format!("{}-{:08x}", std::process::id(), process_token()))
+}
+
+/// A number that differs between two processes with the same pid, with high odds.
+fn process_token() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let stack = &nanos as *const _ as usize as u128;
+    let mixed = nanos ^ stack.rotate_left(17) ^ (u128::from(std::process::id()) << 40);
+    (mixed ^ (mixed >> 32) ^ (mixed >> 64)) as u32
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other write of any process uses: `<writer>.<n>`.
+pub fn unique_id() -> String {
+    format!("{}.{}", writer_id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A process-unique temp name for `name`.
+pub fn temp_name(name: &str) -> String {
+    format!("{TEMP_PREFIX}{name}.{}", unique_id())
+}
+
+/// A process-unique hidden path beside `target`.
+pub fn temp_beside(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("value");
+    target.with_file_name(temp_name(name))
+}
+
+/// Who wrote a temp entry, read back from its name.
+#[derive(Debug, PartialEq, Eq)]
+enum Owner {
+    /// This process.
+    Us,
+    /// A process that still runs (or a name we cannot parse: left alone).
+    Alive,
+    /// A process that is gone: its entries are debris.
+    Gone,
+}
+
+fn owner_of(file_name: &str) -> Option<Owner> {
+    let rest = file_name.strip_prefix(TEMP_PREFIX)?;
+    // `<name>.<pid>-<token>.<n>[.old]`: the writer is the last dotted field with a '-'.
+    let pid = match rest.rsplit('.').find(|field| field.contains('-')) {
+        Some(writer) if writer == writer_id() => return Some(Owner::Us),
+        Some(writer) => writer.split_once('-').map_or("", |(pid, _)| pid),
+        // Names of earlier versions: `<name>.<pid>.<n>`.
+        None => rest.rsplit('.').nth(1).unwrap_or(""),
+    };
+    let Ok(pid) = pid.parse::<i32>() else {
+        return Some(Owner::Alive);
+    };
+    if pid == std::process::id() as i32 {
+        // Our pid with another token: a crashed process that had it before us.
+        return Some(Owner::Gone);
+    }
+    // SAFETY: signal 0 only asks whether the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    let gone = rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    Some(if gone { Owner::Gone } else { Owner::Alive })
+}
+
+/// Whether `dir` directly holds a temp entry of a writer that is gone: the sign of a
+/// crash (every save makes its first temp entry in the dataset directory).
+pub fn has_debris(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        e.file_name()
+            .to_str()
+            .and_then(owner_of)
+            .is_some_and(|o| o == Owner::Gone)
+    })
+}
+
+/// Remove, below `dir` (recursively, never through links), every temp file and
+/// staging directory of a writer that is gone. Returns how many entries went.
+pub fn remove_debris(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let name = entry.file_name();
+        let owner = name.to_str().and_then(owner_of);
+        if owner == Some(Owner::Gone) {
+            let path = entry.path();
+            let gone = if kind.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed += usize::from(gone.is_ok());
+        } else if owner.is_none() && kind.is_dir() {
+            removed += remove_debris(&entry.path());
+        }
+    }
+    removed
+}
+
+/// Remove the staging directories a gone writer left beside `target` (named after it).
+pub fn remove_debris_beside(target: &Path) -> usize {
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name().and_then(|n| n.to_str()))
+    else {
+        return 0;
+    };
+    let prefix = format!("{TEMP_PREFIX}{name}.");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str() else {
+            continue;
+        };
+        if n.starts_with(&prefix) && owner_of(n) == Some(Owner::Gone) {
+            let path = entry.path();
+            let gone = match entry.file_type() {
+                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+            removed += usize::from(gone.is_ok());
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_this_writer() {
+        let name = temp_name("zarr.json");
+        assert!(name.starts_with(".zarr-saver-tmp-zarr.json."));
+        assert_eq!(owner_of(&name), Some(Owner::Us));
+        assert_eq!(owner_of(&format!("{name}.old")), Some(Owner::Us));
+        assert_eq!(owner_of("zarr.json"), None);
+    }
+
+    #[test]
+    fn same_pid_other_token_is_gone_and_a_dead_pid_is_gone() {
+        let pid = std::process::id();
+        let other = format!("{TEMP_PREFIX}0.{pid}-deadbeef.3");
+        if writer_id() != format!("{pid}-deadbeef") {
+            assert_eq!(owner_of(&other), Some(Owner::Gone));
+        }
+        // pid_max is at most 2^22 on Linux: this pid cannot run.
+        assert_eq!(
+            owner_of(&format!("{TEMP_PREFIX}0.99999999-00000000.1")),
+            Some(Owner::Gone)
+        );
+        // pid 1 runs.
+        assert_eq!(
+            owner_of(&format!("{TEMP_PREFIX}0.1-00000000.1")),
+            Some(Owner::Alive)
+        );
+    }
+
+    #[test]
+    fn debris_is_removed_and_live_entries_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("c/0")).unwrap();
+        let dead = format!("{TEMP_PREFIX}0.99999999-00000000.1");
+        let live = format!("{TEMP_PREFIX}0.1-00000000.1");
+        let ours = temp_name("0");
+        for name in [&dead, &live, &ours] {
+            std::fs::write(root.join("c/0").join(name), b"x").unwrap();
+        }
+        std::fs::write(root.join("c/0/0"), b"chunk").unwrap();
+        assert!(!has_debris(root));
+        std::fs::write(root.join(&dead), b"x").unwrap();
+        assert!(has_debris(root));
+        assert_eq!(remove_debris(root), 2);
+        assert!(!root.join(&dead).exists());
+        assert!(!root.join("c/0").join(&dead).exists());
+        assert!(root.join("c/0").join(&live).exists());
+        assert!(root.join("c/0").join(&ours).exists());
+        assert!(root.join("c/0/0").exists());
+    }
+}

@@ -1,0 +1,233 @@
+//! The commit protocol of one save, for every approach and both store kinds.
+//!
+//! 1. [`Transaction::begin`] takes the dataset's writer lock (an `flock` locally, a
+//!    lease object on object stores) and creates nothing: a missing local dataset is
+//!    locked through the nearest directory above it that exists. Locally, debris a
+//!    writer that is gone left behind is removed here, under the lock.
+//! 2. The caller reads what it needs and validates everything before it writes.
+//! 3. Writes are staged: chunk files under temp names (local) or uploads in flight
+//!    (object stores); a new array is built whole in a staging directory.
+//! 4. [`Transaction::commit`] publishes chunks first, then the metadata, which is
+//!    the commit point; with `durable` every step is synced before the next.
+//! 5. Dropped without a commit (an error, an abort), the transaction discards what
+//!    it staged and removes the directories it made: the dataset is as it was.
+//!
+//! Every local save makes its first temp file in the dataset directory (the
+//! metadata's temp, or a marker): a writer that crashes leaves that sign where
+//! the next writer's one `readdir` finds it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use zarrs::storage::StoreKey;
+
+use crate::error::{Result, SaveError};
+
+use super::{json_bytes, key, local, object, temp, Backend, Container, Version, LEASE_KEY};
+
+/// The writer lock a transaction holds until it ends.
+enum WriterLock {
+    Local(local::DirLock),
+    Object { _lease: object::Lease },
+}
+
+/// One save's writes to one dataset: staged, then published, or discarded.
+pub struct Transaction<'c> {
+    container: &'c Container,
+    dataset: String,
+    /// Local: the dataset's directory.
+    dir: Option<PathBuf>,
+    lock: WriterLock,
+    committed: bool,
+}
+
+impl<'c> Transaction<'c> {
+    /// Take the writer lock of `dataset`. With `create` false, a dataset that does
+    /// not exist locally is `None` (nothing to lock, nothing made).
+    pub fn begin(container: &'c Container, dataset: &str, create: bool) -> Result<Option<Self>> {
+        let (lock, dir) = match &container.backend {
+            Backend::Local(root, _) => {
+                let dir = local::dataset_dir(root, dataset)?;
+                let Some(lock) = local::lock_dataset(&dir, create)? else {
+                    return Ok(None);
+                };
+                if lock.missing_top.is_none() && temp::has_debris(&dir) {
+                    temp::remove_debris(&dir);
+                    temp::remove_debris_beside(&dir);
+                }
+                (WriterLock::Local(lock), Some(dir))
+            }
+            Backend::Object(b) => (
+                WriterLock::Object {
+                    _lease: b.lease(&format!("{dataset}/{LEASE_KEY}"))?,
+                },
+                None,
+            ),
+        };
+        Ok(Some(Self {
+            container,
+            dataset: dataset.to_string(),
+            dir,
+            lock,
+            committed: false,
+        }))
+    }
+
+    /// The container the transaction writes through.
+    pub fn container(&self) -> &Container {
+        self.container
+    }
+
+    /// Announce the keys this save will write: locally their temp files get made in
+    /// the background while the save encodes, the first one before any other.
+    pub fn prepare(&self, keys: Vec<StoreKey>) {
+        if let Backend::Local(_, store) = &self.container.backend {
+            store.prepare(&keys);
+        }
+    }
+
+    /// Leave this save's sign in the dataset directory before it writes anything
+    /// else, for a save that writes no metadata there (update, overwrite).
+    pub fn mark(&self, what: &str) -> Result<()> {
+        if self.dir.is_some() {
+            self.prepare(vec![key(&format!("{}/{what}", self.dataset))?]);
+        }
+        Ok(())
+    }
+
+    /// Write a whole new array in place of whatever is at the dataset (nothing, an
+    /// old array, a crashed create's debris), with the group documents `groups`
+    /// (key and JSON) its ancestors lack. `fill` gets the container to write the
+    /// array into and the array's path inside it.
+    ///
+    /// Locally the new array (and every missing directory above it) is built in a
+    /// staging directory and appears in one rename or exchange: readers and crashes
+    /// see the old array or the new one. On an object store the old metadata goes
+    /// first, then the old chunks, so no reader ever sees old metadata over new chunks.
+    pub fn create(
+        &mut self,
+        groups: &[(String, Value)],
+        fill: impl FnOnce(&Container, &str) -> Result<()>,
+    ) -> Result<()> {
+        let c = self.container;
+        match (&c.backend, &self.lock) {
+            (Backend::Local(root, _), WriterLock::Local(lock)) => {
+                let dir = self.dir.clone().expect("a local transaction has a directory");
+                let top = lock.missing_top.clone().unwrap_or_else(|| dir.clone());
+                temp::remove_debris_beside(&top);
+                let (outside, inside): (Vec<_>, Vec<_>) = groups
+                    .iter()
+                    .partition(|(k, _)| !root.join(k).starts_with(&top));
+                for (k, doc) in &outside {
+                    c.stage_json(k, doc)?;
+                }
+                c.flush()?;
+                let durable = c.durable;
+                let published = local::publish_dir(&top, durable, |staging| {
+                    let sc = Container::local(
+                        staging.to_path_buf(),
+                        local::Mode::Direct,
+                        durable,
+                        c.control.clone(),
+                    )?;
+                    for (k, doc) in &inside {
+                        sc.put_json(&relative(&root.join(k), &top), doc)?;
+                    }
+                    fill(&sc, &relative(&dir, &top))
+                });
+                if published.is_err() {
+                    c.rollback();
+                }
+                published
+            }
+            (Backend::Object(b), _) => {
+                for (k, doc) in groups {
+                    c.put_json(k, doc)?;
+                }
+                let node = Arc::new(b.child(&self.dataset));
+                for meta in ["zarr.json", ".zarray", ".zattrs"] {
+                    node.erase(meta)?;
+                }
+                node.erase_all_except(&[LEASE_KEY])?;
+                let staged = Container::object(
+                    node,
+                    format!("{}/{}", c.id, self.dataset),
+                    c.control.clone(),
+                );
+                fill(&staged, "")?;
+                staged.flush()
+            }
+            _ => unreachable!("the lock matches the backend"),
+        }?;
+        self.committed = true;
+        Ok(())
+    }
+
+    /// Publish the staged chunks, then (if given) the metadata document at `path`,
+    /// only if it is still at `expected` on an object store. Locally a failed
+    /// metadata commit puts the published chunks back.
+    pub fn commit(mut self, metadata: Option<(&str, &Value, &Version)>) -> Result<()> {
+        let c = self.container;
+        c.flush()?;
+        if let Some((path, value, expected)) = metadata {
+            let committed = match (&c.backend, expected) {
+                (Backend::Object(b), Version::Object(v)) => {
+                    b.put_if(path, json_bytes(value), Some(v)).map(|_| ())
+                }
+                _ => c.put_json(path, value),
+            };
+            if let Err(e) = committed {
+                c.rollback();
+                return Err(e);
+            }
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.container.discard();
+        }
+    }
+}
+
+/// `path` relative to `base` (an ancestor), as a store key.
+fn relative(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+impl Container {
+    /// Stage a JSON document; [`Container::flush`] publishes it.
+    pub(super) fn stage_json(&self, path: &str, value: &Value) -> Result<()> {
+        self.storage
+            .set(&key(path)?, json_bytes(value))
+            .map_err(|e| SaveError::store(format!("writing {path}"), e))
+    }
+
+    /// After a failure: drop what was staged (locally nothing of it becomes visible,
+    /// and directories made for it go; on object stores, wait for uploads already
+    /// started so none lands later).
+    pub(super) fn discard(&self) {
+        match &self.backend {
+            Backend::Local(_, store) => store.discard(),
+            Backend::Object(b) => {
+                let _ = b.flush();
+            }
+        }
+    }
+
+    /// Put back what this container's commits published (local stores).
+    pub(super) fn rollback(&self) {
+        self.discard();
+        if let Backend::Local(_, store) = &self.backend {
+            store.rollback();
+        }
+    }
+}
