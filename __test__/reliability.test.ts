@@ -448,6 +448,9 @@ describe("crashes: SIGKILL at random moments loses nothing that resolved", () =>
       await new ZarrSaver(root, { datasetName: dataset }).save(appendRows(0, gen, 40), { chunks: CRASH_APPEND_CHUNKS });
       resolved.add(gen);
       next = gen + 1;
+      // ... and removes every temp file the killed writer left.
+      settleFiles();
+      expect(tempEntries(root), `${context}, kill ${kill}: temp files survived the next append`).toEqual([]);
     }
     const final = checkAppendState(await readOrNull(root, dataset), resolved, -1);
     expect(final.problems, context).toEqual([]);
@@ -459,7 +462,7 @@ describe("crashes: SIGKILL at random moments loses nothing that resolved", () =>
     });
     pythonCheck(snaps, dataset);
     console.info(
-      `append crashes (${context}): ${KILLS} kills, ${resolved.size} batches, ${uncommitted} kills before the in-flight commit, ${leftovers} left new temp files`,
+      `append crashes (${context}): ${KILLS} kills, ${resolved.size} batches, ${uncommitted} kills before the in-flight commit, ${leftovers} left temp files (each removed by the next append)`,
     );
   }, 180_000);
 
@@ -497,6 +500,8 @@ describe("crashes: SIGKILL at random moments loses nothing that resolved", () =>
       const { data, indices } = updateSave(gen);
       await new ZarrSaver(root, { datasetName: dataset, approach: "update" }).save(data, { indices });
       lastResolved = gen;
+      settleFiles();
+      expect(tempEntries(root), `${context}, kill ${kill}: temp files survived the next update`).toEqual([]);
     }
     const read = await readOrNull(root, dataset);
     expect(read?.values).toEqual(Array.from({ length: R * C }, (_, i) => updateValue(lastResolved, Math.floor(i / C), i % C)));

@@ -3,6 +3,21 @@
 //! One entry point, [`save`], takes a [`SaveRequest`] (where, how, creation options)
 //! and an [`NdData`] (one C-order buffer plus shape) and appends, overwrites or
 //! updates a Zarr v2/v3 array with zarrs. The napi binding is a thin shell over it.
+//!
+//! Modules: [`saver`] holds the rules of the three approaches; [`store::Transaction`]
+//! the commit protocol they all go through; [`hierarchy`] reads nodes and group
+//! documents; `write` encodes chunks (with the blosc accelerator in `blosc/`);
+//! [`store`] is where bytes go (local directories, object stores).
+//!
+//! Process-wide state, each created on first use and living until the process ends:
+//! - `lock`: one mutex per dataset, so saves to it in this process take turns.
+//! - `threads`: one rayon pool per requested thread count, and the core count.
+//! - `store::object`: one Tokio runtime for all object-store I/O.
+//! - `store::opener`: the thread that creates temp files ahead of a save.
+//! - `store::reaper`: the thread that removes displaced files (waited for at exit).
+//! - `store::temp`: this process's writer id (pid and token) and the temp-name counter.
+//! - `tail_cache`: the last chunks appends wrote, decoded and encoded.
+//! - `blosc`: a pool of output buffers, and a scratch buffer per thread.
 
 #![deny(clippy::all)]
 

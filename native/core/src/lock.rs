@@ -1,4 +1,5 @@
-//! In-process serialisation of saves to one dataset. (Across processes: a later issue.)
+//! In-process serialisation of saves to one dataset (across processes, the store
+//! locks: see `store::Transaction`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};

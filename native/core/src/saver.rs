@@ -275,7 +275,7 @@ fn check_requested_dtype(req: &SaveRequest, existing: &Existing) -> Result<()> {
 
 fn append(
     req: &SaveRequest,
-    txn: Transaction<'_>,
+    mut txn: Transaction<'_>,
     existing: Existing,
     data: NdData<'_>,
     options: &CodecOptions,
@@ -354,7 +354,7 @@ fn tail_cache(container: &Container, meta: &Value, dtype: DType) -> Option<TailC
 
 fn update(
     req: &SaveRequest,
-    txn: Transaction<'_>,
+    mut txn: Transaction<'_>,
     existing: Existing,
     data: NdData<'_>,
     options: &CodecOptions,

@@ -166,8 +166,10 @@ impl<'c> Transaction<'c> {
 
     /// Publish the staged chunks, then (if given) the metadata document at `path`,
     /// only if it is still at `expected` on an object store. Locally a failed
-    /// metadata commit puts the published chunks back.
-    pub fn commit(mut self, metadata: Option<(&str, &Value, &Version)>) -> Result<()> {
+    /// metadata commit puts the published chunks back. The lock is held until the
+    /// transaction is dropped, so what the caller records about the files it
+    /// published (the tail cache) cannot be about another writer's.
+    pub fn commit(&mut self, metadata: Option<(&str, &Value, &Version)>) -> Result<()> {
         let c = self.container;
         c.flush()?;
         if let Some((path, value, expected)) = metadata {
