@@ -1,4 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import {
   IndicesRequiredError,
   InvalidArgumentError,
@@ -13,6 +17,31 @@ import {
 import { ProgressReporter, renderBar } from "../src/pipeline/progress.js";
 import { readValues } from "./helpers/read.js";
 import { tempDir } from "./helpers/tmp.js";
+
+// Worker threads run the built worker, dist/worker.mjs (`npm run build:ts`, which
+// `npm install` runs too). These tests load the package from its TypeScript
+// sources, and a worker thread can't start a .ts file: the transform that lets
+// these tests import src/ does not reach a thread, and Node 20 has no type
+// stripping. The alternatives were a loader given to every thread (more moving
+// parts, and a worker that is not the one users get) or building the worker in
+// the test; the built one is what ships, and beforeAll refuses a stale build so
+// a change to src/pipeline can't be tested against an old worker. The tests
+// under "the built package" start it through dist/index.js and dist/index.cjs
+// themselves, with no mock.
+vi.mock("../src/pipeline/worker-entry.js", () => ({ WORKER_URL: new URL("../dist/worker.mjs", import.meta.url) }));
+
+const ROOT = join(import.meta.dirname, "..");
+const BUILT_WORKER = join(ROOT, "dist", "worker.mjs");
+
+beforeAll(() => {
+  if (!existsSync(BUILT_WORKER)) throw new Error("dist/worker.mjs is missing: run `npm run build:ts` first");
+  const built = statSync(BUILT_WORKER).mtimeMs;
+  const pipeline = join(ROOT, "src", "pipeline");
+  const newer = readdirSync(pipeline).filter((name) => statSync(join(pipeline, name)).mtimeMs > built);
+  if (newer.length > 0) {
+    throw new Error(`dist/worker.mjs is older than src/pipeline/${newer.join(", ")}: run \`npm run build:ts\``);
+  }
+});
 
 const fixture = (name: string): URL => new URL(`./fixtures/${name}`, import.meta.url);
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -73,7 +102,7 @@ describe("TaskManager in this thread", () => {
     expect(defaults.sizes).toEqual([100, 100, 30]);
   });
 
-  it("runs the seed's form: a task class, saveInterval, a ZarrSaver read back by zarrita", async () => {
+  it("runs a task class, saveInterval, a ZarrSaver read back by zarrita", async () => {
     class MyTask {
       processItem(x: number): number[] {
         return [x, x * 0.5];
@@ -433,6 +462,51 @@ describe("TaskManager in worker threads", () => {
     const err = await tm.submitTasks([1, 2, () => 3], { chunkSize: 1 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ stage: "task", index: 2 });
     expect(((err as Error).cause as Error).name).toBe("DataCloneError");
+  });
+});
+
+describe("TaskManager from the built package", () => {
+  // A consumer script, run by a separate node in a temp directory: square-task over
+  // 100 items in 2 threads, then failing-task, whose RangeError must come back whole.
+  const consumer = (load: string): string => `${load}
+async function main() {
+  const square = new TaskManager(process.argv[2], { workers: 2 });
+  await square.submitTasks(Array.from({ length: 100 }, (_, i) => i), { chunkSize: 7 });
+  const failing = new TaskManager(process.argv[3], { workers: 2 });
+  const err = await failing.submitTasks(Array.from({ length: 40 }, (_, i) => i), { chunkSize: 1 }).catch((e) => e);
+  const { cause } = err;
+  console.log(JSON.stringify({
+    results: square.getResults(),
+    activeWorkers: [square.activeWorkers, failing.activeWorkers],
+    error: [err.constructor.name, err.index, err.message],
+    cause: [cause.constructor.name, cause.code, cause.stack.includes("failing-task.mjs")],
+  }));
+}
+main();
+`;
+
+  function runConsumer(file: string, load: string): unknown {
+    const dir = tempDir();
+    writeFileSync(join(dir, file), consumer(load));
+    const tasks = [fixture("square-task.mjs").href, fixture("failing-task.mjs").href];
+    return JSON.parse(execFileSync(process.execPath, [file, ...tasks], { cwd: dir, encoding: "utf8" }));
+  }
+
+  const expected = {
+    results: range(100).map((x) => x * x),
+    activeWorkers: [0, 0],
+    error: ["TaskFailedError", 37, "task failed on item 37: RangeError: item 37 is cursed"],
+    cause: ["RangeError", "E_CURSED", true],
+  };
+
+  it("starts its worker from the CommonJS build (require)", () => {
+    const load = `const { TaskManager } = require(${JSON.stringify(join(ROOT, "dist", "index.cjs"))});`;
+    expect(runConsumer("consumer.cjs", load)).toEqual(expected);
+  });
+
+  it("starts its worker from the ESM build (import)", () => {
+    const load = `import { TaskManager } from ${JSON.stringify(pathToFileURL(join(ROOT, "dist", "index.js")).href)};`;
+    expect(runConsumer("consumer.mjs", load)).toEqual(expected);
   });
 });
 
