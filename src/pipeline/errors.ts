@@ -2,7 +2,7 @@
 import { ZarrSaverError } from "../errors.js";
 import type { Unit } from "./task.js";
 
-/** Code of {@link TaskFailedError}; not (yet) in DESIGN.md's table, so it is declared here. */
+/** Code of {@link TaskFailedError}; only the pipeline raises it (the native core never reports it). */
 export const TASK_FAILED: "ERR_ZARR_TASK_FAILED" = "ERR_ZARR_TASK_FAILED";
 
 /**

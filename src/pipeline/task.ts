@@ -4,7 +4,7 @@
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
- * The work done on items, the seed's `Task`. Give it `processItem` (called once
+ * The work done on items. Give it `processItem` (called once
  * per item) and/or `processItems` (called with a chunk of items when
  * `submitTasks(..., { atOnce: true })`, returning one result per item).
  * Either may be async.
@@ -19,7 +19,7 @@ export interface Task<I = unknown, R = unknown> {
 /** Builds a task object; the TaskManager calls it once per in-process lane. */
 export type TaskFactory<I = unknown, R = unknown> = () => Task<I, R>;
 
-/** A task class, as in the seed's `TaskManager(MyTask)`: constructed with no arguments, once per in-process lane. */
+/** A task class, as in `new TaskManager(MyTask)`: constructed with no arguments, once per in-process lane. */
 export type TaskClass<I = unknown, R = unknown> = new () => Task<I, R>;
 
 /**
