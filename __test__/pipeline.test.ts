@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it, vi } from "vitest";
@@ -35,12 +35,13 @@ const BUILT_WORKER = join(ROOT, "dist", "worker.mjs");
 
 beforeAll(() => {
   if (!existsSync(BUILT_WORKER)) throw new Error("dist/worker.mjs is missing: run `npm run build:ts` first");
+  // The bundle names each module it was made from in a `// src/...` line; without them, every pipeline module counts.
+  const bundle = readFileSync(BUILT_WORKER, "utf8");
+  const named = [...bundle.matchAll(/^\/\/ (src\/\S+\.ts)$/gm)].map((m) => m[1] as string);
+  const inputs = named.length > 0 ? named : readdirSync(join(ROOT, "src", "pipeline")).map((name) => `src/pipeline/${name}`);
   const built = statSync(BUILT_WORKER).mtimeMs;
-  const pipeline = join(ROOT, "src", "pipeline");
-  const newer = readdirSync(pipeline).filter((name) => statSync(join(pipeline, name)).mtimeMs > built);
-  if (newer.length > 0) {
-    throw new Error(`dist/worker.mjs is older than src/pipeline/${newer.join(", ")}: run \`npm run build:ts\``);
-  }
+  const newer = inputs.filter((path) => statSync(join(ROOT, path)).mtimeMs > built);
+  if (newer.length > 0) throw new Error(`dist/worker.mjs is older than ${newer.join(", ")}: run \`npm run build:ts\``);
 });
 
 const fixture = (name: string): URL => new URL(`./fixtures/${name}`, import.meta.url);
@@ -449,6 +450,24 @@ describe("TaskManager in worker threads", () => {
     expect(err).toMatchObject({ stage: "load", index: 0, count: 3 });
     expect((err as Error).message).toMatch(/no processItem method/);
     expect(tm.activeWorkers).toBe(0);
+  });
+
+  it("reports a module without a default export as a load failure", async () => {
+    const tm = new TaskManager("data:text/javascript,export const processItem = (x) => x;", { workers: 1 });
+    const err = await tm.submitTasks([1, 2]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ stage: "load", index: 0, count: 2 });
+    expect((err as Error).message).toMatch(/has no default export/);
+    expect(tm.activeWorkers).toBe(0);
+  });
+
+  it("revives an error class of the task's own with its name, message and code", async () => {
+    const source = `class QuotaError extends Error { name = "QuotaError"; code = 429; }
+      export default class { processItem(x) { if (x === 2) throw new QuotaError("slow down"); return x; } }`;
+    const tm = new TaskManager(`data:text/javascript,${encodeURIComponent(source)}`, { workers: 1 });
+    const err = await tm.submitTasks(range(5), { chunkSize: 2 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ stage: "task", index: 2, count: 1, item: 2 });
+    expect((err as Error).message).toBe("task failed on item 2: QuotaError: slow down");
+    expect((err as Error).cause).toMatchObject({ name: "QuotaError", message: "slow down", code: 429 });
   });
 
   it("runs a task module given as a data: URL", async () => {
