@@ -4,10 +4,10 @@
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
- * The work done on items. Give it `processItem` (called once
- * per item) and/or `processItems` (called with a chunk of items when
- * `submitTasks(..., { atOnce: true })`, returning one result per item).
- * Either may be async.
+ * The work done on items. Give it `processItem` (called once per item) and/or
+ * `processItems` (called with a chunk of items when
+ * `submitTasks(..., { atOnce: true })`, returning one result per item). Either
+ * may be async.
  */
 export interface Task<I = unknown, R = unknown> {
   /** Compute the result of one item. */
