@@ -1,12 +1,24 @@
 import { defineConfig } from "tsup";
 
-// ESM for `import`, CommonJS for `require`, one .d.ts each.
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ["esm", "cjs"],
-  dts: true,
-  shims: true,
-  clean: true,
-  target: "node20",
-  outDir: "dist",
-});
+export default defineConfig([
+  // The package: ESM for `import`, CommonJS for `require`, one .d.ts each.
+  {
+    entry: ["src/index.ts"],
+    format: ["esm", "cjs"],
+    dts: true,
+    shims: true,
+    // Both builds write to dist/ at once: this one's clean must leave the worker's output alone.
+    clean: ["!worker.mjs"],
+    target: "node20",
+    outDir: "dist",
+  },
+  // The pipeline's worker thread program, started by both bundles from beside them (src/pipeline/worker-entry.ts).
+  // ESM only: a worker thread loads it on its own, whichever format its parent was loaded as.
+  {
+    entry: { worker: "src/pipeline/worker.ts" },
+    format: ["esm"],
+    outExtension: () => ({ js: ".mjs" }),
+    target: "node20",
+    outDir: "dist",
+  },
+]);

@@ -1,4 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import {
   IndicesRequiredError,
   InvalidArgumentError,
@@ -13,6 +17,30 @@ import {
 import { ProgressReporter, renderBar } from "../src/pipeline/progress.js";
 import { readValues } from "./helpers/read.js";
 import { tempDir } from "./helpers/tmp.js";
+
+// Worker threads here run the built worker, dist/worker.mjs (made by `npm run build:ts`,
+// which `npm install` runs too). These tests load the package from its TypeScript
+// sources, but a worker thread can't start a .ts file: the transform that serves src/
+// to the tests does not reach threads, and Node 20 strips no types. A loader handed to
+// every thread would mean more moving parts and a worker unlike the shipped one; the
+// built worker is the shipped one, and beforeAll refuses a build older than its
+// sources. "TaskManager from the built package" starts it through dist/index.js and
+// dist/index.cjs, with no mock.
+vi.mock("../src/pipeline/worker-entry.js", () => ({ WORKER_URL: new URL("../dist/worker.mjs", import.meta.url) }));
+
+const ROOT = join(import.meta.dirname, "..");
+const BUILT_WORKER = join(ROOT, "dist", "worker.mjs");
+
+beforeAll(() => {
+  if (!existsSync(BUILT_WORKER)) throw new Error("dist/worker.mjs is missing: run `npm run build:ts` first");
+  // The bundle names each module it was made from in a `// src/...` line; without them, every pipeline module counts.
+  const bundle = readFileSync(BUILT_WORKER, "utf8");
+  const named = [...bundle.matchAll(/^\/\/ (src\/\S+\.ts)$/gm)].map((m) => m[1] as string);
+  const inputs = named.length > 0 ? named : readdirSync(join(ROOT, "src", "pipeline")).map((name) => `src/pipeline/${name}`);
+  const built = statSync(BUILT_WORKER).mtimeMs;
+  const newer = inputs.filter((path) => !existsSync(join(ROOT, path)) || statSync(join(ROOT, path)).mtimeMs > built);
+  if (newer.length > 0) throw new Error(`dist/worker.mjs is older than ${newer.join(", ")}: run \`npm run build:ts\``);
+});
 
 const fixture = (name: string): URL => new URL(`./fixtures/${name}`, import.meta.url);
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -73,7 +101,7 @@ describe("TaskManager in this thread", () => {
     expect(defaults.sizes).toEqual([100, 100, 30]);
   });
 
-  it("runs the seed's form: a task class, saveInterval, a ZarrSaver read back by zarrita", async () => {
+  it("runs a task class, saveInterval, a ZarrSaver read back by zarrita", async () => {
     class MyTask {
       processItem(x: number): number[] {
         return [x, x * 0.5];
@@ -422,6 +450,24 @@ describe("TaskManager in worker threads", () => {
     expect(tm.activeWorkers).toBe(0);
   });
 
+  it("reports a module without a default export as a load failure", async () => {
+    const tm = new TaskManager("data:text/javascript,export const processItem = (x) => x;", { workers: 1 });
+    const err = await tm.submitTasks([1, 2]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ stage: "load", index: 0, count: 2 });
+    expect((err as Error).message).toMatch(/has no default export/);
+    expect(tm.activeWorkers).toBe(0);
+  });
+
+  it("revives an error class of the task's own with its name, message and code", async () => {
+    const source = `class QuotaError extends Error { name = "QuotaError"; code = 429; }
+      export default class { processItem(x) { if (x === 2) throw new QuotaError("slow down"); return x; } }`;
+    const tm = new TaskManager(`data:text/javascript,${encodeURIComponent(source)}`, { workers: 1 });
+    const err = await tm.submitTasks(range(5), { chunkSize: 2 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ stage: "task", index: 2, count: 1, item: 2 });
+    expect((err as Error).message).toBe("task failed on item 2: QuotaError: slow down");
+    expect((err as Error).cause).toMatchObject({ name: "QuotaError", message: "slow down", code: 429 });
+  });
+
   it("runs a task module given as a data: URL", async () => {
     const tm = new TaskManager("data:text/javascript,export default class { processItem(x) { return x + 1; } }", { workers: 1 });
     await tm.submitTasks([1, 2, 3]);
@@ -433,6 +479,51 @@ describe("TaskManager in worker threads", () => {
     const err = await tm.submitTasks([1, 2, () => 3], { chunkSize: 1 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ stage: "task", index: 2 });
     expect(((err as Error).cause as Error).name).toBe("DataCloneError");
+  });
+});
+
+describe("TaskManager from the built package", () => {
+  // A consumer script, run by a separate node in a temp directory: square-task over
+  // 100 items in 2 threads, then failing-task, whose RangeError must come back whole.
+  const consumer = (load: string): string => `${load}
+async function main() {
+  const square = new TaskManager(process.argv[2], { workers: 2 });
+  await square.submitTasks(Array.from({ length: 100 }, (_, i) => i), { chunkSize: 7 });
+  const failing = new TaskManager(process.argv[3], { workers: 2 });
+  const err = await failing.submitTasks(Array.from({ length: 40 }, (_, i) => i), { chunkSize: 1 }).catch((e) => e);
+  const { cause } = err;
+  console.log(JSON.stringify({
+    results: square.getResults(),
+    activeWorkers: [square.activeWorkers, failing.activeWorkers],
+    error: [err.constructor.name, err.index, err.message],
+    cause: [cause.constructor.name, cause.code, cause.stack.includes("failing-task.mjs")],
+  }));
+}
+main();
+`;
+
+  function runConsumer(file: string, load: string): unknown {
+    const dir = tempDir();
+    writeFileSync(join(dir, file), consumer(load));
+    const tasks = [fixture("square-task.mjs").href, fixture("failing-task.mjs").href];
+    return JSON.parse(execFileSync(process.execPath, [file, ...tasks], { cwd: dir, encoding: "utf8" }));
+  }
+
+  const expected = {
+    results: range(100).map((x) => x * x),
+    activeWorkers: [0, 0],
+    error: ["TaskFailedError", 37, "task failed on item 37: RangeError: item 37 is cursed"],
+    cause: ["RangeError", "E_CURSED", true],
+  };
+
+  it("starts its worker from the CommonJS build (require)", () => {
+    const load = `const { TaskManager } = require(${JSON.stringify(join(ROOT, "dist", "index.cjs"))});`;
+    expect(runConsumer("consumer.cjs", load)).toEqual(expected);
+  });
+
+  it("starts its worker from the ESM build (import)", () => {
+    const load = `import { TaskManager } from ${JSON.stringify(pathToFileURL(join(ROOT, "dist", "index.js")).href)};`;
+    expect(runConsumer("consumer.mjs", load)).toEqual(expected);
   });
 });
 

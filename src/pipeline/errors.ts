@@ -1,7 +1,8 @@
 /** The pipeline's error: which item failed, at which stage, and why. */
 import { ZarrSaverError } from "../errors.js";
+import type { Unit } from "./task.js";
 
-/** Code of {@link TaskFailedError}; not (yet) in DESIGN.md's table, so it is declared here. */
+/** Code of {@link TaskFailedError}; only the pipeline raises it (the native core never reports it). */
 export const TASK_FAILED: "ERR_ZARR_TASK_FAILED" = "ERR_ZARR_TASK_FAILED";
 
 /**
@@ -67,4 +68,15 @@ export class TaskFailedError extends ZarrSaverError {
     this.count = count;
     this.item = failure.item;
   }
+}
+
+/**
+ * The failure of `count` items of `unit` from position `offset` on: names the
+ * item itself when it is one item. Both executors report a failing unit with it.
+ */
+export function unitFailure<I>(unit: Unit<I>, stage: TaskStage, offset: number, count: number, cause: unknown): TaskFailedError {
+  const index = unit.start + offset;
+  return new TaskFailedError(
+    count === 1 ? { stage, index, count, item: unit.items[offset], cause } : { stage, index, count, cause },
+  );
 }

@@ -15,7 +15,7 @@ export interface TaskManagerOptions {
   workers?: number;
 }
 
-/** Options of `submitTasks(items, options)`; the names and defaults follow raygent's `submit_tasks`. */
+/** Options of `submitTasks(items, options)`. */
 export interface SubmitOptions {
   /** Where results go, every `saveInterval` results; without one, `getResults()` returns them. */
   saver?: Saver;

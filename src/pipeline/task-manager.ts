@@ -1,5 +1,5 @@
 /**
- * `TaskManager`, the seed's pipeline: runs a task over many items, in this
+ * `TaskManager`, the pipeline: runs a task over many items, in this
  * thread or in worker threads, and feeds the results to a saver in item order
  * every `saveInterval` results while computing goes on.
  */

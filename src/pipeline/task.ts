@@ -4,10 +4,10 @@
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
- * The work done on items, the seed's `Task`. Give it `processItem` (called once
- * per item) and/or `processItems` (called with a chunk of items when
- * `submitTasks(..., { atOnce: true })`, returning one result per item).
- * Either may be async.
+ * The work done on items. Give it `processItem` (called once per item) and/or
+ * `processItems` (called with a chunk of items when
+ * `submitTasks(..., { atOnce: true })`, returning one result per item). Either
+ * may be async.
  */
 export interface Task<I = unknown, R = unknown> {
   /** Compute the result of one item. */
@@ -19,7 +19,7 @@ export interface Task<I = unknown, R = unknown> {
 /** Builds a task object; the TaskManager calls it once per in-process lane. */
 export type TaskFactory<I = unknown, R = unknown> = () => Task<I, R>;
 
-/** A task class, as in the seed's `TaskManager(MyTask)`: constructed with no arguments, once per in-process lane. */
+/** A task class, as in `new TaskManager(MyTask)`: constructed with no arguments, once per in-process lane. */
 export type TaskClass<I = unknown, R = unknown> = new () => Task<I, R>;
 
 /**
@@ -48,37 +48,23 @@ export interface Executor<I, R> {
   readonly activeWorkers: number;
 }
 
-/** Why a task object can't serve the requested mode, or undefined if it can. */
-export function missingMethod(task: unknown, atOnce: boolean): string | undefined {
+/**
+ * `task` as a task object that has the method `atOnce` calls, or a TypeError
+ * naming `subject` (say, "the task of file:///.../task.mjs"). Both executors
+ * check a task this way, so a task missing its method fails alike in this
+ * thread and in a worker.
+ */
+export function checkTask<I, R>(task: unknown, atOnce: boolean, subject = "the task"): Task<I, R> {
   const method = atOnce ? "processItems" : "processItem";
   if (task === null || (typeof task !== "object" && typeof task !== "function")) {
-    return `a task must be an object with ${method}(); got ${task === null ? "null" : typeof task}`;
+    throw new TypeError(`a task must be an object with ${method}(); got ${task === null ? "null" : typeof task}`);
   }
   if (typeof (task as Record<string, unknown>)[method] !== "function") {
-    return atOnce
-      ? "atOnce: true calls processItems(items), and the task has no processItems method"
-      : "the task has no processItem method (use atOnce: true to call processItems)";
+    throw new TypeError(
+      atOnce
+        ? `atOnce: true calls processItems(items), and ${subject} has no processItems method`
+        : `${subject} has no processItem method (use atOnce: true to call processItems)`,
+    );
   }
-  return undefined;
-}
-
-/** `processItems` output as an array of exactly `count` results, or a TypeError. */
-export function chunkResults<R>(out: unknown, count: number): R[] {
-  const list = Array.isArray(out)
-    ? out
-    : out !== null && typeof out === "object" && typeof (out as ArrayLike<R>).length === "number"
-      ? Array.from(out as ArrayLike<R>)
-      : undefined;
-  if (list === undefined)
-    throw new TypeError(`processItems must return an array with one result per item; got ${out === null ? "null" : typeof out}`);
-  if (list.length !== count) throw new TypeError(`processItems returned ${list.length} results for ${count} items`);
-  return list as R[];
-}
-
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as PromiseLike<unknown>).then === "function"
-  );
+  return task as Task<I, R>;
 }
