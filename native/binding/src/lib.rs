@@ -216,9 +216,7 @@ fn request(o: NativeSaveOptions) -> std::result::Result<(SaveRequest, DType, Vec
         dataset: o.dataset,
         approach: o.approach.into(),
         axis: o.axis.unwrap_or(0) as usize,
-        selection: o
-            .selection
-            .map(|s| s.into_iter().map(Into::into).collect()),
+        selection: o.selection.map(|s| s.into_iter().map(Into::into).collect()),
         dtype: o.target_dtype.map(Into::into),
         create: CreateOptions {
             chunks: o.chunks.as_deref().map(|c| dims(c, "chunks")).transpose()?,
@@ -427,13 +425,7 @@ pub fn save_sync(
     control: Option<&SaveControl>,
 ) -> Result<NativeSaveResult> {
     finish_removals_at_exit(&env);
-    run(
-        options,
-        control_of(control),
-        data.as_deref(),
-        strings,
-        true,
-    )
-    .map(result)
-    .map_err(to_napi)
+    run(options, control_of(control), data.as_deref(), strings, true)
+        .map(result)
+        .map_err(to_napi)
 }

@@ -125,7 +125,11 @@ pub fn missing_groups(
                 "datasetName '{dataset}': '{what}' is an array, not a group"
             ))
         };
-        let shown = if parent.is_empty() { "filePath" } else { &parent };
+        let shown = if parent.is_empty() {
+            "filePath"
+        } else {
+            &parent
+        };
         if let Some(meta) = container.get_json(&format!("{prefix}zarr.json"))? {
             if meta.get("node_type").and_then(Value::as_str) != Some("group") {
                 return Err(is_array(shown));

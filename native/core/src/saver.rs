@@ -90,7 +90,9 @@ pub struct SaveOutcome {
 /// Rejects names that could escape the container or alias another node.
 pub fn validate_dataset_name(name: &str) -> Result<()> {
     let bad = |why: &str| {
-        Err(SaveError::InvalidArgument(format!("datasetName {name:?} {why}")))
+        Err(SaveError::InvalidArgument(format!(
+            "datasetName {name:?} {why}"
+        )))
     };
     if name.is_empty() {
         return bad("is empty");
@@ -108,8 +110,7 @@ pub fn validate_dataset_name(name: &str) -> Result<()> {
         match segment {
             "" => return bad("has an empty segment"),
             "." | ".." => return bad("must not contain '.' or '..' segments"),
-            s if s.starts_with(".z") || s == "zarr.json" || s.starts_with(".zarr-saver") =>
-            {
+            s if s.starts_with(".z") || s == "zarr.json" || s.starts_with(".zarr-saver") => {
                 return bad("uses a name reserved by Zarr")
             }
             _ => {}
@@ -314,7 +315,9 @@ fn append(
     // The metadata's temp file comes first (the save's sign, should it crash); a
     // small append's chunk temp files get created too while its chunks encode.
     let mut keys = vec![crate::store::key(&existing.key)?];
-    keys.extend(write::chunk_keys(&array, &start, &data.shape, PREPARED_CHUNKS).unwrap_or_default());
+    keys.extend(
+        write::chunk_keys(&array, &start, &data.shape, PREPARED_CHUNKS).unwrap_or_default(),
+    );
     txn.prepare(keys);
     write::write_region_cached(&array, &start, &data, options, control, tails.as_ref())?;
     // The commit: until this rename lands, readers see the old shape.

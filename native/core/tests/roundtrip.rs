@@ -113,7 +113,11 @@ fn temp_files_of_a_crashed_process_with_our_pid_are_removed_by_the_next_save() {
     let pid = std::process::id();
     for n in 0..50 {
         for (d, name) in [(data.clone(), "zarr.json"), (data.join("c/0"), "0")] {
-            std::fs::write(d.join(format!("{TEMP_PREFIX}{name}.{pid}-00000000.{n}")), b"x").unwrap();
+            std::fs::write(
+                d.join(format!("{TEMP_PREFIX}{name}.{pid}-00000000.{n}")),
+                b"x",
+            )
+            .unwrap();
             std::fs::write(d.join(format!("{TEMP_PREFIX}{name}.{pid}.{n}")), b"x").unwrap();
         }
     }

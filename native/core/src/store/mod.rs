@@ -125,7 +125,12 @@ impl Container {
 
     /// A local container; `Mode::Direct` for a staging directory that only becomes
     /// visible whole.
-    fn local(root: PathBuf, mode: local::Mode, durable: bool, control: Arc<Control>) -> Result<Self> {
+    fn local(
+        root: PathBuf,
+        mode: local::Mode,
+        durable: bool,
+        control: Arc<Control>,
+    ) -> Result<Self> {
         let store = Arc::new(local::AtomicFilesystemStore::new(
             &root,
             mode,

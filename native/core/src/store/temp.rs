@@ -34,7 +34,11 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other write of any process uses: `<writer>.<n>`.
 pub fn unique_id() -> String {
-    format!("{}.{}", writer_id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}.{}",
+        writer_id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A process-unique temp name for `name`.

@@ -113,7 +113,10 @@ impl<'c> Transaction<'c> {
         let c = self.container;
         match (&c.backend, &self.lock) {
             (Backend::Local(root, _), WriterLock::Local(lock)) => {
-                let dir = self.dir.clone().expect("a local transaction has a directory");
+                let dir = self
+                    .dir
+                    .clone()
+                    .expect("a local transaction has a directory");
                 let top = lock.missing_top.clone().unwrap_or_else(|| dir.clone());
                 temp::remove_debris_beside(&top);
                 let (outside, inside): (Vec<_>, Vec<_>) = groups

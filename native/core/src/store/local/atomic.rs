@@ -298,10 +298,14 @@ impl AtomicFilesystemStore {
     /// new files go, erased ones return. For a save whose metadata commit failed
     /// after its chunks were published.
     pub fn rollback(&self) {
-        for done in std::mem::take(&mut *lock(&self.published)).into_iter().rev() {
+        for done in std::mem::take(&mut *lock(&self.published))
+            .into_iter()
+            .rev()
+        {
             let _ = match done {
-                Published::Exchanged { target, displaced } => exchange(&displaced, &target)
-                    .and_then(|()| std::fs::remove_file(&displaced)),
+                Published::Exchanged { target, displaced } => {
+                    exchange(&displaced, &target).and_then(|()| std::fs::remove_file(&displaced))
+                }
                 Published::Created { target } => std::fs::remove_file(&target),
                 Published::Erased { target, doomed } => std::fs::rename(&doomed, &target),
                 Published::Nothing => Ok(()),

@@ -163,7 +163,10 @@ pub fn publish_dir(
     if let Some(m) = &marker {
         if let Err(e) = File::create(staging.join(m)) {
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(SaveError::store(format!("creating {}", staging.display()), e));
+            return Err(SaveError::store(
+                format!("creating {}", staging.display()),
+                e,
+            ));
         }
     }
     let swapped = if exists {
