@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const packDir = join(root, "pack");
@@ -45,8 +46,35 @@ function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+// Tools run as `node <script>`: the same on every platform, where `.cmd` shims and a
+// POSIX shell are not.
+const npm = process.env.npm_execpath?.endsWith(".js") ? [process.execPath, process.env.npm_execpath] : ["npm"];
+const binScript = (name, command) => {
+  const dir = join(root, "node_modules", name);
+  const { bin } = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  return [process.execPath, join(dir, typeof bin === "string" ? bin : bin[command])];
+};
+
+// Names of the files in a .tgz: ustar headers are 512-byte blocks, name at 0 (100 bytes),
+// size in octal at 124, prefix at 345; file data is padded to whole blocks.
+function tarEntries(file) {
+  const tar = gunzipSync(readFileSync(file));
+  const names = [];
+  for (let at = 0; at + 512 <= tar.length && tar[at] !== 0; ) {
+    const field = (start, length) =>
+      tar
+        .subarray(at + start, at + start + length)
+        .toString("utf8")
+        .replace(/\0.*$/s, "");
+    const prefix = field(345, 155);
+    names.push(prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
+    at += 512 + Math.ceil(Number.parseInt(field(124, 12).trim() || "0", 8) / 512) * 512;
+  }
+  return names;
+}
+
 // --- the main tarball: JavaScript, types and loader only ---------------------------
-const entries = execFileSync("tar", ["tzf", mainPath], { encoding: "utf8" }).trim().split("\n");
+const entries = tarEntries(mainPath);
 check(`main tarball holds no binary and no Rust sources (${entries.length} files)`, () => {
   const bad = entries.filter((e) => /\.(node|rs)$|Cargo\.(toml|lock)$|^package\/native\//.test(e));
   assert(bad.length === 0, `unexpected files: ${bad.join(", ")}`);
@@ -55,19 +83,22 @@ const mainBytes = statSync(mainPath).size;
 check(`main tarball under 1 MB (${(mainBytes / 1024).toFixed(1)} KiB)`, () => {
   assert(mainBytes < MAX_MAIN_BYTES, `${mainBytes} bytes`);
 });
-const bin = (name) => join(root, "node_modules", ".bin", name);
 check("publint --strict reports nothing", () => {
-  const out = execFileSync(bin("publint"), ["run", "--strict", mainPath], { encoding: "utf8" });
+  const [node, publint] = binScript("publint", "publint");
+  const out = execFileSync(node, [publint, "run", "--strict", mainPath], { encoding: "utf8" });
   assert(/All good!/.test(out), out);
 });
 check("arethetypeswrong reports no problem", () => {
   // @types lookups would need the registry; the package ships its own types.
-  execFileSync(bin("attw"), [mainPath, "--no-definitely-typed", "--format", "ascii"], { encoding: "utf8" });
+  const [node, attw] = binScript("@arethetypeswrong/cli", "attw");
+  execFileSync(node, [attw, mainPath, "--no-definitely-typed", "--format", "ascii"], { encoding: "utf8" });
 });
 
 // --- install into a fresh project, with no Rust toolchain and no registry ----------
 const project = mkdtempSync(join(tmpdir(), "zarr-saver-consumer-"));
-const isToolchainDir = (dir) => ["cargo", "rustc", "rustup"].some((tool) => existsSync(join(dir, tool)));
+const cleanup = [project];
+const isToolchainDir = (dir) =>
+  ["cargo", "rustc", "rustup"].some((tool) => existsSync(join(dir, tool)) || existsSync(join(dir, `${tool}.exe`)));
 const pathDirs = [dirname(process.execPath), ...(process.env.PATH ?? "").split(delimiter)].filter(
   (dir, i, all) => dir !== "" && all.indexOf(dir) === i && !isToolchainDir(dir),
 );
@@ -83,12 +114,15 @@ writeFileSync(
 );
 let installSeconds = Number.NaN;
 check("no Rust toolchain on the consumer's PATH", () => {
-  const found = spawnSync("sh", ["-c", "command -v cargo || command -v rustc"], { env, encoding: "utf8" });
-  assert(found.stdout.trim() === "", `found ${found.stdout.trim()}`);
+  for (const tool of ["cargo", "rustc"]) {
+    const found = spawnSync(tool, ["--version"], { env, encoding: "utf8" });
+    assert(found.error !== undefined, `${tool} runs: ${found.stdout}`);
+  }
 });
 check("npm install of the two tarballs, offline", () => {
   const started = process.hrtime.bigint();
-  inProject("npm", ["install", "--offline", "--no-audit", "--no-fund", mainPath, binaryPath]);
+  const [command, ...prefix] = npm;
+  inProject(command, [...prefix, "install", "--offline", "--no-audit", "--no-fund", mainPath, binaryPath]);
   installSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const installed = (name) => existsSync(join(project, "node_modules", name, "package.json"));
   assert(installed(pkg.name) && installed(binaryPackage), "packages missing from node_modules");
@@ -125,6 +159,31 @@ check("the binary came from the platform package, not a local build", () => {
   assert(out.includes(join("node_modules", binaryPackage)), out);
   const local = readdirSync(join(project, "node_modules", pkg.name)).filter((f) => f.endsWith(".node"));
   assert(local.length === 0, `main package holds ${local.join(", ")}`);
+});
+
+// Without the binary package (an install that omitted optional dependencies), the error
+// must name the platform, the package looked for, and how to build from source.
+check("without the binary package: HAS_NATIVE is false and the error says what to install or build", () => {
+  // Not under the first project: Node would find its node_modules by walking up.
+  const bare = mkdtempSync(join(tmpdir(), "zarr-saver-consumer-bare-"));
+  cleanup.push(bare);
+  writeFileSync(join(bare, "package.json"), `${JSON.stringify({ name: "bare", version: "1.0.0", private: true }, null, 2)}\n`);
+  const [command, ...prefix] = npm;
+  execFileSync(command, [...prefix, "install", "--offline", "--omit=optional", "--no-audit", "--no-fund", mainPath], {
+    cwd: bare,
+    env,
+    stdio: "pipe",
+  });
+  const script = `const m = require("zarr-saver");
+    try { new m.ZarrSaver("out.zarr").saveSync([1]); } catch (e) { console.log(JSON.stringify([m.HAS_NATIVE, e.code, e.message])); }`;
+  const [hasNative, code, message] = JSON.parse(
+    execFileSync(process.execPath, ["-e", script], { cwd: bare, env, encoding: "utf8" }),
+  );
+  assert(hasNative === false && code === "ERR_ZARR_NATIVE_UNAVAILABLE", `${hasNative} ${code}`);
+  const platform = binaryPackage.slice(`${pkg.name}-`.length);
+  for (const part of [platform, binaryPackage, "npm install", "Rust toolchain"]) {
+    assert(message.includes(part), `message lacks '${part}': ${message}`);
+  }
 });
 
 // --- a strict TypeScript consumer, module resolution NodeNext ----------------------
@@ -177,7 +236,7 @@ check("strict NodeNext TypeScript consumer type-checks (ESM and CommonJS)", () =
   });
 });
 
-if (process.argv.includes("--keep")) console.log(`consumer project kept in ${project}`);
-else rmSync(project, { recursive: true, force: true });
+if (process.argv.includes("--keep")) console.log(`consumer projects kept: ${cleanup.join(", ")}`);
+else for (const dir of cleanup) rmSync(dir, { recursive: true, force: true });
 console.log(`consumer: ${results.passed} passed, ${results.failed} failed`);
 process.exit(results.failed === 0 ? 0 : 1);

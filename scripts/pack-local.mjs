@@ -15,13 +15,15 @@ import { fileURLToPath } from "node:url";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const packDir = join(root, "pack");
 const stage = join(packDir, ".stage");
-const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-const run = (cwd, ...args) => execFileSync(npm, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+// npm as `node npm-cli.js` when run from an npm script: Windows' npm.cmd needs a shell.
+const [npm, ...npmPrefix] = process.env.npm_execpath?.endsWith(".js") ? [process.execPath, process.env.npm_execpath] : ["npm"];
+const run = (cwd, ...args) =>
+  execFileSync(npm, [...npmPrefix, ...args], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
 const readJson = (file) => JSON.parse(readFileSync(file, "utf8"));
 
 if (!process.argv.includes("--no-build")) {
   // The build script is release mode throughout (native and TypeScript).
-  execFileSync(npm, ["run", "build"], { cwd: root, stdio: "inherit" });
+  execFileSync(npm, [...npmPrefix, "run", "build"], { cwd: root, stdio: "inherit" });
 }
 
 rmSync(packDir, { recursive: true, force: true });
