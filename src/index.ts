@@ -21,7 +21,7 @@ export {
 export { type AxisIndex, type Indices, type Slice, slice } from "./indices.js";
 export { HAS_NATIVE } from "./native.js";
 export type { Approach, SaveOptions, SaveProgress, StorageOptions, ZarrSaverOptions } from "./options.js";
-// Pipeline (issue #6): TaskManager drives a Saver from many tasks, in item order.
+// Pipeline: TaskManager drives a Saver from many tasks, in item order.
 export { TaskFailedError, type TaskFailure, type TaskStage } from "./pipeline/errors.js";
 export type { TaskItems } from "./pipeline/input.js";
 export type { SubmitOptions, TaskManagerOptions } from "./pipeline/options.js";

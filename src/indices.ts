@@ -1,5 +1,5 @@
 /**
- * `update` index forms (DESIGN.md): a number, a list of numbers, a slice, or
+ * `update` index forms: a number, a list of numbers, a slice, or
  * `{ axes: [...] }` with one entry per leading axis. Forms are checked here;
  * bounds, negative wrapping and duplicates are checked by the core against the
  * stored shape before anything is written.
@@ -8,8 +8,11 @@ import { InvalidArgumentError } from "./errors.js";
 
 /** A Python-style slice; `null`/absent bounds take Python's defaults. */
 export interface Slice {
+  /** First position; negative counts from the end. Default 0 (the end, for a negative step). */
   start?: number | null;
+  /** Position after the last one; negative counts from the end. Default the axis length. */
   stop?: number | null;
+  /** Distance between positions, not 0. Default 1. */
   step?: number | null;
 }
 
@@ -17,7 +20,14 @@ export interface Slice {
 export type AxisIndex = number | readonly number[] | Slice | null;
 
 /** Every accepted `indices` form. */
-export type Indices = number | readonly number[] | Slice | { axes: readonly AxisIndex[] };
+export type Indices =
+  | number
+  | readonly number[]
+  | Slice
+  | {
+      /** One selection per leading axis; trailing axes are taken whole. */
+      axes: readonly AxisIndex[];
+    };
 
 /** `slice(start, stop, step)`, as in Python: `slice(10, 20)`, `slice(null, null, 2)`. */
 export function slice(start?: number | null, stop?: number | null, step?: number | null): Slice {

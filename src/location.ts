@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "./errors.js";
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
-/** Object stores DESIGN.md names; the core says which it can write today. */
+/** Object-store schemes the facade routes to the core; the core says which it can write today. */
 const OBJECT_STORE_SCHEMES = new Set(["s3", "gs", "gcs", "az", "abfs", "azure"]);
 
 /** A local absolute path, or the object-store URL unchanged. */

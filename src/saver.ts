@@ -78,6 +78,7 @@ async function runAsync(native: NativeBinding, job: Prepared): Promise<SaveResul
 
 /** What a `TaskManager` drives: anything that can save a batch of results. */
 export interface Saver {
+  /** Persist one batch of results; the Promise settles when the batch is saved. */
   save(data: SaveData, options?: SaveOptions): Promise<unknown>;
 }
 
@@ -116,7 +117,7 @@ function isIndices(value: unknown): value is Indices {
   );
 }
 
-/** Accept both `save(data, options)` and the seed's `save(data, indices, options?)`. */
+/** Accept both `save(data, options)` and the positional `save(data, indices, options?)`. */
 function normalizeArgs(second: unknown, third: unknown): SaveOptions {
   if (third === undefined && !isIndices(second)) return (second ?? {}) as SaveOptions;
   if (second !== undefined && second !== null && !isIndices(second)) {
@@ -151,7 +152,7 @@ export class ZarrSaver implements Saver {
   readonly #concurrency: number | undefined;
 
   constructor(filePath: string | URL, options?: ZarrSaverOptions);
-  /** The seed's positional form. */
+  /** The positional form, as the Python saver takes it: `new ZarrSaver(filePath, datasetName?, approach?)`. */
   constructor(filePath: string | URL, datasetName?: string, approach?: Approach | string);
   constructor(filePath: string | URL, second?: ZarrSaverOptions | string, approach?: Approach | string) {
     const options: ZarrSaverOptions =
@@ -198,7 +199,7 @@ export class ZarrSaver implements Saver {
    * A typed array is read in place: leave it untouched until the Promise settles.
    */
   save(data: SaveData, options?: SaveOptions): Promise<SaveResult>;
-  /** The seed's form: `save(data, indices, options?)`. */
+  /** The positional form, as the Python saver takes it: `save(data, indices, options?)`. */
   save(data: SaveData, indices: Indices, options?: SaveOptions): Promise<SaveResult>;
   save(data: SaveData, second?: unknown, third?: unknown): Promise<SaveResult> {
     let prepared: Prepared;
@@ -240,7 +241,14 @@ export class ZarrSaver implements Saver {
   }
 
   /** Credentials stay out of logs and JSON. */
-  toJSON(): { filePath: string; datasetName: string; approach: Approach } {
+  toJSON(): {
+    /** The container, with any `user:password@` in it masked. */
+    filePath: string;
+    /** The dataset's path inside the container. */
+    datasetName: string;
+    /** What saves do. */
+    approach: Approach;
+  } {
     return { filePath: redact(this.filePath), datasetName: this.datasetName, approach: this.approach };
   }
 }
