@@ -7,6 +7,7 @@
  * {@link NativeUnavailableError} naming the platform, the package looked for, and
  * how to build from source.
  */
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type * as Binding from "../index.js";
 import { NativeUnavailableError } from "./errors.js";
@@ -69,9 +70,14 @@ function platformName(): string {
 }
 
 function isMusl(): boolean {
-  // glibc reports its version in the diagnostic report's header; musl reports none.
-  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  return report?.header?.glibcVersionRuntime === undefined;
+  // The loader's own test, first: musl's ldd is a script that names it.
+  try {
+    return readFileSync("/usr/bin/ldd", "utf8").includes("musl");
+  } catch {
+    // glibc reports its version in the diagnostic report's header; musl reports none.
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    return report?.header?.glibcVersionRuntime === undefined;
+  }
 }
 
 function packageInstalled(name: string): boolean {
