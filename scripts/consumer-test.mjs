@@ -17,7 +17,7 @@ import { gunzipSync } from "node:zlib";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const packDir = join(root, "pack");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
-const MAX_MAIN_BYTES = 1024 * 1024;
+const MAX_MAIN_BYTES = 1_000_000;
 const results = { passed: 0, failed: 0 };
 
 const tarballs = existsSync(packDir) ? readdirSync(packDir).filter((f) => f.endsWith(".tgz")) : [];
