@@ -11,8 +11,17 @@ export type CodecConfig =
   | Blosc
   | Zstd
   | GZip
-  | { id: string; [key: string]: unknown }
-  | { name: string; configuration?: Record<string, unknown> };
+  | {
+      /** numcodecs codec id (`"blosc"`, `"zstd"`, `"gzip"`, `"bitround"` ...). */
+      id: string;
+      [key: string]: unknown;
+    }
+  | {
+      /** Zarr v3 codec name (`"blosc"`, `"zstd"`, `"transpose"` ...). */
+      name: string;
+      /** Zarr v3 codec configuration. */
+      configuration?: Record<string, unknown>;
+    };
 
 /** Blosc compressor names. */
 export type BloscCname = "lz4" | "lz4hc" | "blosclz" | "zstd" | "zlib" | "snappy";
@@ -21,10 +30,15 @@ export type BloscShuffle = -1 | 0 | 1 | 2 | "noshuffle" | "shuffle" | "bitshuffl
 
 /** Blosc; defaults copy numcodecs.Blosc (lz4, clevel 5, byte shuffle, automatic blocksize). */
 export class Blosc {
+  /** numcodecs codec id. */
   readonly id = "blosc";
+  /** Compressor inside blosc. Default `"lz4"`. */
   readonly cname: BloscCname;
+  /** Compression level, 0 (none) to 9. Default 5. */
   readonly clevel: number;
+  /** Shuffle before compressing. Default 1 (byte shuffle). */
   readonly shuffle: BloscShuffle;
+  /** Bytes per blosc block; 0 lets the writer choose. Default 0. */
   readonly blocksize: number;
   constructor({ cname = "lz4", clevel = 5, shuffle = 1, blocksize = 0 }: Partial<Omit<Blosc, "id">> = {}) {
     this.cname = cname;
@@ -36,8 +50,11 @@ export class Blosc {
 
 /** Zstandard; default level 1 as in numcodecs.Zstd. */
 export class Zstd {
+  /** numcodecs codec id. */
   readonly id = "zstd";
+  /** Compression level. Default 1. */
   readonly level: number;
+  /** Store a checksum of each chunk's content. Default false. */
   readonly checksum: boolean;
   constructor({ level = 1, checksum = false }: Partial<Omit<Zstd, "id">> = {}) {
     this.level = level;
@@ -47,7 +64,9 @@ export class Zstd {
 
 /** gzip; default level 1 as in numcodecs.GZip. */
 export class GZip {
+  /** numcodecs codec id. */
   readonly id = "gzip";
+  /** Compression level, 0 to 9. Default 1. */
   readonly level: number;
   constructor({ level = 1 }: Partial<Omit<GZip, "id">> = {}) {
     this.level = level;

@@ -8,7 +8,9 @@ import { InvalidDataError } from "./errors.js";
 
 /** An N-d array given as flat data plus shape (zarrita chunks, scijs ndarray). */
 export interface NdArrayLike {
+  /** The elements, flat: a typed array or an array of numbers, bigints, booleans or strings. */
   data: TypedArray | ArrayLike<unknown>;
+  /** Length of each axis. */
   shape: readonly number[];
   /** Element strides; C order when absent. */
   stride?: readonly number[];

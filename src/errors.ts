@@ -22,6 +22,7 @@ export type ErrorCode =
 
 /** Base class of every zarr-saver error. */
 export class ZarrSaverError extends Error {
+  /** Stable code of the error, one per class. */
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -134,6 +135,7 @@ const CLASS_OF_CODE: Record<Exclude<ErrorCode, "ERR_ZARR_TASK_FAILED">, ErrorCla
 
 /** The OS error behind a {@link StoreError}, as Node names it (`err.code === "ENOSPC"`). */
 export class OsError extends Error {
+  /** Node's name of the OS error: `"ENOSPC"`, `"EACCES"` ... */
   readonly code: string;
   constructor(code: string, message: string) {
     super(message);

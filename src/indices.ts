@@ -9,8 +9,11 @@ import type { AxisSelection } from "./native.js";
 
 /** A Python-style slice; `null`/absent bounds take Python's defaults. */
 export interface Slice {
+  /** First position; negative counts from the end. Default 0 (the end, for a negative step). */
   start?: number | null;
+  /** Position after the last one; negative counts from the end. Default the axis length. */
   stop?: number | null;
+  /** Distance between positions, not 0. Default 1. */
   step?: number | null;
 }
 
@@ -18,7 +21,14 @@ export interface Slice {
 export type AxisIndex = number | readonly number[] | Slice | null;
 
 /** Every accepted `indices` form. */
-export type Indices = number | readonly number[] | Slice | { axes: readonly AxisIndex[] };
+export type Indices =
+  | number
+  | readonly number[]
+  | Slice
+  | {
+      /** One selection per leading axis; trailing axes are taken whole. */
+      axes: readonly AxisIndex[];
+    };
 
 /** `slice(start, stop, step)`, as in Python: `slice(10, 20)`, `slice(null, null, 2)`. */
 export function slice(start?: number | null, stop?: number | null, step?: number | null): Slice {

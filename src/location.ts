@@ -5,7 +5,7 @@ import { fromNativeError, InvalidArgumentError } from "./errors.js";
 import { loadedBinding } from "./native.js";
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
-/** The object stores zarr-saver writes. */
+/** Object-store schemes the facade routes to the core; the core says which it can write today. */
 const OBJECT_STORE_SCHEMES = new Set(["s3", "gs", "gcs", "az", "abfs", "azure"]);
 
 /** A local absolute path, or the object-store URL unchanged. */

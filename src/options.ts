@@ -15,11 +15,17 @@ export type Approach = NativeApproach;
 
 /** Options for an object store (used from the object-store release on; keys pass through to the client). */
 export interface StorageOptions {
+  /** URL of an S3-compatible service (MinIO, R2, a local emulator) instead of the provider's. */
   endpoint?: string;
+  /** The bucket's region. */
   region?: string;
+  /** Access key; with {@link StorageOptions.secretAccessKey}, instead of the environment's credentials. */
   accessKeyId?: string;
+  /** Secret of {@link StorageOptions.accessKeyId}. */
   secretAccessKey?: string;
+  /** Token of temporary credentials. */
   sessionToken?: string;
+  /** Allow `http://` endpoints (emulators); refused by default. */
   allowHttp?: boolean;
   [key: string]: unknown;
 }

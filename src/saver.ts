@@ -79,6 +79,7 @@ async function runAsync(native: NativeBinding, job: Prepared): Promise<SaveResul
 
 /** What a `TaskManager` drives: anything that can save a batch of results. */
 export interface Saver {
+  /** Persist one batch of results; the Promise settles when the batch is saved. */
   save(data: SaveData, options?: SaveOptions): Promise<unknown>;
 }
 
@@ -153,7 +154,7 @@ export class ZarrSaver implements Saver {
   readonly #durable: boolean;
 
   constructor(filePath: string | URL, options?: ZarrSaverOptions);
-  /** The positional form: `new ZarrSaver(filePath, datasetName, approach)`. */
+  /** The positional form, as the Python saver takes it: `new ZarrSaver(filePath, datasetName?, approach?)`. */
   constructor(filePath: string | URL, datasetName?: string, approach?: Approach | string);
   constructor(filePath: string | URL, second?: ZarrSaverOptions | string, approach?: Approach | string) {
     const options: ZarrSaverOptions =
@@ -202,7 +203,7 @@ export class ZarrSaver implements Saver {
    * A typed array is read in place: leave it untouched until the Promise settles.
    */
   save(data: SaveData, options?: SaveOptions): Promise<SaveResult>;
-  /** The positional form: `save(data, indices, options?)`. */
+  /** The positional form, as the Python saver takes it: `save(data, indices, options?)`. */
   save(data: SaveData, indices: Indices, options?: SaveOptions): Promise<SaveResult>;
   save(data: SaveData, second?: unknown, third?: unknown): Promise<SaveResult> {
     let prepared: Prepared;
@@ -244,7 +245,14 @@ export class ZarrSaver implements Saver {
   }
 
   /** Credentials stay out of logs and JSON. */
-  toJSON(): { filePath: string; datasetName: string; approach: Approach } {
+  toJSON(): {
+    /** The container, with any `user:password@` in it masked. */
+    filePath: string;
+    /** The dataset's path inside the container. */
+    datasetName: string;
+    /** What saves do. */
+    approach: Approach;
+  } {
     return { filePath: redact(this.filePath), datasetName: this.datasetName, approach: this.approach };
   }
 }
