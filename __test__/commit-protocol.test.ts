@@ -432,6 +432,40 @@ describe("the facade's tables are the core's", () => {
     expect([...CORE_ERROR_CODES].sort()).toEqual([...native.errorCodes()].sort());
   });
 
+  it("threads: the core refuses what the facade refuses, with the same words", () => {
+    const root = tempDir("zarr-saver-threads-");
+    for (const threads of [0, 1025]) {
+      const facade = (() => {
+        try {
+          new ZarrSaver(root, { threads });
+        } catch (err) {
+          return (err as Error).message;
+        }
+      })();
+      const core = (() => {
+        try {
+          native.saveSync(
+            {
+              location: root,
+              dataset: "t",
+              approach: "append",
+              dtype: "float64",
+              shape: [1],
+              compressor: { kind: "default" },
+              threads,
+              durable: false,
+            },
+            new Uint8Array(8),
+          );
+        } catch (err) {
+          return (err as Error).message;
+        }
+      })();
+      expect(facade).toBe(`threads must be an integer from 1 to 1024; got ${threads}`);
+      expect(core).toBe(`ERR_ZARR_INVALID_ARGUMENT: ${facade}`);
+    }
+  });
+
   it("approaches: each one the facade accepts, the core runs", async () => {
     const root = tempDir("zarr-saver-approaches-");
     for (const approach of APPROACHES) {

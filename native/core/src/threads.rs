@@ -7,6 +7,9 @@ use rayon::ThreadPool;
 
 use crate::error::{Result, SaveError};
 
+/// More encoding threads than this is a mistake, not a machine (the facade says the same).
+pub const MAX_THREADS: usize = 1024;
+
 /// The pool for `threads` workers (`None`: one per core).
 pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
@@ -14,10 +17,10 @@ pub fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>> {
     static CORES: OnceLock<usize> = OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let n = threads.unwrap_or(cores);
-    if n == 0 {
-        return Err(SaveError::InvalidArgument(
-            "threads must be at least 1".into(),
-        ));
+    if !(1..=MAX_THREADS).contains(&n) {
+        return Err(SaveError::InvalidArgument(format!(
+            "threads must be an integer from 1 to {MAX_THREADS}; got {n}"
+        )));
     }
     let mut pools = POOLS
         .get_or_init(Default::default)

@@ -279,7 +279,8 @@ impl AtomicFilesystemStore {
                 }
             }
         }
-        if self.durable {
+        // A staging tree is synced whole before it is published (`publish_dir`).
+        if self.durable && self.mode == Mode::Atomic {
             // A directory this save made is an entry in its parent: sync that one too.
             for made in std::mem::take(&mut *lock(&self.made_dirs)) {
                 changed_dirs.extend(made.parent().map(Path::to_path_buf));
