@@ -2,7 +2,9 @@
 /**
  * `npm run bench`: zarr-saver against the ways one writes Zarr otherwise (a zarrita.js
  * saver, zarr-python 3) and against its own Rust core called directly, on identical
- * data and codecs, in one run. See bench/README.md.
+ * data and codecs, in one run; and what `durable: true` costs zarr-saver's `save` on
+ * W1 and W2 (contender zarr-saver-durable, a ratio to the plain save of the same run,
+ * not a target). See bench/README.md.
  *
  *   npm run bench                  full sizes; writes bench/results/latest.json,
  *                                  bench/results/ratios.svg and bench/RESULTS.md
@@ -32,11 +34,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { printUsage, runMain } from "./lib/cli.mjs";
-import { ROOT, resolveContenders, runContender } from "./lib/contenders.mjs";
+import { ROOT, resolveContenders, runContender, runsOn } from "./lib/contenders.mjs";
 import { distinctPositions, readRows, writeDataFile, writeIndicesFile } from "./lib/data.mjs";
 import { machine, staleBuild, versions } from "./lib/machine.mjs";
 import { consoleReport, keptAnalysis, markdown } from "./lib/report.mjs";
-import { ratioRanges, ratios, summarizeCell, targets } from "./lib/stats.mjs";
+import { durableCost, ratioRanges, ratios, summarizeCell, targets } from "./lib/stats.mjs";
 import { ratiosSvg } from "./lib/svg.mjs";
 import { CODECS, COLS, dataRows, job, sizes, workloads } from "./lib/workloads.mjs";
 
@@ -229,12 +231,14 @@ async function main() {
   };
 
   if (quick) {
-    // Smoke test: one process per contender runs every workload.
+    // Smoke test: one process per contender runs every workload it takes part in.
     for (let rep = 0; rep < reps; rep++) {
       const outs = [];
       for (const c of runnable) {
+        const ws = selected.filter((w) => runsOn(c, w));
+        if (ws.length === 0) continue;
         log(`[${rep + 1}/${reps}] ${c.label}`);
-        outs.push(await runProcess(c, selected, rep));
+        outs.push(await runProcess(c, ws, rep));
       }
       emptyOutputs(outs);
     }
@@ -249,6 +253,7 @@ async function main() {
         const order = runnable.map((_, i) => runnable[(i + rep) % runnable.length]);
         const outs = [];
         for (const c of order) {
+          if (!runsOn(c, w)) continue;
           if (c.name === "rust-direct" && w.kind.startsWith("convert")) {
             extra[w.id] ??= {};
             extra[w.id][c.name] = { notApplicable: "no JS values to convert in Rust" };
@@ -265,7 +270,7 @@ async function main() {
   for (const w of selected) {
     cells[w.id] = {};
     for (const c of contenders) {
-      const e = extra[w.id]?.[c.name] ?? {};
+      const e = extra[w.id]?.[c.name] ?? (runsOn(c, w) ? {} : { notApplicable: `runs only ${c.workloads.join(", ")}` });
       const summary = summarizeCell(runs[w.id]?.[c.name] ?? []);
       cells[w.id][c.name] = c.skipped ? { skipped: c.skipped } : { ...summary, ...e };
     }
@@ -291,6 +296,7 @@ async function main() {
     cells,
     ratios: ratio,
     ratioRanges: ranges,
+    durableCost: durableCost(selected, runs),
     targets: bulk ? targets(cells, ratio, bulk.bytes, ranges) : [],
     crashes,
     staleBuild: stale,

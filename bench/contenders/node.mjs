@@ -1,7 +1,8 @@
 /**
  * One Node contender process: `node bench/contenders/node.mjs <contender> '<jobs JSON>'`
- * with contender `zarr-saver-async`, `zarr-saver-sync` or `zarrita`. Runs each job once
- * (after an untimed warm-up) and prints one JSON report as its last stdout line.
+ * with contender `zarr-saver-async`, `zarr-saver-sync`, `zarr-saver-durable` or
+ * `zarrita`. Runs each job once (after an untimed warm-up) and prints one JSON report
+ * as its last stdout line.
  * The same driver serves every Node contender, so they do exactly the same work.
  */
 import { existsSync, renameSync, rmSync } from "node:fs";
@@ -27,6 +28,13 @@ async function saverFactory(name) {
   if (name === "zarr-saver-async") {
     return (container, approach) => {
       const saver = new ZarrSaver(container, { datasetName: "data", approach });
+      return (data, options) => saver.save(data, options);
+    };
+  }
+  if (name === "zarr-saver-durable") {
+    // `save` as above, resolving only once the save is on disk (fsync before each publish).
+    return (container, approach) => {
+      const saver = new ZarrSaver(container, { datasetName: "data", approach, durable: true });
       return (data, options) => saver.save(data, options);
     };
   }

@@ -11,14 +11,32 @@ import { fileURLToPath } from "node:url";
 const BENCH = dirname(dirname(fileURLToPath(import.meta.url)));
 export const ROOT = dirname(BENCH);
 
-/** Display names, in table order. `ours` marks zarr-saver's two forms. */
+/**
+ * Display names, in table order. `ours` marks zarr-saver's two forms. A `variantOf`
+ * entry is zarr-saver with an option that changes what a save promises: it is priced
+ * against that contender in the same run, on its `workloads` only, and stays out of
+ * the tables, ratios and targets (see `durableCost` in lib/stats.mjs).
+ */
 export const CONTENDERS = [
   { name: "zarr-saver-async", label: "zarr-saver save", ours: true },
   { name: "zarr-saver-sync", label: "zarr-saver saveSync", ours: true },
   { name: "rust-direct", label: "Rust core direct", baseline: "ceiling" },
   { name: "zarr-python", label: "zarr-python 3", baseline: "zarr-python" },
   { name: "zarrita", label: "zarrita.js saver", baseline: "zarrita" },
+  // Last, so that the first repetition runs the others in their usual order.
+  {
+    name: "zarr-saver-durable",
+    label: "zarr-saver save, durable",
+    variantOf: "zarr-saver-async",
+    workloads: ["W1 blosc lz4", "W2 appends"],
+  },
 ];
+
+/** The contenders of the tables: every one but the variants. */
+export const TABLED = CONTENDERS.filter((c) => !c.variantOf);
+
+/** Whether contender `c` runs workload `w` at all. */
+export const runsOn = (c, w) => !c.workloads || c.workloads.includes(w.id);
 
 function nodeCommand(name) {
   return (jobs) => [process.execPath, [join(BENCH, "contenders", "node.mjs"), name, JSON.stringify(jobs)]];

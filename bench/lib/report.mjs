@@ -1,5 +1,5 @@
 /** The console table, RESULTS.md and latest.json of a benchmark run. */
-import { CONTENDERS } from "./contenders.mjs";
+import { TABLED as CONTENDERS } from "./contenders.mjs";
 
 const BASES = CONTENDERS.filter((c) => c.baseline);
 
@@ -134,6 +134,25 @@ function repsText(result) {
   return [...counts].map(([n, ids]) => `${n} for ${[...new Set(ids)].join(", ")}`).join("; ") || `${result.reps}`;
 }
 
+/**
+ * What the durable contender cost: its time as a multiple of the plain save's, or why
+ * there is no figure. Undefined when the run did not include it.
+ */
+function durableText(result) {
+  const durable = result.contenders.find((c) => c.name === "zarr-saver-durable");
+  if (!durable) return undefined;
+  if (durable.skipped) return `not measured (${durable.skipped})`;
+  const parts = Object.entries(result.durableCost ?? {}).map(([id, d]) => {
+    const spread = d.range[0] !== d.range[1] ? ` (repetitions ${d.range[0].toFixed(2)}-${d.range[1].toFixed(2)})` : "";
+    const cap = result.cells[id]?.["zarr-saver-durable"]?.capped;
+    const capped = cap ? ` (durable capped at ${cap.done}/${cap.of} ${cap.unit})` : "";
+    return { w: id.split(" ")[0], text: `${d.timeRatio.toFixed(2)}${spread}${capped}` };
+  });
+  if (parts.length === 0) return "not measured (needs zarr-saver-async and zarr-saver-durable on W1 or W2)";
+  const [first, ...rest] = parts;
+  return `${first.w} ${first.text} the time of a plain save${rest.map((p) => `, ${p.w} ${p.text}`).join("")}`;
+}
+
 export function consoleReport(result) {
   const rates = rateRows(result);
   const mem = memoryRows(result);
@@ -148,6 +167,8 @@ export function consoleReport(result) {
       (t) => `${t.met === undefined ? "[ -- ]" : t.met ? "[ ok ]" : "[MISS]"} ${t.target}: ${t.value ?? "not measured"}`,
     ),
   ];
+  const durable = durableText(result);
+  if (durable) out.push(`durable cost: ${durable}`);
   for (const c of result.contenders.filter((c) => c.skipped)) out.push(`skipped ${c.label}: ${c.skipped}`);
   for (const e of result.crashes) out.push(`CRASH ${e}`);
   return out.join("\n");
@@ -195,6 +216,9 @@ export function markdown(result, analysis) {
     "",
     ...cappedNotes(result).map((n) => `\\* ${n}`),
     "",
+    ...(durableText(result)
+      ? [`**Durable cost** (\`durable: true\`, not a target; see bench/README.md): ${durableText(result)}.`, ""]
+      : []),
     "## Targets (issue #3)",
     "",
     mdTable(

@@ -2,7 +2,8 @@
  * From the raw runs to the figures reported: per cell (workload x contender) the median
  * rate, peak RSS and event-loop delay; per workload the ratios of zarr-saver to each
  * baseline (the median of ratios taken pair by pair within a repetition, so that drift
- * of a noisy machine between repetitions cancels); the targets of issue #3.
+ * of a noisy machine between repetitions cancels); the targets of issue #3; what a
+ * durable save costs.
  */
 import { CONTENDERS } from "./contenders.mjs";
 
@@ -87,6 +88,22 @@ export function ratios(workloads, runs) {
         if (r !== undefined) out[w.id][o.name][b.baseline] = r;
       }
     }
+  }
+  return out;
+}
+
+/**
+ * What `durable: true` costs, per workload the durable contender ran beside
+ * `zarr-saver-async`: its time over the plain save's for the same bytes (the plain
+ * rate over the durable rate, so a capped run counts for the part it did), the median
+ * of the per-repetition ratios and their range. Not a target: durability is paid for
+ * in device flushes, which depend on the disk far more than on zarr-saver.
+ */
+export function durableCost(workloads, runs) {
+  const out = {};
+  for (const w of workloads) {
+    const r = perRepRatios(runs[w.id]?.["zarr-saver-async"] ?? [], runs[w.id]?.["zarr-saver-durable"] ?? []);
+    if (r.length) out[w.id] = { timeRatio: median(r), range: [Math.min(...r), Math.max(...r)], reps: r.length };
   }
   return out;
 }
