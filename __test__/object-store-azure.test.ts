@@ -7,7 +7,9 @@
  * - 3 processes x 10 appends to one dataset: every batch present once, whole (the lease
  *   and the metadata commit rest on Azure's ETag conditions);
  * - a rejected key and a missing container are StoreErrors without secrets;
- *   AZURE_* environment variables alone configure the store.
+ *   AZURE_* environment variables alone configure the store;
+ * - a crashed writer's expired lease is taken over (a PUT with If-Match on its ETag), a
+ *   live one is waited for.
  *
  * Child processes import the built package: run `npm run build` after changing src/ or native/.
  */
@@ -136,5 +138,52 @@ describe("az:// errors", () => {
     expect(error).toMatchObject({ name: "StoreError", code: "ERR_ZARR_STORE" });
     expect(error.message).toMatch(/403|AuthorizationFailure|AuthenticationFailed|Forbidden/i);
     expect(error.message).not.toContain(SECRET);
+  });
+});
+
+/** Blob `name` of the container: its body, or null when absent (Azure SDK in the venv). */
+function blob(name: string, body?: string): string | null {
+  const code = `
+import json, sys
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+cs, container, name = sys.argv[1:4]
+client = BlobServiceClient.from_connection_string(cs).get_blob_client(container, name)
+if len(sys.argv) > 4:
+    client.upload_blob(sys.argv[4].encode(), overwrite=True)
+try:
+    print(json.dumps(client.download_blob().readall().decode()))
+except ResourceNotFoundError:
+    print(json.dumps(None))
+`;
+  return runPython<string | null>(code, [azure().connectionString, CONTAINER, name, ...(body === undefined ? [] : [body])]);
+}
+
+describe("az:// writer leases", () => {
+  const lease = (dataset: string) => `lease.zarr/${dataset}/.zarr-saver-lease`;
+  const saver = (dataset: string) =>
+    new ZarrSaver(`az://${CONTAINER}/lease.zarr`, { datasetName: dataset, storageOptions: storage() });
+
+  it("a crashed writer's expired lease does not block a save, and is released after", async () => {
+    const s = saver("stale");
+    await s.save([1, 2]);
+    blob(lease("stale"), JSON.stringify({ owner: "dead", expires_ms: Date.now() - 1000 }));
+    const started = Date.now();
+    expect((await s.save([3])).shape).toEqual([3]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(blob(lease("stale"))).toBeNull();
+    expect((readAzure("lease.zarr", ["stale"]).stale as ReadBack).values).toEqual([1, 2, 3]);
+  });
+
+  it("a live lease is waited for, then taken over when it expires", async () => {
+    const s = saver("live");
+    await s.save([1, 2]);
+    blob(lease("live"), JSON.stringify({ owner: "other", expires_ms: Date.now() + 4000 }));
+    const started = Date.now();
+    expect((await s.save([3])).shape).toEqual([3]);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(1000);
+    expect(waited).toBeLessThan(12_000);
+    expect(blob(lease("live"))).toBeNull();
   });
 });
