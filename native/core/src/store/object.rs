@@ -152,7 +152,12 @@ fn gcs_credentials(
     };
     let skip = builder
         .get_config_value(&Key::SkipSignature)
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"));
+        .is_some_and(|v| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "true" | "1" | "yes" | "y" | "on"
+            )
+        });
     let given = [
         Key::ServiceAccount,
         Key::ServiceAccountKey,
