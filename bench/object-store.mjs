@@ -1,36 +1,40 @@
 #!/usr/bin/env node
 /**
- * S3 variants of the bench's W1 and W2, against a real S3 endpoint: a moto_server this
- * script starts on a free port of 127.0.0.1 (from the project venv) and stops at the end.
+ * Object-store variants of the bench's W1 and W2, against real servers this script starts
+ * on free ports of 127.0.0.1 and stops at the end: S3 on a moto_server (project venv) and
+ * Azure Blob Storage on Azurite (npm devDependency). Google Cloud Storage is listed but not
+ * run: object_store writes GCS objects through the XML API, which fake-gcs-server (the GCS
+ * emulator the venv has) does not accept uploads through.
  *
  *   node bench/object-store.mjs            full sizes; writes bench/results/object-store.json
  *   node bench/object-store.mjs --quick    smoke-test sizes (seconds); writes
  *                                          bench/results/tmp/quick-object-store.json
  *   options: --reps N
  *
- * Workloads (Blosc lz4 clevel 5 byte shuffle, chunks [8192, 16], float64):
- *   W1-S3  one save of [N, 16]                  N = 500,000 (quick 50,000)
- *   W2-S3  K saves of [100, 16] appended        K = 500 (quick 50)
+ * Workloads (Blosc lz4 clevel 5 byte shuffle, chunks [8192, 16], float64), for each store
+ * (S3, AZ):
+ *   W1-<store>  one save of [N, 16]                  N = 500,000 (quick 50,000)
+ *   W2-<store>  K saves of [100, 16] appended        K = 500 (quick 50)
  * Contenders:
- *   zarr-saver   ZarrSaver.save to s3://bucket/..., storageOptions endpoint/allowHttp/
- *                region/keys, default concurrency (32); run in this process after an
- *                untimed warm-up against the same server
- *   zarr-python  zarr-python 3 + s3fs (baselines/zarr_python_s3_bench.py), its own
- *                process per run, timing itself after a warm-up
+ *   zarr-saver   ZarrSaver.save to s3://bucket/... or az://container/..., storageOptions
+ *                with the server's endpoint and credentials, default concurrency (32); run
+ *                in this process after an untimed warm-up against the same server
+ *   zarr-python  zarr-python 3 + s3fs or adlfs (baselines/zarr_python_s3_bench.py), its
+ *                own process per run, timing itself after a warm-up
  *
  * Same input for both (bench/lib/data.mjs: the rounded sine every bench writes), same
  * codecs; every array written in the first repetition is read back with zarr-python and
  * compared bit for bit with the input. MB/s of raw data (10^6 bytes); ratio =
  * zarr-saver / zarr-python, median of the ratios taken within each repetition
- * (contenders interleaved, order rotating). moto is an in-memory Python server on the
- * same cores: the figures measure the client's request pattern and concurrency against
- * a slow-ish server, not S3 itself.
+ * (contenders interleaved, order rotating). moto (in-memory Python) and Azurite (Node,
+ * on disk) are emulators on the same cores: the figures measure the clients' request
+ * patterns and concurrency against these emulators, not S3 or Azure over a network.
  *
  * Exit status: 0 unless a contender crashed (or the harness itself failed). Without a
  * usable venv (scripts/python-venv.sh) nothing can run: reported as skipped, exit 0.
  */
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -65,34 +69,54 @@ const SIZES = quick
 const reps = args.reps ? Number(args.reps) : SIZES.reps;
 const BUCKET = "bench";
 const MOTO = { key: "testing", secret: "testing", region: "us-east-1" };
+/** Azurite's single account and its published key (the same in every Azurite). */
+const AZURITE = {
+  account: "devstoreaccount1",
+  key: "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+};
+const STORES = [
+  { id: "S3", name: "S3", python: "zarr-python 3 + s3fs" },
+  { id: "AZ", name: "Azure Blob", python: "zarr-python 3 + adlfs" },
+];
+/** Listed in the report with the reason it is not measured. */
+const NOT_RUN = [
+  {
+    id: "GCS",
+    reason:
+      "not run: object_store writes GCS objects through the XML API, and fake-gcs-server accepts uploads only through the JSON API",
+  },
+];
 const CONTENDERS = [
   { name: "zarr-saver", label: "zarr-saver save" },
-  { name: "zarr-python", label: "zarr-python 3 + s3fs" },
+  { name: "zarr-python", label: "zarr-python 3" },
 ];
-const WORKLOADS = [
+const WORKLOADS = STORES.flatMap((store) => [
   {
-    id: "W1-S3",
+    id: `W1-${store.id}`,
+    store: store.id,
     kind: "bulk",
     rows: SIZES.bulkRows,
     bytes: SIZES.bulkRows * COLS * 8,
-    describe: `one save of [${SIZES.bulkRows}, ${COLS}] float64 (${((SIZES.bulkRows * COLS * 8) / 2 ** 20).toFixed(0)} MiB) to S3, blosc lz4`,
+    describe: `one save of [${SIZES.bulkRows}, ${COLS}] float64 (${((SIZES.bulkRows * COLS * 8) / 2 ** 20).toFixed(0)} MiB) to ${store.name}, blosc lz4`,
   },
   {
-    id: "W2-S3",
+    id: `W2-${store.id}`,
+    store: store.id,
     kind: "append",
     saves: SIZES.appendSaves,
     rowsPerSave: SIZES.appendRows,
     rows: SIZES.appendSaves * SIZES.appendRows,
     bytes: SIZES.appendSaves * SIZES.appendRows * COLS * 8,
-    describe: `${SIZES.appendSaves} saves of [${SIZES.appendRows}, ${COLS}] float64 appended to one S3 array`,
+    describe: `${SIZES.appendSaves} saves of [${SIZES.appendRows}, ${COLS}] float64 appended to one ${store.name} array`,
   },
-];
+]);
 
 // ---------------------------------------------------------------------------------
 // Scratch directory and the moto server: removed / stopped whichever way we exit.
 
 const scratch = mkdtempSync(join(tmpdir(), "zarr-saver-bench-s3-"));
-let moto;
+/** Servers started, killed whichever way we exit. */
+const servers = new Set();
 function killGroup(child, signal) {
   if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
   try {
@@ -102,7 +126,7 @@ function killGroup(child, signal) {
   }
 }
 process.on("exit", () => {
-  killGroup(moto?.process, "SIGKILL");
+  for (const server of servers) killGroup(server.process, "SIGKILL");
   rmSync(scratch, { recursive: true, force: true });
 });
 for (const sig of ["SIGINT", "SIGTERM"]) {
@@ -149,7 +173,7 @@ async function startMotoOnce(python) {
       clearTimeout(timer);
     },
   };
-  moto = server;
+  servers.add(server);
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -185,6 +209,85 @@ async function startMoto(python) {
   throw last;
 }
 
+/** Start azurite-blob in its own process group, wait until it answers, create the container. */
+async function startAzuriteOnce(python) {
+  const bin = join(ROOT, "node_modules", ".bin", "azurite-blob");
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}/${AZURITE.account}`;
+  const location = join(scratch, `azurite-${port}`);
+  mkdirSync(location, { recursive: true });
+  const child = spawn(
+    bin,
+    [
+      ...["--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", location],
+      // --disableTelemetry: Azurite would otherwise report to a collector beyond 127.0.0.1
+      ...["--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
+    ],
+    { detached: true, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr = (stderr + d).slice(-4000);
+  });
+  const server = {
+    endpoint,
+    process: child,
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE.account};AccountKey=${AZURITE.key};BlobEndpoint=${endpoint};`,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      killGroup(child, "SIGTERM");
+      const timer = setTimeout(() => killGroup(child, "SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  servers.add(server);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`azurite-blob exited (${child.exitCode ?? child.signalCode}) before answering:\n${stderr}`);
+    }
+    try {
+      // Any HTTP answer means it listens (an unsigned request is refused with 4xx).
+      await fetch(`${endpoint}?comp=list`, { signal: AbortSignal.timeout(1_000) });
+      break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await server.stop();
+      throw new Error(`azurite-blob did not answer on ${endpoint} within 30 s:\n${stderr}`);
+    }
+    await sleep(100);
+  }
+  const create = spawnSync(
+    python,
+    [
+      "-c",
+      "import sys\nfrom azure.storage.blob import BlobServiceClient\nBlobServiceClient.from_connection_string(sys.argv[1]).create_container(sys.argv[2])",
+      server.connectionString,
+      BUCKET,
+    ],
+    { encoding: "utf8" },
+  );
+  if (create.status !== 0) throw new Error(`creating container ${BUCKET}: ${create.stderr}`);
+  return server;
+}
+
+/** Retried when another process took the port first. */
+async function startAzurite(python) {
+  let last;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startAzuriteOnce(python);
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
 /** The project's venv python (scripts/python-venv.sh creates it on first use), or a reason. */
 function venvPython() {
   log("checking the Python venv (scripts/python-venv.sh)");
@@ -200,13 +303,13 @@ function venvPython() {
 // ---------------------------------------------------------------------------------
 // The contenders.
 
-/** Run the Python contender on `jobs`; resolves with its JSON report. */
-function runPython(python, s3, jobs, timeoutMs) {
+/** Run the Python contender on `jobs` against `store` (`{ s3 }` or `{ azure }`); resolves with its JSON report. */
+function runPython(python, store, jobs, timeoutMs) {
   const script = join(BENCH, "baselines", "zarr_python_s3_bench.py");
   return new Promise((resolve, reject) => {
     execFile(
       python,
-      [script, JSON.stringify({ s3, jobs })],
+      [script, JSON.stringify({ ...store, jobs })],
       { cwd: ROOT, maxBuffer: 1 << 26, timeout: timeoutMs, killSignal: "SIGKILL" },
       (err, stdout, stderr) => {
         const last = stdout.trim().split("\n").at(-1) ?? "";
@@ -225,18 +328,11 @@ function runPython(python, s3, jobs, timeoutMs) {
   });
 }
 
-/** zarr-saver in this process: `(url, approach) -> save(data, options)`. */
-async function zarrSaverFactory(endpoint) {
+/** zarr-saver in this process: `storageOptions -> (url, approach) -> save(data, options)`. */
+async function zarrSaverFactory() {
   const { ZarrSaver, HAS_NATIVE } = await import("zarr-saver");
   if (!HAS_NATIVE) throw new Error("the zarr-saver native addon did not load: run `npm run build` first");
-  const storageOptions = {
-    endpoint,
-    allowHttp: true,
-    region: MOTO.region,
-    accessKeyId: MOTO.key,
-    secretAccessKey: MOTO.secret,
-  };
-  return (url, approach) => {
+  return (storageOptions) => (url, approach) => {
     const saver = new ZarrSaver(url, { datasetName: "data", approach, storageOptions });
     return (data, options) => saver.save(data, options);
   };
@@ -346,172 +442,249 @@ async function main() {
   log(`writing ${dataRows} x ${COLS} float64 of input to ${scratch}`);
   writeDataFile(dataFile, dataRows * COLS);
 
-  log("starting moto_server");
-  const server = await startMoto(python);
-  log(`moto_server on ${server.endpoint}, bucket ${BUCKET}`);
-  const s3 = { endpoint: server.endpoint, key: MOTO.key, secret: MOTO.secret };
   const timeoutMs = (quick ? 120 : 900) * 1000;
-
   const runs = {}; // runs[workload][contender] = [{ rep, seconds, bytes, ... }]
   const crashes = [];
+  const verify = [];
+  const pythonInfo = {}; // by store
+  const serverInfo = {}; // by store
+  const makeZarrSaver = await zarrSaverFactory(); // checks the addon before any server starts
+  for (const store of STORES) {
+    let target;
+    try {
+      target = await startStore(store, python);
+    } catch (err) {
+      crashes.push(`${store.name} server: ${err.message}`);
+      continue;
+    }
+    try {
+      serverInfo[store.id] = target.describe;
+      const out = await runStore(store, target, makeZarrSaver, python, dataFile, timeoutMs, runs, crashes);
+      verify.push(...out.verify);
+      pythonInfo[store.id] = out.pythonInfo;
+    } finally {
+      log(`stopping the ${store.name} server`);
+      await target.server.stop();
+      servers.delete(target.server);
+    }
+  }
+  for (const v of verify) {
+    const want = [v.rows, COLS];
+    const bad =
+      v.error ??
+      (!v.equal ? "values differ from the input" : undefined) ??
+      (JSON.stringify(v.shape) !== JSON.stringify(want)
+        ? `shape ${JSON.stringify(v.shape)}, expected ${JSON.stringify(want)}`
+        : undefined);
+    if (bad) crashes.push(`${v.contender} on ${v.workload}: read-back failed: ${bad}`);
+  }
+  for (const w of WORKLOADS) {
+    const codecs = new Set(verify.filter((v) => v.workload === w.id && v.codecs).map((v) => v.codecs));
+    if (codecs.size > 1) log(`WARNING: ${w.id}: the contenders wrote different codecs: ${[...codecs].join(" vs ")}`);
+  }
+
+  // Report.
+  const cells = {};
+  const ratios = {};
+  for (const w of WORKLOADS) {
+    cells[w.id] = {};
+    for (const c of CONTENDERS) {
+      const v = verify.find((x) => x.workload === w.id && x.contender === c.name);
+      cells[w.id][c.name] = {
+        ...summarize(runs[w.id]?.[c.name] ?? []),
+        ...(v && {
+          storedBytes: v.storedBytes,
+          readBack: v.error ?? (v.equal ? "identical to the input" : "DIFFERS"),
+          codecs: v.codecs,
+        }),
+      };
+    }
+    ratios[w.id] = pairedRatio(runs[w.id]?.["zarr-saver"] ?? [], runs[w.id]?.["zarr-python"] ?? []);
+  }
+  const py = (name) => Object.values(pythonInfo).find((i) => i?.versions?.[name])?.versions?.[name];
+  const result = {
+    ...base,
+    servers: serverInfo,
+    notRun: NOT_RUN,
+    caveat: EMULATOR_CAVEAT,
+    versions: {
+      ...versions(),
+      "zarr-python": py("zarr"),
+      numcodecs: py("numcodecs"),
+      s3fs: py("s3fs"),
+      moto: py("moto"),
+      adlfs: py("adlfs"),
+      "azure-storage-blob": py("azure-storage-blob"),
+      azurite: azuriteVersion(),
+    },
+    concurrency: {
+      "zarr-saver": "32 (default)",
+      "zarr-python": `${Object.values(pythonInfo)[0]?.concurrency} (async.concurrency default)`,
+    },
+    cells,
+    ratios,
+    crashes,
+    runs,
+  };
+
+  const headers = [
+    "workload",
+    ...CONTENDERS.map((c) => `${c.label} MB/s`),
+    "zarr-saver / zarr-python",
+    "stored bytes (saver / python)",
+  ];
+  const rows = WORKLOADS.map((w) => {
+    const r = ratios[w.id];
+    const range = r && r.perRep.length > 1 ? ` (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : "";
+    return [
+      w.id,
+      ...CONTENDERS.map((c) => {
+        const cell = cells[w.id][c.name];
+        return cell.mbps === undefined ? "crashed" : `${fmtRate(cell.mbps)}${cell.capped ? "*" : ""}`;
+      }),
+      r ? `${r.median.toFixed(2)}x${range}` : "-",
+      CONTENDERS.map((c) => cells[w.id][c.name].storedBytes ?? "-").join(" / "),
+    ];
+  });
+  for (const n of NOT_RUN) rows.push([`W1/W2-${n.id}`, "-", "-", "-", "-"]);
+  console.log(
+    `\nObject stores on emulators; ${reps} repetition(s), ${quick ? "QUICK sizes" : "full sizes"}; ` +
+      `MB/s of raw data (10^6 B), median; ratio = median of per-repetition ratios (range)\n`,
+  );
+  console.log(table(headers, rows, ["l", "r", "r", "r", "r"]));
+  console.log(`- CAVEAT: ${EMULATOR_CAVEAT}`);
+  for (const [id, describe] of Object.entries(serverInfo)) console.log(`- ${id}: ${describe}`);
+  for (const w of WORKLOADS)
+    console.log(`- ${w.id}: ${w.describe}; zarr-python with ${STORES.find((s) => s.id === w.store).python}`);
+  for (const n of NOT_RUN) console.log(`- ${n.id}: ${n.reason}`);
+  console.log(
+    `- read back with zarr-python: ${verify.length ? verify.map((v) => `${v.contender}/${v.workload} ${v.error ?? (v.equal ? "ok" : "DIFFERS")}`).join(", ") : "not done"}`,
+  );
+  if (WORKLOADS.some((w) => CONTENDERS.some((c) => cells[w.id][c.name].capped))) {
+    console.log(`- *: capped by the ${SIZES.budgetSeconds} s budget; the rate is over the saves done`);
+  }
+  for (const c of crashes) console.log(`- CRASH: ${c}`);
+
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
+  log(`wrote ${outFile}`);
+  return crashes.length === 0 ? 0 : 1;
+}
+
+const EMULATOR_CAVEAT =
+  "emulators, not networks, set these numbers: moto (in-memory Python) and Azurite (Node, on disk) run on the " +
+  "same cores as the clients, so the figures compare the clients' request patterns and concurrency against " +
+  "these servers; they say nothing about S3 or Azure over a network";
+
+function azuriteVersion() {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, "node_modules", "azurite", "package.json"), "utf8")).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Start `store`'s server; the URLs, storageOptions and Python config that reach it. */
+async function startStore(store, python) {
+  if (store.id === "S3") {
+    log("starting moto_server");
+    const server = await startMoto(python);
+    log(`moto_server on ${server.endpoint}, bucket ${BUCKET}`);
+    return {
+      server,
+      describe: `moto_server (in-memory, ${server.endpoint}), on the same machine`,
+      url: (prefix) => `s3://${BUCKET}/${prefix}`,
+      storageOptions: {
+        endpoint: server.endpoint,
+        allowHttp: true,
+        region: MOTO.region,
+        accessKeyId: MOTO.key,
+        secretAccessKey: MOTO.secret,
+      },
+      python: { s3: { endpoint: server.endpoint, key: MOTO.key, secret: MOTO.secret } },
+    };
+  }
+  log("starting azurite-blob");
+  const server = await startAzurite(python);
+  log(`azurite-blob on ${server.endpoint}, container ${BUCKET}`);
+  return {
+    server,
+    describe: `Azurite ${azuriteVersion() ?? ""} blob service (on disk under the scratch directory, ${server.endpoint}), on the same machine`,
+    url: (prefix) => `az://${BUCKET}/${prefix}`,
+    storageOptions: { accountName: AZURITE.account, accessKey: AZURITE.key, endpoint: server.endpoint, allowHttp: true },
+    python: { azure: { connectionString: server.connectionString } },
+  };
+}
+
+/** Every repetition of `store`'s workloads, both contenders, then the read-back of the first repetition. */
+async function runStore(store, target, makeZarrSaver, python, dataFile, timeoutMs, runs, crashes) {
   const written = []; // arrays of the first repetition, read back at the end
   let pythonInfo = {};
-  try {
-    const makeZarrSaver = await zarrSaverFactory(server.endpoint);
-    for (let rep = 0; rep < reps; rep++) {
-      for (const w of WORKLOADS) {
-        log(`[${rep + 1}/${reps}] ${w.id}: ${w.describe}`);
-        const order = CONTENDERS.map((_, i) => CONTENDERS[(i + rep) % CONTENDERS.length]);
-        for (const c of order) {
-          const prefix = `${c.name}/rep${rep}/${w.id.toLowerCase()}`;
-          const url = `s3://${BUCKET}/${prefix}/out.zarr`;
-          const warmupUrl = `s3://${BUCKET}/${prefix}/warmup.zarr`;
-          try {
-            let r;
-            if (c.name === "zarr-saver") {
-              r = await runZarrSaver(makeZarrSaver, w, dataFile, url, warmupUrl);
-            } else {
-              const job = {
-                id: w.id,
-                kind: w.kind,
-                url,
-                warmupUrl,
-                dataFile,
-                cols: COLS,
-                chunks: CHUNKS,
-                codec: CODEC,
-                rows: w.kind === "bulk" ? w.rows : undefined,
-                saves: w.saves,
-                rowsPerSave: w.rowsPerSave,
-                budgetSeconds: w.kind === "append" ? SIZES.budgetSeconds : undefined,
-              };
-              const report = await runPython(python, s3, [job], timeoutMs);
-              pythonInfo = { versions: report.versions, concurrency: report.concurrency };
-              r = report.results[0];
-              delete r.id;
-            }
-            runs[w.id] ??= {};
-            runs[w.id][c.name] ??= [];
-            runs[w.id][c.name].push({ rep, ...r });
-            if (rep === 0) written.push({ workload: w.id, contender: c.name, url, rows: r.bytes / (COLS * 8) });
-            const cap = r.capped ? ` (capped at ${r.capped.done}/${r.capped.of} ${r.capped.unit})` : "";
-            log(`  ${w.id} ${c.label.padEnd(22)} ${fmtRate(rate(r)).padStart(8)} MB/s  ${r.seconds.toFixed(3)} s${cap}`);
-          } catch (err) {
-            crashes.push(`${c.label} on ${w.id} (repetition ${rep + 1}): ${err.message}`);
-            log(`CRASH ${c.label} on ${w.id}: ${err.message}`);
+  const make = makeZarrSaver(target.storageOptions);
+  const workloads = WORKLOADS.filter((w) => w.store === store.id);
+  for (let rep = 0; rep < reps; rep++) {
+    for (const w of workloads) {
+      log(`[${rep + 1}/${reps}] ${w.id}: ${w.describe}`);
+      const order = CONTENDERS.map((_, i) => CONTENDERS[(i + rep) % CONTENDERS.length]);
+      for (const c of order) {
+        const prefix = `${c.name}/rep${rep}/${w.id.toLowerCase()}`;
+        const url = target.url(`${prefix}/out.zarr`);
+        const warmupUrl = target.url(`${prefix}/warmup.zarr`);
+        try {
+          let r;
+          if (c.name === "zarr-saver") {
+            r = await runZarrSaver(make, w, dataFile, url, warmupUrl);
+          } else {
+            const job = {
+              id: w.id,
+              kind: w.kind,
+              url,
+              warmupUrl,
+              dataFile,
+              cols: COLS,
+              chunks: CHUNKS,
+              codec: CODEC,
+              rows: w.kind === "bulk" ? w.rows : undefined,
+              saves: w.saves,
+              rowsPerSave: w.rowsPerSave,
+              budgetSeconds: w.kind === "append" ? SIZES.budgetSeconds : undefined,
+            };
+            const report = await runPython(python, target.python, [job], timeoutMs);
+            pythonInfo = { versions: report.versions, concurrency: report.concurrency };
+            r = report.results[0];
+            delete r.id;
           }
+          runs[w.id] ??= {};
+          runs[w.id][c.name] ??= [];
+          runs[w.id][c.name].push({ rep, ...r });
+          if (rep === 0) written.push({ workload: w.id, contender: c.name, url, rows: r.bytes / (COLS * 8) });
+          const cap = r.capped ? ` (capped at ${r.capped.done}/${r.capped.of} ${r.capped.unit})` : "";
+          log(`  ${w.id} ${c.label.padEnd(22)} ${fmtRate(rate(r)).padStart(8)} MB/s  ${r.seconds.toFixed(3)} s${cap}`);
+        } catch (err) {
+          crashes.push(`${c.label} on ${w.id} (repetition ${rep + 1}): ${err.message}`);
+          log(`CRASH ${c.label} on ${w.id}: ${err.message}`);
         }
       }
     }
-
-    // Read back everything the first repetition wrote, with zarr-python (one process).
-    let verify = [];
-    if (written.length) {
-      log(`reading back ${written.length} arrays with zarr-python`);
-      try {
-        const report = await runPython(
-          python,
-          s3,
-          [{ id: "verify", kind: "verify", dataFile, cols: COLS, arrays: written.map(({ url, rows }) => ({ url, rows })) }],
-          timeoutMs,
-        );
-        pythonInfo = { versions: report.versions, concurrency: report.concurrency };
-        verify = report.results[0].arrays.map((a, i) => ({ ...written[i], ...a }));
-      } catch (err) {
-        crashes.push(`read-back: ${err.message}`);
-      }
-    }
-    for (const v of verify) {
-      const want = [v.rows, COLS];
-      const bad =
-        v.error ??
-        (!v.equal ? "values differ from the input" : undefined) ??
-        (JSON.stringify(v.shape) !== JSON.stringify(want)
-          ? `shape ${JSON.stringify(v.shape)}, expected ${JSON.stringify(want)}`
-          : undefined);
-      if (bad) crashes.push(`${v.contender} on ${v.workload}: read-back failed: ${bad}`);
-    }
-    for (const w of WORKLOADS) {
-      const codecs = new Set(verify.filter((v) => v.workload === w.id && v.codecs).map((v) => v.codecs));
-      if (codecs.size > 1) log(`WARNING: ${w.id}: the contenders wrote different codecs: ${[...codecs].join(" vs ")}`);
-    }
-
-    // Report.
-    const cells = {};
-    const ratios = {};
-    for (const w of WORKLOADS) {
-      cells[w.id] = {};
-      for (const c of CONTENDERS) {
-        const v = verify.find((x) => x.workload === w.id && x.contender === c.name);
-        cells[w.id][c.name] = {
-          ...summarize(runs[w.id]?.[c.name] ?? []),
-          ...(v && {
-            storedBytes: v.storedBytes,
-            readBack: v.error ?? (v.equal ? "identical to the input" : "DIFFERS"),
-            codecs: v.codecs,
-          }),
-        };
-      }
-      ratios[w.id] = pairedRatio(runs[w.id]?.["zarr-saver"] ?? [], runs[w.id]?.["zarr-python"] ?? []);
-    }
-    const result = {
-      ...base,
-      server: `moto_server ${pythonInfo.versions?.moto ?? ""} (in-memory, ${server.endpoint}), on the same machine`,
-      versions: {
-        ...versions(),
-        "zarr-python": pythonInfo.versions?.zarr,
-        s3fs: pythonInfo.versions?.s3fs,
-        moto: pythonInfo.versions?.moto,
-        numcodecs: pythonInfo.versions?.numcodecs,
-      },
-      concurrency: { "zarr-saver": "32 (default)", "zarr-python": `${pythonInfo.concurrency} (async.concurrency default)` },
-      cells,
-      ratios,
-      crashes,
-      runs,
-    };
-
-    const headers = [
-      "workload",
-      ...CONTENDERS.map((c) => `${c.label} MB/s`),
-      "zarr-saver / zarr-python",
-      "stored bytes (saver / python)",
-    ];
-    const rows = WORKLOADS.map((w) => {
-      const r = ratios[w.id];
-      const range = r && r.perRep.length > 1 ? ` (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : "";
-      return [
-        w.id,
-        ...CONTENDERS.map((c) => {
-          const cell = cells[w.id][c.name];
-          return cell.mbps === undefined ? "crashed" : `${fmtRate(cell.mbps)}${cell.capped ? "*" : ""}`;
-        }),
-        r ? `${r.median.toFixed(2)}x${range}` : "-",
-        CONTENDERS.map((c) => cells[w.id][c.name].storedBytes ?? "-").join(" / "),
-      ];
-    });
-    console.log(
-      `\nObject store (S3 on ${result.server}); ${reps} repetition(s), ${quick ? "QUICK sizes" : "full sizes"}; ` +
-        `MB/s of raw data (10^6 B), median; ratio = median of per-repetition ratios (range)\n`,
-    );
-    console.log(table(headers, rows, ["l", "r", "r", "r", "r"]));
-    for (const w of WORKLOADS) console.log(`- ${w.id}: ${w.describe}`);
-    console.log(
-      `- read back with zarr-python: ${verify.length ? verify.map((v) => `${v.contender}/${v.workload} ${v.error ?? (v.equal ? "ok" : "DIFFERS")}`).join(", ") : "not done"}`,
-    );
-    if (WORKLOADS.some((w) => CONTENDERS.some((c) => cells[w.id][c.name].capped))) {
-      console.log(`- *: capped by the ${SIZES.budgetSeconds} s budget; the rate is over the saves done`);
-    }
-    for (const c of crashes) console.log(`- CRASH: ${c}`);
-
-    mkdirSync(outDir, { recursive: true });
-    writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
-    log(`wrote ${outFile}`);
-  } finally {
-    log("stopping moto_server");
-    await server.stop();
   }
-  return crashes.length === 0 ? 0 : 1;
+  // Read back everything the first repetition wrote, with zarr-python (one process).
+  const verify = [];
+  if (written.length) {
+    log(`reading back ${written.length} ${store.name} arrays with zarr-python`);
+    try {
+      const report = await runPython(
+        python,
+        target.python,
+        [{ id: "verify", kind: "verify", dataFile, cols: COLS, arrays: written.map(({ url, rows }) => ({ url, rows })) }],
+        timeoutMs,
+      );
+      pythonInfo = { versions: report.versions, concurrency: report.concurrency };
+      verify.push(...report.results[0].arrays.map((a, i) => ({ ...written[i], ...a })));
+    } catch (err) {
+      crashes.push(`${store.name} read-back: ${err.message}`);
+    }
+  }
+  return { verify, pythonInfo };
 }
 
 runMain(main);

@@ -38,7 +38,8 @@ export function freePort(): Promise<number> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+/** Signal `child`'s whole process group (servers are started detached, as group leaders). */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   try {
     process.kill(-child.pid, signal);
@@ -47,7 +48,8 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** SIGTERM `child`'s group, SIGKILL after 5 s; resolves once it exited. */
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   killGroup(child, "SIGTERM");
@@ -56,7 +58,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-const running = new Set<ChildProcess>();
+/** Servers still running: killed by the exit hook if the run dies before afterAll. */
+export const running = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const child of running) killGroup(child, "SIGKILL");
 });

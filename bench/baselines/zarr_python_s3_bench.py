@@ -1,8 +1,10 @@
-"""The zarr-python 3 + s3fs contender of `node bench/object-store.mjs`.
+"""The zarr-python 3 contender of `node bench/object-store.mjs`: s3fs for S3, adlfs for
+Azure Blob Storage.
 
     python bench/baselines/zarr_python_s3_bench.py '<config JSON>'
 
-The config is `{ "s3": { endpoint, key, secret }, "jobs": [...] }`; a job (built by
+The config is `{ "s3": { endpoint, key, secret }, "jobs": [...] }` or
+`{ "azure": { connectionString }, "jobs": [...] }`; a job (built by
 bench/object-store.mjs) is one of
 
 - `bulk`:   one save of `rows` x `cols` float64 into a new array at `url` (W1-S3);
@@ -22,13 +24,13 @@ save as a stateless saver must, created with the same chunks and codecs, grown w
 
 import importlib.metadata
 import json
+import os
 import resource
 import sys
 import time
 
 import numcodecs
 import numpy as np
-import s3fs
 import zarr
 from zarr.codecs import BytesCodec
 from zarr.errors import ArrayNotFoundError
@@ -43,8 +45,21 @@ def compressors_of(codec):
     return [get_codec_class(codec["name"]).from_dict(codec)]
 
 
-def storage_options(s3):
-    return dict(endpoint_url=s3["endpoint"], key=s3["key"], secret=s3["secret"])
+def storage_options(store):
+    if "connectionString" in store:
+        return dict(connection_string=store["connectionString"])
+    return dict(endpoint_url=store["endpoint"], key=store["key"], secret=store["secret"])
+
+
+def filesystem(store):
+    """The fsspec filesystem of `store` (to list and size what was written)."""
+    if "connectionString" in store:
+        import adlfs
+
+        return adlfs.AzureBlobFileSystem(**storage_options(store))
+    import s3fs
+
+    return s3fs.S3FileSystem(**storage_options(store))
 
 
 class ZarrPythonS3Saver:
@@ -130,7 +145,7 @@ def canonical(v):
 
 def verify(job, s3):
     """Read each written array back; compare shape, values (bit for bit) and codecs."""
-    fs = s3fs.S3FileSystem(**storage_options(s3))
+    fs = filesystem(s3)
     out = []
     for a in job["arrays"]:
         entry = {"url": a["url"]}
@@ -141,7 +156,7 @@ def verify(job, s3):
             expected = read_rows(job["dataFile"], 0, rows, job["cols"])
             got = arr[...]
             meta = arr.metadata.to_dict()
-            root = a["url"][len("s3://") :] + "/data"
+            root = a["url"].split("://", 1)[1] + "/data"
             entry.update(
                 shape=list(arr.shape),
                 dtype=str(arr.dtype),
@@ -158,7 +173,7 @@ def verify(job, s3):
 
 def main():
     config = json.loads(sys.argv[1])
-    s3 = config["s3"]
+    s3 = config.get("s3") or config["azure"]
     results = []
     for job in config["jobs"]:
         if job["kind"] == "verify":
@@ -167,20 +182,24 @@ def main():
         warm_up(job, s3)
         results.append({"id": job["id"], **run_job(job, s3)})
     report = {
-        "contender": "zarr-python-s3",
+        "contender": "zarr-python-azure" if "azure" in config else "zarr-python-s3",
         "results": results,
         "maxRssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "versions": {
             "zarr": zarr.__version__,
             "numpy": np.__version__,
             "numcodecs": numcodecs.__version__,
-            "s3fs": s3fs.__version__,
-            "moto": importlib.metadata.version("moto"),
+            **{
+                name: importlib.metadata.version(name)
+                for name in (["adlfs", "azure-storage-blob"] if "azure" in config else ["s3fs", "moto"])
+            },
             "python": sys.version.split()[0],
         },
         "concurrency": zarr.config.get("async.concurrency"),
     }
-    print(json.dumps(report))
+    print(json.dumps(report), flush=True)
+    # adlfs's exit hooks need an event loop that is gone by then, and say so on stderr
+    os._exit(0)
 
 
 if __name__ == "__main__":

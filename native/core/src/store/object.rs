@@ -82,8 +82,10 @@ fn build_client(
         .or_insert_with(|| "60s".into());
     let unknown =
         |key: &str| SaveError::InvalidArgument(format!("storageOptions: unknown option '{key}'"));
+    let invalid =
+        |e: object_store::Error| SaveError::InvalidArgument(format!("storageOptions: {e}"));
     macro_rules! configure {
-        ($builder:expr, $key_type:ty, $prefix:literal) => {{
+        ($builder:expr, $key_type:ty, $prefix:literal, $finish:expr) => {{
             let mut b = $builder.with_url(url.as_str()).with_retry(retry);
             for (key, value) in &options {
                 let parsed: $key_type = key
@@ -92,27 +94,27 @@ fn build_client(
                     .map_err(|_| unknown(key))?;
                 b = b.with_config(parsed, value.clone());
             }
-            Arc::new(
-                b.build()
-                    .map_err(|e| SaveError::InvalidArgument(format!("storageOptions: {e}")))?,
-            ) as Arc<dyn ObjectStore>
+            Arc::new($finish(b)?.build().map_err(invalid)?) as Arc<dyn ObjectStore>
         }};
     }
     Ok(match url.scheme() {
         "s3" | "s3a" => configure!(
             object_store::aws::AmazonS3Builder::from_env(),
             object_store::aws::AmazonS3ConfigKey,
-            "aws_"
+            "aws_",
+            Ok::<_, SaveError>
         ),
         "gs" | "gcs" => configure!(
             object_store::gcp::GoogleCloudStorageBuilder::from_env(),
             object_store::gcp::GoogleConfigKey,
-            "google_"
+            "google_",
+            |b| gcs_credentials(b).map_err(invalid)
         ),
         "az" | "abfs" | "azure" => configure!(
             object_store::azure::MicrosoftAzureBuilder::from_env(),
             object_store::azure::AzureConfigKey,
-            "azure_"
+            "azure_",
+            Ok::<_, SaveError>
         ),
         other => {
             return Err(SaveError::Unsupported(format!(
@@ -120,6 +122,104 @@ fn build_client(
             )))
         }
     })
+}
+
+/// How long a `gs://` save waits for the metadata server's token when it is the only
+/// credential source left: on a cloud VM it answers in milliseconds, elsewhere the
+/// request would otherwise hang until the connection and retry timeouts run out.
+const METADATA_WAIT: Duration = Duration::from_secs(5);
+
+/// The GCS client's credentials, chosen so that it asks the metadata server for a token
+/// only when nothing else was given:
+///
+/// - `skip_signature`, or a `base_url` (an emulator, a proxy) with no credentials: no
+///   token at all. object_store's GCS client still fetches one for writes even with
+///   `skip_signature`, so an empty bearer (as its `disable_oauth` keys do) is set.
+/// - a service account (path or key), `application_credentials`, a `bearer_token` (from
+///   storageOptions or `GOOGLE_*` variables) or gcloud's application-default file:
+///   object_store's own handling.
+/// - nothing: the metadata server, bounded by [`METADATA_WAIT`], failing with the list
+///   of the sources that were looked at.
+fn gcs_credentials(
+    builder: object_store::gcp::GoogleCloudStorageBuilder,
+) -> std::result::Result<object_store::gcp::GoogleCloudStorageBuilder, object_store::Error> {
+    use object_store::gcp::{GcpCredential, GoogleConfigKey as Key};
+    use object_store::StaticCredentialProvider;
+    let set = |key: Key| {
+        builder
+            .get_config_value(&key)
+            .is_some_and(|v| !v.is_empty())
+    };
+    let skip = builder
+        .get_config_value(&Key::SkipSignature)
+        .is_some_and(|v| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "true" | "1" | "yes" | "y" | "on"
+            )
+        });
+    let given = [
+        Key::ServiceAccount,
+        Key::ServiceAccountKey,
+        Key::ApplicationCredentials,
+        Key::BearerToken,
+    ]
+    .into_iter()
+    .any(set)
+        || gcloud_default_credentials_file().is_some_and(|p| p.exists());
+    if skip || (!given && set(Key::BaseUrl)) {
+        let anonymous = StaticCredentialProvider::new(GcpCredential {
+            bearer: String::new(),
+        });
+        return Ok(builder
+            .with_skip_signature(true)
+            .with_credentials(Arc::new(anonymous)));
+    }
+    if given {
+        return Ok(builder);
+    }
+    // Nothing given: the provider object_store would use (the metadata server), with a
+    // bound and an error that says where else credentials could have come from.
+    let inner = builder.clone().build()?.credentials().clone();
+    Ok(builder.with_credentials(Arc::new(MetadataServerCredentials { inner })))
+}
+
+/// gcloud's application-default credentials file, which object_store reads when present.
+fn gcloud_default_credentials_file() -> Option<std::path::PathBuf> {
+    let home = std::env::var_os("HOME")?;
+    Some(std::path::Path::new(&home).join(".config/gcloud/application_default_credentials.json"))
+}
+
+/// The metadata server's token, or within [`METADATA_WAIT`] an error naming every
+/// credential source that was tried.
+#[derive(Debug)]
+struct MetadataServerCredentials {
+    inner: object_store::gcp::GcpCredentialProvider,
+}
+
+#[async_trait::async_trait]
+impl object_store::CredentialProvider for MetadataServerCredentials {
+    type Credential = object_store::gcp::GcpCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<Self::Credential>> {
+        let why = match tokio::time::timeout(METADATA_WAIT, self.inner.get_credential()).await {
+            Ok(Ok(credential)) => return Ok(credential),
+            Ok(Err(object_store::Error::Generic { source, .. })) => source.to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} s", METADATA_WAIT.as_secs()),
+        };
+        Err(object_store::Error::Generic {
+            store: "GCS",
+            source: format!(
+                "no Google Cloud credentials: none in storageOptions (serviceAccount, \
+                 serviceAccountKey, applicationCredentials, bearerToken, skipSignature, baseUrl), \
+                 none in GOOGLE_* environment variables, no gcloud application-default file \
+                 (~/.config/gcloud/application_default_credentials.json), and the metadata \
+                 server (metadata.google.internal, 169.254.169.254) gave no token: {why}"
+            )
+            .into(),
+        })
+    }
 }
 
 /// A prefix of one bucket, as zarrs storage.
