@@ -1,5 +1,5 @@
 /**
- * Every error class of DESIGN.md "Errors" that can be triggered locally, each by
+ * Every error class (docs/usage.md, Errors) that can be triggered locally, each by
  * the input that should trigger it: the class, ZarrSaverError, the stable code,
  * a message naming the offending field or value, and, where a dataset existed,
  * a tree that is byte-for-byte what it was before the failed save.

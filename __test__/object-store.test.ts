@@ -1,5 +1,5 @@
 /**
- * Object stores (issue #4), against a real moto_server over HTTP on 127.0.0.1:
+ * Object stores, against a real moto_server over HTTP on 127.0.0.1:
  *
  * - append / overwrite / update / saveSync round trips, Zarr v3 and v2, read back
  *   equal by zarr-python 3 over S3 (s3fs), with no lease or stale chunk left behind;

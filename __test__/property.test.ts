@@ -1,12 +1,12 @@
 /**
- * Property tests (issue #5, bad input loses nothing):
+ * Property tests (bad input loses nothing):
  *
  * 1. Random arrays (1-3 dims, every dtype, several data forms), random creation
  *    options (chunks, Blosc / Zstd / GZip / none, Zarr v2 / v3) and random follow-up
  *    saves (appends along any axis, updates with every index form, overwrites) either
  *    round-trip exactly, compared with a JS model of the array and read back by zarrita
  *    (and, once per run's final state, by zarr-python), or fail with the error the
- *    model predicts from DESIGN.md and leave every byte of the container as it was.
+ *    model predicts from the documented behaviour (docs/usage.md) and leave every byte of the container as it was.
  * 2. Truncated, random or mangled metadata gives a ZarrSaverError (CorruptMetadataError
  *    for metadata that is not even JSON), never a crash or another error, and a failed
  *    save changes nothing.
@@ -121,7 +121,7 @@ function nest(values: readonly Scalar[], shape: readonly number[], leaf?: (row: 
   return build(0, 0) as unknown[];
 }
 
-/** How the test hands data to save(): the forms of DESIGN.md "Data in". */
+/** How the test hands data to save(): the data forms of docs/usage.md. */
 type Form = "nested" | "flat" | "typed-rows" | "offset-view" | "numbers";
 
 /** `values` of `dtype` in `shape`, as `form`. "numbers" gives plain JS numbers (float64 data, cast by the core). */
@@ -149,7 +149,7 @@ function makeData(dtype: DataType, shape: readonly number[], values: readonly Sc
 }
 
 /**
- * The dtype a new array gets from `values` given as `form` (DESIGN.md "Data in"):
+ * The dtype a new array gets from `values` given as `form` (docs/usage.md, Data):
  * `bigint[]` makes int64 unless a value needs uint64.
  */
 function createdDtype(dtype: DataType, values: readonly Scalar[], form: Form): DataType {
@@ -157,7 +157,7 @@ function createdDtype(dtype: DataType, values: readonly Scalar[], form: Form): D
   return dtype;
 }
 
-/** Whether a float64 `value` casts to `dtype` without loss (DESIGN.md: lossy casts are errors). */
+/** Whether a float64 `value` casts to `dtype` without loss (lossy casts are errors). */
 function castsExactly(value: number, dtype: DataType): boolean {
   const range = INT_RANGE[dtype];
   if (range) return Number.isInteger(value) && value >= range[0] && value <= range[1];
@@ -318,7 +318,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 type Expected = { error: abstract new (...args: never[]) => ZarrSaverError; why: string } | { model: Model };
 const fail = (error: abstract new (...args: never[]) => ZarrSaverError, why: string): Expected => ({ error, why });
 
-/** Positions of one axis under one index entry, as DESIGN.md and the core's selection.rs define them. */
+/** Positions of one axis under one index entry, as docs/usage.md and the core's selection.rs define them. */
 function resolveAxis(
   entry: AxisEntry,
   len: number,
@@ -683,7 +683,7 @@ const utf16Unit: fc.Arbitrary<string> = fc.oneof(
 
 describe("property: strings with lone surrogates round-trip or are refused, never silently changed", () => {
   it("any UTF-16 string array", async () => {
-    // JS strings may hold unpaired surrogates; Zarr strings are UTF-8. DESIGN.md: data is never
+    // JS strings may hold unpaired surrogates; Zarr strings are UTF-8, and data is never
     // silently changed, so such a string must be refused (InvalidDataError), not replaced by U+FFFD.
     await fc.assert(
       fc.asyncProperty(

@@ -1,5 +1,5 @@
 /**
- * Reliability (issue #5): many writers, crashes and bad input lose nothing.
+ * Reliability: many writers, crashes and bad input lose nothing.
  *
  * - several processes appending to one local dataset lose and tear no batch;
  * - SIGKILL at random moments during append / update / overwrite leaves a dataset

@@ -12,7 +12,7 @@ import { tempDir } from "./helpers/tmp.js";
 
 const ROOT = join(import.meta.dirname, "..");
 
-describe("raygent ZarrSaver behaviours", () => {
+describe("ZarrSaver behaviours of the Python saver it mirrors", () => {
   it("append creates, then grows along axis 0", async () => {
     const dir = tempDir();
     const saver = new ZarrSaver(dir, { datasetName: "d" });
@@ -151,7 +151,7 @@ describe("update index forms", () => {
     expect(await readValues(dir, "g")).toEqual(expected.flat());
   });
 
-  it("accepts the seed's save(data, indices) form", async () => {
+  it("accepts the positional save(data, indices) form", async () => {
     const dir = tempDir();
     await new ZarrSaver(dir, "d").save([1, 2, 3]);
     await new ZarrSaver(dir, "d", "update").save([5], [2]);

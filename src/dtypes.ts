@@ -1,7 +1,23 @@
 import type { DataType as NativeDataType } from "./native.js";
+import type { SameUnion } from "./same-union.js";
 
-/** Element types, named as Zarr v3 `data_type` (and numpy) name them: the core's list. */
-export type DataType = NativeDataType;
+/** Element types, named as Zarr v3 `data_type` (and numpy) name them. */
+export type DataType =
+  | "bool"
+  | "int8"
+  | "int16"
+  | "int32"
+  | "int64"
+  | "uint8"
+  | "uint16"
+  | "uint32"
+  | "uint64"
+  | "float32"
+  | "float64"
+  | "string";
+
+// The core's type is generated from its enum: a dtype added on one side only fails to compile.
+true satisfies SameUnion<DataType, NativeDataType>;
 
 /**
  * Every {@link DataType}, in a stable order. The core owns the list (a test holds

@@ -9,11 +9,15 @@ import { DATA_TYPES, type DataType, isDataType } from "./dtypes.js";
 import { InvalidArgumentError } from "./errors.js";
 import { type Indices, parseIndices } from "./indices.js";
 import type { CompressorChoice, Approach as NativeApproach, NativeSaveOptions } from "./native.js";
+import type { SameUnion } from "./same-union.js";
 
 /** How a save treats an existing dataset: `append`, `overwrite` or `update`. */
-export type Approach = NativeApproach;
+export type Approach = "append" | "overwrite" | "update";
 
-/** Options for an object store (used from the object-store release on; keys pass through to the client). */
+// The core's type is generated from its enum: an approach added on one side only fails to compile.
+true satisfies SameUnion<Approach, NativeApproach>;
+
+/** Options for an object store (keys pass through to the client). */
 export interface StorageOptions {
   /** URL of an S3-compatible service (MinIO, R2, a local emulator) instead of the provider's. */
   endpoint?: string;
@@ -32,7 +36,7 @@ export interface StorageOptions {
 
 /** Options of `new ZarrSaver(filePath, options)`. */
 export interface ZarrSaverOptions {
-  /** Path of the array inside `filePath`, `/`-separated. Default `"dataset"` (as raygent's ZarrSaver). */
+  /** Path of the array inside `filePath`, `/`-separated. Default `"dataset"`. */
   datasetName?: string;
   /** Default `"append"`. Trimmed and lower-cased. */
   approach?: Approach | string;

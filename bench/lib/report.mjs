@@ -219,7 +219,7 @@ export function markdown(result, analysis) {
     ...(durableText(result)
       ? [`**Durable cost** (\`durable: true\`, not a target; see bench/README.md): ${durableText(result)}.`, ""]
       : []),
-    "## Targets (issue #3)",
+    "## Targets",
     "",
     mdTable(
       ["target", "goal", "measured", "met"],

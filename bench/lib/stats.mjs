@@ -2,7 +2,7 @@
  * From the raw runs to the figures reported: per cell (workload x contender) the median
  * rate, peak RSS and event-loop delay; per workload the ratios of zarr-saver to each
  * baseline (the median of ratios taken pair by pair within a repetition, so that drift
- * of a noisy machine between repetitions cancels); the targets of issue #3; what a
+ * of a noisy machine between repetitions cancels); the benchmark targets; what a
  * durable save costs.
  */
 import { CONTENDERS } from "./contenders.mjs";
@@ -108,7 +108,7 @@ export function durableCost(workloads, runs) {
   return out;
 }
 
-/** The targets of issue #3, measured on zarr-saver's async `save` (W1 = blosc lz4). */
+/** The benchmark targets, measured on zarr-saver's async `save` (W1 = blosc lz4). */
 export function targets(cells, ratio, w1Bytes, ranges = {}) {
   const w1 = "W1 blosc lz4";
   const ours = "zarr-saver-async";

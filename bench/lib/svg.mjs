@@ -2,7 +2,7 @@
 
 const COLORS = { zarrita: "#e07b39", "zarr-python": "#3b75af", ceiling: "#6a9f58" };
 const NAMES = { zarrita: "vs zarrita.js saver", "zarr-python": "vs zarr-python 3", ceiling: "vs Rust core direct (ceiling)" };
-/** Targets of issue #3 drawn as marks: [workload, baseline, goal]. */
+/** The benchmark targets drawn as marks: [workload, baseline, goal]. */
 const GOALS = [
   ["W1 blosc lz4", "zarrita", 20],
   ["W1 blosc lz4", "zarr-python", 2],

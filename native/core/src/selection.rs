@@ -1,4 +1,4 @@
-//! `update` selections: every index form of DESIGN.md resolved against the array's
+//! `update` selections: every index form the facade accepts, resolved against the array's
 //! shape into explicit positions per axis, checked before anything is written.
 
 use crate::error::{Result, SaveError};
