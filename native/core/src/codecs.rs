@@ -152,7 +152,13 @@ pub fn normalise(config: &Value, dtype: DType, field: &str) -> Result<CodecJson>
                 .unwrap_or(false);
             Ok(CodecJson {
                 v3: json!({"name": "zstd", "configuration": {"level": level, "checksum": checksum}}),
-                v2: json!({"id": "zstd", "level": level, "checksum": checksum}),
+                // numcodecs leaves `checksum` out when false (zarr-python writes the
+                // same), and tensorstore refuses a member it does not expect.
+                v2: if checksum {
+                    json!({"id": "zstd", "level": level, "checksum": true})
+                } else {
+                    json!({"id": "zstd", "level": level})
+                },
             })
         }
         "gzip" => {

@@ -26,6 +26,17 @@ pub struct Existing {
     pub chunk_shape: Vec<u64>,
 }
 
+impl Existing {
+    /// 2 for `.zarray` metadata, else 3.
+    pub fn zarr_format(&self) -> u32 {
+        if self.key.ends_with(".zarray") {
+            2
+        } else {
+            3
+        }
+    }
+}
+
 /// What sits at a dataset path.
 pub enum Node {
     Missing,
@@ -130,13 +141,26 @@ pub fn missing_groups(
         } else {
             &parent
         };
+        // zarr-python lists no v2 node in a v3 group, nor the reverse.
+        let other_format = |group: u32| {
+            SaveError::InvalidArgument(format!(
+                "zarrFormat {zarr_format}: '{shown}' is a Zarr v{group} group, and a hierarchy \
+                 holds one format (readers list no v{zarr_format} node in a v{group} group)"
+            ))
+        };
         if let Some(meta) = container.get_json(&format!("{prefix}zarr.json"))? {
             if meta.get("node_type").and_then(Value::as_str) != Some("group") {
                 return Err(is_array(shown));
             }
+            if zarr_format != 3 {
+                return Err(other_format(3));
+            }
             continue;
         }
         if container.get_json(&format!("{prefix}.zgroup"))?.is_some() {
+            if zarr_format != 2 {
+                return Err(other_format(2));
+            }
             continue;
         }
         if container.get_json(&format!("{prefix}.zarray"))?.is_some() {

@@ -23,6 +23,7 @@
 
 mod blosc;
 pub mod codecs;
+pub mod consolidated;
 pub mod control;
 pub mod data;
 pub mod dtype;

@@ -45,6 +45,24 @@ pub struct NewArrayMetadata {
     pub v2_attributes: Option<Value>,
 }
 
+impl NewArrayMetadata {
+    /// The documents of the array at `node`, by store key, as written.
+    pub fn documents(&self, node: &str, zarr_format: u32) -> Vec<(String, Value)> {
+        let key = |name: &str| format!("{node}/{name}");
+        if zarr_format == 2 {
+            let mut docs = vec![(key(".zarray"), self.main.clone())];
+            docs.extend(
+                self.v2_attributes
+                    .iter()
+                    .map(|a| (key(".zattrs"), a.clone())),
+            );
+            docs
+        } else {
+            vec![(key("zarr.json"), self.main.clone())]
+        }
+    }
+}
+
 /// Bytes a string element is assumed to take when sizing chunks.
 const STRING_SIZE_GUESS: u64 = 32;
 /// Chunks hold at least this much (rows round up to a power of two, so < 2x this).

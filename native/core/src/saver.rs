@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use zarrs::array::CodecOptions;
 
+use crate::consolidated::{self, NodeDocs};
 use crate::control::Control;
 use crate::data::NdData;
 use crate::dtype::DType;
@@ -229,10 +230,20 @@ fn create(
     let data = data.cast(dtype)?;
     let new = metadata::new_array(&data.shape, dtype, &req.create)?;
     hierarchy::open_array(txn.container(), dataset, &new.main)?;
-    let groups = hierarchy::missing_groups(txn.container(), dataset, req.create.zarr_format)?;
+    let format = req.create.zarr_format;
+    let groups = hierarchy::missing_groups(txn.container(), dataset, format)?;
+    let copies = consolidated::groups_with_copies(txn.container(), dataset, format)?;
+    txn.lock_groups(&copies)?;
     if replaces {
         txn.mark("overwrite")?;
     }
+    let mut docs = groups.clone();
+    docs.extend(new.documents(dataset, format));
+    let update = NodeDocs {
+        node: dataset.to_string(),
+        docs,
+        new: true,
+    };
     txn.create(&groups, |staging, path| {
         let array = hierarchy::open_array(staging, path, &new.main)?;
         write::write_region(&array, &vec![0; data.shape.len()], &data, options, control)?;
@@ -254,6 +265,7 @@ fn create(
         };
         staging.put_json(&node(key), &new.main)
     })?;
+    txn.commit(None, |c| consolidated::docs(c, &copies, format, &update))?;
     Ok(SaveOutcome {
         region: full_region(&data.shape),
         shape: data.shape,
@@ -306,6 +318,7 @@ fn append(
     let data = data.cast(existing.dtype)?;
     let mut shape = old.clone();
     shape[axis] += data.shape[axis];
+    let format = existing.zarr_format();
     let mut meta = existing.meta;
     meta["shape"] = serde_json::json!(shape);
     let array = hierarchy::open_array(txn.container(), &req.dataset, &meta)?;
@@ -322,7 +335,16 @@ fn append(
     write::write_region_cached(&array, &start, &data, options, control, tails.as_ref())?;
     // The commit: until this rename lands, readers see the old shape.
     control.check()?;
-    txn.commit(Some((&existing.key, &meta, &existing.version)))?;
+    let copies = consolidated::groups_with_copies(txn.container(), &req.dataset, format)?;
+    txn.lock_groups(&copies)?;
+    let update = NodeDocs {
+        node: req.dataset.clone(),
+        docs: vec![(existing.key.clone(), meta.clone())],
+        new: false,
+    };
+    txn.commit(Some((&existing.key, &meta, &existing.version)), |c| {
+        consolidated::docs(c, &copies, format, &update)
+    })?;
     if let Some(tails) = tails {
         tails.commit();
     }
@@ -391,7 +413,8 @@ fn update(
         )?,
     }
     control.check()?;
-    txn.commit(None)?;
+    // An update changes no metadata: no consolidated copy changes either.
+    txn.commit(None, |_| Ok(Vec::new()))?;
     let region = resolved.axes.iter().map(|p| p.bounds()).collect();
     Ok(SaveOutcome {
         shape: existing.shape,

@@ -15,23 +15,33 @@ type Job = Vec<(PathBuf, Arc<Slot>)>;
 /// Where the temp-file thread leaves one created file.
 #[derive(Debug, Default)]
 struct Slot {
-    /// `None` until created; then the file, or why it could not be.
-    file: Mutex<Option<std::io::Result<File>>>,
+    state: Mutex<State>,
     done: Condvar,
+}
+
+#[derive(Debug, Default)]
+enum State {
+    #[default]
+    Pending,
+    Ready(std::io::Result<File>),
+    /// Created and handed out.
+    Taken,
+    /// The thread could not create it.
+    Failed,
 }
 
 impl Slot {
     fn fill(&self, file: std::io::Result<File>) {
-        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Ready(file);
         self.done.notify_all();
     }
 
-    fn wait(&self) -> std::sync::MutexGuard<'_, Option<std::io::Result<File>>> {
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        while file.is_none() {
-            file = self.done.wait(file).unwrap_or_else(|e| e.into_inner());
+    fn settled(&self) -> std::sync::MutexGuard<'_, State> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while matches!(*state, State::Pending) {
+            state = self.done.wait(state).unwrap_or_else(|e| e.into_inner());
         }
-        file
+        state
     }
 }
 
@@ -40,17 +50,25 @@ impl Slot {
 pub struct Ahead(Arc<Slot>);
 
 impl Ahead {
-    /// The created file, once it is there (taken: a second call gets an error).
+    /// The created file, once it is there (a second call gets an error).
     pub fn wait(&self) -> std::io::Result<File> {
-        self.0
-            .wait()
-            .take()
-            .unwrap_or_else(|| Err(std::io::Error::other("the temp file was taken already")))
+        let mut state = self.0.settled();
+        match std::mem::replace(&mut *state, State::Taken) {
+            State::Ready(Ok(file)) => Ok(file),
+            State::Ready(Err(e)) => {
+                *state = State::Failed;
+                Err(e)
+            }
+            other => {
+                *state = other;
+                Err(std::io::Error::other("the temp file was taken already"))
+            }
+        }
     }
 
-    /// Block until the thread has tried to create the file; whether it exists now.
+    /// Block until the thread has tried to create the file; whether it did.
     pub fn created(&self) -> bool {
-        self.0.wait().as_ref().is_some_and(|f| f.is_ok())
+        matches!(*self.0.settled(), State::Ready(Ok(_)) | State::Taken)
     }
 }
 
@@ -105,4 +123,20 @@ pub fn create_soon(paths: Vec<PathBuf>) -> Vec<Ahead> {
         slot.fill(create_new(&path));
     }
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::create_soon;
+
+    #[test]
+    fn a_taken_file_still_counts_as_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let ahead = create_soon(vec![dir.path().join("f")]).remove(0);
+        let intent = ahead.clone();
+        assert!(ahead.wait().is_ok());
+        // Another thread that only waits for it to exist must not block now.
+        assert!(intent.created());
+        assert!(ahead.wait().is_err());
+    }
 }

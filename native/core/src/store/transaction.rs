@@ -32,6 +32,10 @@ enum WriterLock {
     Object { _lease: object::Lease },
 }
 
+/// A document written with a commit: its key, JSON, and (object stores) the version
+/// it must still be at.
+pub type Doc = (String, Value, Version);
+
 /// One save's writes to one dataset: staged, then published, or discarded.
 pub struct Transaction<'c> {
     container: &'c Container,
@@ -39,6 +43,8 @@ pub struct Transaction<'c> {
     /// Local: the dataset's directory.
     dir: Option<PathBuf>,
     lock: WriterLock,
+    /// Local: locks on groups whose consolidated copies this save rewrites.
+    group_locks: Vec<local::DirLock>,
     committed: bool,
 }
 
@@ -70,8 +76,39 @@ impl<'c> Transaction<'c> {
             dataset: dataset.to_string(),
             dir,
             lock,
+            group_locks: Vec::new(),
             committed: false,
         }))
+    }
+
+    /// Lock the groups at `groups` (paths from the container's root, deepest first:
+    /// every writer takes group locks in that order, after its dataset's) against other
+    /// writers of their documents, for the rest of the transaction. Locally only;
+    /// object stores commit group documents conditionally instead.
+    pub fn lock_groups(&mut self, groups: &[String]) -> Result<()> {
+        let (Backend::Local(root, _), WriterLock::Local(held)) =
+            (&self.container.backend, &self.lock)
+        else {
+            return Ok(());
+        };
+        let held_dir = held
+            .missing_top
+            .as_ref()
+            .and_then(|t| t.parent().map(Path::to_path_buf));
+        for group in groups {
+            let dir = if group.is_empty() {
+                root.clone()
+            } else {
+                root.join(group)
+            };
+            if held_dir.as_ref() == Some(&dir) {
+                continue;
+            }
+            if let Some(lock) = local::lock_dataset(&dir, false)? {
+                self.group_locks.push(lock);
+            }
+        }
+        Ok(())
     }
 
     /// The container the transaction writes through.
@@ -167,29 +204,80 @@ impl<'c> Transaction<'c> {
         Ok(())
     }
 
-    /// Publish the staged chunks, then (if given) the metadata document at `path`,
-    /// only if it is still at `expected` on an object store. Locally a failed
-    /// metadata commit puts the published chunks back. The lock is held until the
-    /// transaction is dropped, so what the caller records about the files it
-    /// published (the tail cache) cannot be about another writer's.
-    pub fn commit(&mut self, metadata: Option<(&str, &Value, &Version)>) -> Result<()> {
+    /// Publish the staged chunks, then (if given) the metadata document at `path`
+    /// (only if it is still at `expected` on an object store), then the documents
+    /// `after` computes (consolidated copies, read under the group locks). Locally
+    /// all of them are staged before the first rename, and a failure puts back what
+    /// the save had published. On an object store each document after is written
+    /// only if unchanged since `after` read it; a lost race reads it again. The lock
+    /// is held until the transaction is dropped, so what the caller records about the
+    /// files it published (the tail cache) cannot be about another writer's.
+    pub fn commit(
+        &mut self,
+        metadata: Option<(&str, &Value, &Version)>,
+        after: impl Fn(&Container) -> Result<Vec<Doc>>,
+    ) -> Result<()> {
         let c = self.container;
         c.flush()?;
-        if let Some((path, value, expected)) = metadata {
-            let committed = match (&c.backend, expected) {
-                (Backend::Object(b), Version::Object(v)) => {
-                    b.put_if(path, json_bytes(value), Some(v)).map(|_| ())
+        let committed = match &c.backend {
+            Backend::Local(..) => (|| {
+                let docs = after(c)?;
+                if let Some((path, value, _)) = metadata {
+                    c.stage_json(path, value)?;
                 }
-                _ => c.put_json(path, value),
-            };
-            if let Err(e) = committed {
-                c.rollback();
-                return Err(e);
-            }
+                for (path, value, _) in &docs {
+                    c.stage_json(path, value)?;
+                }
+                c.flush()
+            })(),
+            Backend::Object(b) => (|| {
+                if let Some((path, value, expected)) = metadata {
+                    let Version::Object(v) = expected else {
+                        unreachable!("object stores read object versions")
+                    };
+                    b.put_if(path, json_bytes(value), Some(v))?;
+                }
+                commit_conditionally(b, || after(c))
+            })(),
+        };
+        if let Err(e) = committed {
+            c.rollback();
+            return Err(e);
         }
         self.committed = true;
         Ok(())
     }
+}
+
+/// Rewrite each document `docs` computes only if nobody changed it since it was read;
+/// when somebody did, read and compute again (a few times, then `Conflict`).
+fn commit_conditionally(
+    b: &object::ObjectBackend,
+    docs: impl Fn() -> Result<Vec<Doc>>,
+) -> Result<()> {
+    const ATTEMPTS: usize = 8;
+    for attempt in 1..=ATTEMPTS {
+        let mut lost = false;
+        for (path, value, version) in docs()? {
+            let expected = match &version {
+                Version::Object(v) => Some(v),
+                Version::Local => None,
+            };
+            match b.put_if(&path, json_bytes(&value), expected) {
+                Ok(_) => {}
+                Err(SaveError::Conflict(_)) if attempt < ATTEMPTS => {
+                    lost = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !lost {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10 * attempt as u64));
+    }
+    Ok(())
 }
 
 impl Drop for Transaction<'_> {
