@@ -580,7 +580,6 @@ describe("crashes: SIGKILL at random moments loses nothing that resolved", () =>
   }, 180_000);
 
   it("leftover temp files and staging directories never break a later save", async () => {
-    const root = tempDir("zarr-saver-leftovers-");
     const pid = process.pid; // this process's own temp names, so the leftovers collide with them
     const plant = (dir: string, names: string[]): void => {
       mkdirSync(dir, { recursive: true });
@@ -591,6 +590,8 @@ describe("crashes: SIGKILL at random moments loses nothing that resolved", () =>
       ["v3", 3],
       ["v2", 2],
     ] as const) {
+      // One container per format: a hierarchy holds one.
+      const root = tempDir("zarr-saver-leftovers-");
       const append = new ZarrSaver(root, { datasetName: `g/${dataset}` });
       await append.save(appendRows(0, 0, 40), { chunks: APPEND_CHUNKS, zarrFormat });
       const dir = join(root, "g", dataset);

@@ -344,15 +344,25 @@ fn op_dir(op: &Pending) -> Option<PathBuf> {
 
 impl Drop for AtomicFilesystemStore {
     fn drop(&mut self) {
-        self.discard();
-        let displaced = std::mem::take(self.published.get_mut().unwrap_or_else(|e| e.into_inner()))
-            .into_iter()
-            .filter_map(|done| match done {
-                Published::Exchanged { displaced, .. } => Some(displaced),
-                Published::Erased { doomed, .. } => Some(doomed),
-                Published::Created { .. } | Published::Nothing => None,
-            })
+        // Temp files prepared and not written (a save's marker among them) go last,
+        // after the files the save displaced: the marker in the dataset directory
+        // must outlive every other temp file of the save, or a crash meanwhile
+        // would leave files no sign points the next writer to.
+        let unused: Vec<PathBuf> = std::mem::take(&mut *lock(&self.ahead))
+            .into_values()
+            .filter_map(|(temp, file)| file.wait().is_ok().then_some(temp))
             .collect();
+        self.discard();
+        let mut displaced: Vec<PathBuf> =
+            std::mem::take(self.published.get_mut().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .filter_map(|done| match done {
+                    Published::Exchanged { displaced, .. } => Some(displaced),
+                    Published::Erased { doomed, .. } => Some(doomed),
+                    Published::Created { .. } | Published::Nothing => None,
+                })
+                .collect();
+        displaced.extend(unused);
         remove_later(displaced);
     }
 }
