@@ -84,6 +84,8 @@ export interface NativeSaveOptions {
   concurrency?: number
   /** Sync before resolving, so the save survives a power cut. */
   durable: boolean
+  /** Give the root a consolidated copy of the hierarchy's metadata at creation. */
+  consolidated: boolean
 }
 
 /** What a save did. */

@@ -454,6 +454,7 @@ describe("the facade's tables are the core's", () => {
               compressor: { kind: "default" },
               threads,
               durable: false,
+              consolidated: false,
             },
             new Uint8Array(8),
           );

@@ -157,6 +157,39 @@ describe.each([3, 2] as const)("a dataset xarray wrote, zarr format %i, consolid
   });
 });
 
+describe.each([3, 2] as const)("a dataset built from Node, zarr format %i, consolidated: true", (format) => {
+  it("opens in xr.open_zarr with its defaults and no warning, before and after appends", async () => {
+    const path = join(tempDir("zarr-saver-node-ds-"), "ds.zarr");
+    const opts = { zarrFormat: format, consolidated: true } as const;
+    await new ZarrSaver(path, { datasetName: "temp" }).save(
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      { ...opts, dimensionNames: ["time", "x"], attributes: { units: "K" } },
+    );
+    // xarray masks a v2 array's fill value as missing (0 for integers by default):
+    // the time axis starts at 1 so that no value is the fill value.
+    await new ZarrSaver(path, { datasetName: "time" }).save(new BigInt64Array([1n, 2n]), {
+      ...opts,
+      dimensionNames: ["time"],
+    });
+    let seen = openDefaults(path);
+    expect(seen.warnings).toEqual([]);
+    expect(seen.dims).toEqual({ time: 2, x: 3 });
+    expect(seen.units).toBe("K");
+    await new ZarrSaver(path, { datasetName: "temp" }).save([[7, 8, 9]]);
+    await new ZarrSaver(path, { datasetName: "time" }).save(new BigInt64Array([3n]));
+    seen = openDefaults(path);
+    expect(seen.warnings).toEqual([]);
+    expect(seen.dims).toEqual({ time: 3, x: 3 });
+    expect(seen.time).toEqual([1, 2, 3]);
+    expect(seen.temp[2]).toEqual([7, 8, 9]);
+    const { entries, own } = consolidatedAndOwn(path, format);
+    expect(entries).toEqual(own);
+  });
+});
+
 describe("stores without consolidated metadata stay without", () => {
   it("a save into a plain group adds no consolidated copy", async () => {
     const root = tempDir("zarr-saver-plain-");

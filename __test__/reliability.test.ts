@@ -842,6 +842,7 @@ describe("a save never escapes filePath", () => {
           shape: [2],
           compressor: { kind: "none" },
           durable: false,
+          consolidated: false,
           ...(approach === "update" ? { selection: [{ kind: "index", index: 0 }] } : {}),
         };
         const err = await rejection((async () => binding.save(request, new Uint8Array(new Float64Array([1, 2]).buffer)))());

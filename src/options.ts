@@ -78,6 +78,13 @@ export interface SaveOptions {
   dimensionNames?: readonly (string | null)[];
   /** User attributes of a new array. */
   attributes?: Record<string, unknown>;
+  /**
+   * Give `filePath`'s root group a consolidated copy of the hierarchy's metadata, as
+   * xarray writes, if it has none. Default false: nothing is consolidated unless it
+   * already was. Either way, every consolidated copy that lists an array is kept true
+   * by every save that changes the array's metadata.
+   */
+  consolidated?: boolean;
   /** Override the saver's `threads` for this save. */
   threads?: number;
   /** Abort a running `save` before its metadata commit; the dataset keeps its previous state. */
@@ -114,6 +121,7 @@ const SAVE_OPTION_KEYS = new Set([
   "signal",
   "onProgress",
   "durable",
+  "consolidated",
 ]);
 const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads", "concurrency", "durable"]);
 
@@ -146,17 +154,19 @@ export function parseThreads(value: unknown, field: string): number | undefined 
   return value;
 }
 
-export function parseDurable(value: unknown, field: string): boolean | undefined {
+/** A boolean option, or undefined when absent. */
+export function parseFlag(value: unknown, field: string): boolean | undefined {
   if (value !== undefined && typeof value !== "boolean") {
     throw new InvalidArgumentError(`${field} must be true or false; got ${String(value)}`);
   }
   return value;
 }
 
+
 export function checkSaverOptions(options: ZarrSaverOptions): void {
   checkKeys(options, SAVER_OPTION_KEYS, "options");
   parseThreads(options.threads, "threads");
-  parseDurable(options.durable, "durable");
+  parseFlag(options.durable, "durable");
   const c = options.concurrency;
   if (c !== undefined && (typeof c !== "number" || !Number.isInteger(c) || c < 1 || c > 1024)) {
     throw new InvalidArgumentError(`concurrency must be an integer from 1 to 1024; got ${String(c)}`);
@@ -286,6 +296,7 @@ export function resolveSaveOptions(target: Target, packed: PackedArray, options:
     threads: parseThreads(options.threads, "threads") ?? target.threads,
     storageOptions: target.storageOptions,
     concurrency: target.concurrency,
-    durable: parseDurable(options.durable, "durable") ?? target.durable,
+    durable: parseFlag(options.durable, "durable") ?? target.durable,
+    consolidated: parseFlag(options.consolidated, "consolidated") ?? false,
   };
 }

@@ -9,7 +9,7 @@ import {
   type Approach,
   checkSaverOptions,
   parseApproach,
-  parseDurable,
+  parseFlag,
   resolveSaveOptions,
   resolveStorageOptions,
   type SaveOptions,
@@ -172,7 +172,7 @@ export class ZarrSaver implements Saver {
     this.#storageOptions = resolveStorageOptions(options.storageOptions);
     this.#threads = options.threads;
     this.#concurrency = options.concurrency;
-    this.#durable = parseDurable(options.durable, "durable") ?? false;
+    this.#durable = parseFlag(options.durable, "durable") ?? false;
   }
 
   /** Everything that can fail before the core runs, checked while the caller still holds its data. */

@@ -177,6 +177,8 @@ pub struct NativeSaveOptions {
     pub concurrency: Option<u32>,
     /// Sync before resolving, so the save survives a power cut.
     pub durable: bool,
+    /// Give the root a consolidated copy of the hierarchy's metadata at creation.
+    pub consolidated: bool,
 }
 
 /// What a save did.
@@ -227,6 +229,7 @@ fn request(o: NativeSaveOptions) -> std::result::Result<(SaveRequest, DType, Vec
             zarr_format: o.zarr_format.unwrap_or(3),
             dimension_names: o.dimension_names,
             attributes: o.attributes.unwrap_or_default(),
+            consolidated: o.consolidated,
         },
         threads: o.threads.map(|t| t as usize),
         inline_small_appends: true,

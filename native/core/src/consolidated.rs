@@ -114,6 +114,52 @@ pub fn docs(
     Ok(out)
 }
 
+/// A new consolidated copy at the root listing every node in the container, for a
+/// save that asked for one (`consolidated: true`) where there is none.
+pub fn new_root_copy(container: &Container, zarr_format: u32) -> Result<(String, Value, Version)> {
+    let names: &[&str] = if zarr_format == 2 {
+        &[".zarray", ".zattrs", ".zgroup"]
+    } else {
+        &["zarr.json"]
+    };
+    let mut keys = container.list_keys(|name| names.contains(&name))?;
+    keys.sort();
+    let mut entries = Map::new();
+    let mut root_doc = None;
+    for key in keys {
+        let Some(doc) = container.get_json(&key)? else {
+            continue;
+        };
+        if zarr_format == 2 {
+            entries.insert(key, doc);
+        } else if let Some(node) = key.strip_suffix("/zarr.json") {
+            entries.insert(node.to_string(), doc);
+        } else if key == "zarr.json" {
+            root_doc = Some(doc);
+        }
+    }
+    if zarr_format == 2 {
+        let doc = serde_json::json!({"metadata": entries, "zarr_consolidated_format": 1});
+        let version = container
+            .get_json_versioned(".zmetadata")?
+            .map_or(Version::Local, |(_, v)| v);
+        return Ok((".zmetadata".into(), doc, version));
+    }
+    let (mut doc, version) = match (root_doc, container.get_json_versioned("zarr.json")?) {
+        (Some(doc), Some((_, version))) => (doc, version),
+        _ => (
+            serde_json::json!({"zarr_format": 3, "node_type": "group", "attributes": {}}),
+            Version::Local,
+        ),
+    };
+    doc["consolidated_metadata"] = serde_json::json!({
+        "kind": "inline",
+        "must_understand": false,
+        "metadata": entries,
+    });
+    Ok(("zarr.json".into(), doc, version))
+}
+
 impl Copy {
     fn entries(&mut self) -> &mut Map<String, Value> {
         let pointer = if self.zarr_format == 2 {

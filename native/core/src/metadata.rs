@@ -19,6 +19,9 @@ pub struct CreateOptions {
     pub zarr_format: u32,
     pub dimension_names: Option<Vec<Option<String>>>,
     pub attributes: Map<String, Value>,
+    /// Give the container's root a consolidated copy of the hierarchy's metadata if it
+    /// has none (as xarray writes), kept true by every later save.
+    pub consolidated: bool,
 }
 
 impl Default for CreateOptions {
@@ -32,6 +35,7 @@ impl Default for CreateOptions {
             zarr_format: 3,
             dimension_names: None,
             attributes: Map::new(),
+            consolidated: false,
         }
     }
 }

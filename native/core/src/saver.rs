@@ -233,7 +233,13 @@ fn create(
     let format = req.create.zarr_format;
     let groups = hierarchy::missing_groups(txn.container(), dataset, format)?;
     let copies = consolidated::groups_with_copies(txn.container(), dataset, format)?;
-    txn.lock_groups(&copies)?;
+    // Asked for, and none at the root yet: the root gets one once the array is in.
+    let new_root_copy = req.create.consolidated && !copies.iter().any(String::is_empty);
+    let mut locked = copies.clone();
+    if new_root_copy {
+        locked.push(String::new());
+    }
+    txn.lock_groups(&locked)?;
     if replaces {
         txn.mark("overwrite")?;
     }
@@ -265,7 +271,13 @@ fn create(
         };
         staging.put_json(&node(key), &new.main)
     })?;
-    txn.commit(None, |c| consolidated::docs(c, &copies, format, &update))?;
+    txn.commit(None, |c| {
+        let mut docs = consolidated::docs(c, &copies, format, &update)?;
+        if new_root_copy {
+            docs.push(consolidated::new_root_copy(c, format)?);
+        }
+        Ok(docs)
+    })?;
     Ok(SaveOutcome {
         region: full_region(&data.shape),
         shape: data.shape,
@@ -413,8 +425,21 @@ fn update(
         )?,
     }
     control.check()?;
-    // An update changes no metadata: no consolidated copy changes either.
-    txn.commit(None, |_| Ok(Vec::new()))?;
+    // An update changes no metadata: no consolidated copy changes either, unless a
+    // writer crashed between the two (then the copies catch up with the array).
+    let format = existing.zarr_format();
+    let copies = if txn.recovered() {
+        consolidated::groups_with_copies(txn.container(), &req.dataset, format)?
+    } else {
+        Vec::new()
+    };
+    txn.lock_groups(&copies)?;
+    let update = NodeDocs {
+        node: req.dataset.clone(),
+        docs: vec![(existing.key.clone(), existing.meta.clone())],
+        new: false,
+    };
+    txn.commit(None, |c| consolidated::docs(c, &copies, format, &update))?;
     let region = resolved.axes.iter().map(|p| p.bounds()).collect();
     Ok(SaveOutcome {
         shape: existing.shape,

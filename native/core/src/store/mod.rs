@@ -164,6 +164,20 @@ impl Container {
         }
     }
 
+    /// Every key in the container whose file name `wanted` accepts (temp names and
+    /// links never), relative to its root.
+    pub fn list_keys(&self, wanted: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Local(root, _) => {
+                let mut out = Vec::new();
+                walk(root, "", &wanted, &mut out)
+                    .map_err(|e| SaveError::store(format!("listing {}", root.display()), e))?;
+                Ok(out)
+            }
+            Backend::Object(b) => b.list_keys(wanted),
+        }
+    }
+
     /// Make every chunk written so far visible (locally: rename the staged files;
     /// object stores: wait for the uploads in flight).
     pub fn flush(&self) -> Result<()> {
@@ -219,6 +233,36 @@ impl Container {
             _ => self.put_json(path, value),
         }
     }
+}
+
+fn walk(
+    dir: &std::path::Path,
+    prefix: &str,
+    wanted: &impl Fn(&str) -> bool,
+    out: &mut Vec<String>,
+) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        let key = format!("{prefix}{name}");
+        if kind.is_dir() {
+            walk(&entry.path(), &format!("{key}/"), wanted, out)?;
+        } else if kind.is_file() && wanted(&name) {
+            out.push(key);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -393,6 +393,32 @@ impl ObjectBackend {
         }
     }
 
+    /// Every key under this prefix (relative to it) whose last segment `wanted` accepts.
+    pub fn list_keys(&self, wanted: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+        let root = self.path("");
+        let base = format!("{root}/");
+        runtime().block_on(async {
+            let listed: Vec<_> = self
+                .store
+                .list(Some(&root))
+                .try_collect()
+                .await
+                .map_err(|e| store_error(format!("listing {root}"), e))?;
+            Ok(listed
+                .into_iter()
+                .filter_map(|m| {
+                    let full = m.location.to_string();
+                    let rel = if root.as_ref().is_empty() {
+                        full
+                    } else {
+                        full.strip_prefix(&base)?.to_string()
+                    };
+                    wanted(rel.rsplit('/').next().unwrap_or(&rel)).then_some(rel)
+                })
+                .collect())
+        })
+    }
+
     pub fn erase_all_except(&self, keep: &[&str]) -> Result<()> {
         let root = self.path("");
         let keep: Vec<Path> = keep.iter().map(|k| self.path(k)).collect();

@@ -45,6 +45,8 @@ pub struct Transaction<'c> {
     lock: WriterLock,
     /// Local: locks on groups whose consolidated copies this save rewrites.
     group_locks: Vec<local::DirLock>,
+    /// A writer that is gone left debris here, now removed.
+    recovered: bool,
     committed: bool,
 }
 
@@ -52,6 +54,7 @@ impl<'c> Transaction<'c> {
     /// Take the writer lock of `dataset`. With `create` false, a dataset that does
     /// not exist locally is `None` (nothing to lock, nothing made).
     pub fn begin(container: &'c Container, dataset: &str, create: bool) -> Result<Option<Self>> {
+        let mut recovered = false;
         let (lock, dir) = match &container.backend {
             Backend::Local(root, _) => {
                 let dir = local::dataset_dir(root, dataset)?;
@@ -61,6 +64,7 @@ impl<'c> Transaction<'c> {
                 if lock.missing_top.is_none() && temp::has_debris(&dir) {
                     temp::remove_debris(&dir);
                     temp::remove_debris_beside(&dir);
+                    recovered = true;
                 }
                 (WriterLock::Local(lock), Some(dir))
             }
@@ -77,8 +81,15 @@ impl<'c> Transaction<'c> {
             dir,
             lock,
             group_locks: Vec::new(),
+            recovered,
             committed: false,
         }))
+    }
+
+    /// Whether a writer that crashed here was cleaned up after: its commit may have
+    /// published the dataset's metadata and not the consolidated copies above it.
+    pub fn recovered(&self) -> bool {
+        self.recovered
     }
 
     /// Lock the groups at `groups` (paths from the container's root, deepest first:
