@@ -162,7 +162,6 @@ export function parseFlag(value: unknown, field: string): boolean | undefined {
   return value;
 }
 
-
 export function checkSaverOptions(options: ZarrSaverOptions): void {
   checkKeys(options, SAVER_OPTION_KEYS, "options");
   parseThreads(options.threads, "threads");
