@@ -843,5 +843,7 @@ module.exports.dataTypes = nativeBinding.dataTypes
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.redact = nativeBinding.redact
 module.exports.save = nativeBinding.save
+module.exports.saveGroup = nativeBinding.saveGroup
+module.exports.saveGroupSync = nativeBinding.saveGroupSync
 module.exports.saveSync = nativeBinding.saveSync
 module.exports.settleFiles = nativeBinding.settleFiles

@@ -48,6 +48,23 @@ export declare function dataTypes(): Array<DataType>
 /** Every error code the core reports. */
 export declare function errorCodes(): Array<string>
 
+/**
+ * One array of a group save: its name, its options (the group's shared ones, with
+ * its own creation options) and its packed data.
+ */
+export interface NativeGroupArray {
+  name: string
+  options: NativeSaveOptions
+  data?: Uint8Array
+  strings?: Array<string>
+}
+
+/** What a group save wrote to one array. */
+export interface NativeGroupResult {
+  name: string
+  result: NativeSaveResult
+}
+
 /** Progress of a running save. */
 export interface NativeProgress {
   chunksDone: number
@@ -102,6 +119,12 @@ export declare function redact(location: string): string
 
 /** Save on a worker thread; resolves with what was written. */
 export declare function save(options: NativeSaveOptions, data?: Uint8Array | undefined | null, strings?: Array<string> | undefined | null, control?: SaveControl | undefined | null): Promise<NativeSaveResult>
+
+/** Save several arrays of `group` in one commit, on a worker thread. */
+export declare function saveGroup(group: string, arrays: Array<NativeGroupArray>, control?: SaveControl | undefined | null): Promise<Array<NativeGroupResult>>
+
+/** [`save_group`] on the calling thread. */
+export declare function saveGroupSync(group: string, arrays: Array<NativeGroupArray>, control?: SaveControl | undefined | null): Array<NativeGroupResult>
 
 /** Save on the calling thread. */
 export declare function saveSync(options: NativeSaveOptions, data?: Uint8Array | undefined | null, strings?: Array<string> | undefined | null, control?: SaveControl | undefined | null): NativeSaveResult

@@ -203,6 +203,7 @@ describe("package surface", () => {
         "DatasetNotFoundError",
         "DtypeMismatchError",
         "GZip",
+        "GroupSaver",
         "HAS_NATIVE",
         "IndicesRequiredError",
         "InvalidArgumentError",

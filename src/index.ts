@@ -18,6 +18,7 @@ export {
   UnsupportedError,
   ZarrSaverError,
 } from "./errors.js";
+export { type ArrayOptions, type GroupSaveOptions, GroupSaver, type GroupSaverOptions } from "./group-saver.js";
 export { type AxisIndex, type Indices, type Slice, slice } from "./indices.js";
 export { HAS_NATIVE } from "./native.js";
 export type { Approach, SaveOptions, SaveProgress, StorageOptions, ZarrSaverOptions } from "./options.js";

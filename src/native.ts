@@ -18,6 +18,7 @@ export type {
   AxisSelection,
   CompressorChoice,
   DataType,
+  NativeGroupArray,
   NativeSaveOptions,
   NativeSaveResult,
 } from "../index.js";

@@ -1,4 +1,6 @@
 /** `ZarrSaver`: the public saver, a drop-in for the zarrita.js saver it replaces. */
+
+import { controlled, reportOnce } from "./control.js";
 import { packData, type SaveData } from "./convert.js";
 import type { DataType } from "./dtypes.js";
 import { fromNativeError, IndicesRequiredError, InvalidArgumentError } from "./errors.js";
@@ -38,43 +40,10 @@ interface Prepared {
   onProgress?: (progress: SaveProgress) => void;
 }
 
-const PROGRESS_INTERVAL_MS = 50;
-
-function abortReason(signal: AbortSignal | undefined): unknown {
-  return signal?.reason ?? new DOMException("The save was aborted", "AbortError");
-}
-
-/** Run one save on the libuv pool, wiring its AbortSignal and progress polling to a native control. */
+/** Run one save on the libuv pool, its AbortSignal and progress wired to a native control. */
 async function runAsync(native: NativeBinding, job: Prepared): Promise<SaveResult> {
-  const { request, bytes, strings, signal, onProgress } = job;
-  if (signal?.aborted) throw abortReason(signal);
-  // A control only when there is something to cancel or report: making one costs 5% of a small append.
-  const control = signal || onProgress ? new native.SaveControl() : undefined;
-  const cancel = (): void => control?.cancel();
-  signal?.addEventListener("abort", cancel, { once: true });
-  // Polling a few atomics every 50 ms costs nothing measurable, unlike a callback per chunk.
-  let last = "";
-  const report = (): void => {
-    if (!control || !onProgress) return;
-    const p = control.progress();
-    const key = `${p.chunksDone}/${p.chunksTotal}/${p.bytesWritten}`;
-    if (key !== last) {
-      last = key;
-      onProgress({ chunksDone: p.chunksDone, chunksTotal: p.chunksTotal, bytesWritten: p.bytesWritten });
-    }
-  };
-  const timer = onProgress ? setInterval(report, PROGRESS_INTERVAL_MS) : undefined;
-  try {
-    const result = toResult(await native.save(request, bytes, strings, control));
-    report();
-    return result;
-  } catch (err) {
-    const error = fromNativeError(err);
-    throw error.name === "AbortError" ? abortReason(signal) : error;
-  } finally {
-    clearInterval(timer);
-    signal?.removeEventListener("abort", cancel);
-  }
+  const { request, bytes, strings } = job;
+  return toResult(await controlled(native, job, (control) => native.save(request, bytes, strings, control)));
 }
 
 /** What a `TaskManager` drives: anything that can save a batch of results. */
@@ -89,7 +58,7 @@ export interface Saver {
  */
 const queues = new Map<string, Promise<unknown>>();
 
-function enqueue<T>(key: string, job: () => Promise<T>): Promise<T> {
+export function enqueue<T>(key: string, job: () => Promise<T>): Promise<T> {
   const previous = queues.get(key) ?? Promise.resolve();
   const run = previous.then(job, job);
   const tail = run.catch(() => undefined);
@@ -101,7 +70,8 @@ function enqueue<T>(key: string, job: () => Promise<T>): Promise<T> {
   return run;
 }
 
-function toResult(r: NativeSaveResult): SaveResult {
+/** A native result as the public type. */
+export function toResult(r: NativeSaveResult): SaveResult {
   return {
     shape: r.shape,
     dtype: r.dtype,
@@ -233,10 +203,7 @@ export class ZarrSaver implements Saver {
     } catch (err) {
       throw fromNativeError(err);
     }
-    if (onProgress) {
-      const p = control.progress();
-      onProgress({ chunksDone: p.chunksDone, chunksTotal: p.chunksTotal, bytesWritten: p.bytesWritten });
-    }
+    reportOnce(control, onProgress);
     return result;
   }
 

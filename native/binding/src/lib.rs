@@ -15,6 +15,7 @@ use napi::bindgen_prelude::{AsyncTask, Uint8Array};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use serde_json::{Map, Value};
+use zarr_saver_core::group::{save_group as save_group_core, GroupArray, GroupRequest};
 use zarr_saver_core::{
     dtype, error, finish_removals, save_with_control, saver, store, Compressor, Control,
     CreateOptions, DType, Elements, NdData, SaveError, SaveOutcome, SaveRequest, StoreOptions,
@@ -28,6 +29,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How a save treats an existing dataset.
 #[napi(string_enum = "lowercase")]
+#[derive(Clone, Copy)]
 pub enum Approach {
     Append,
     Overwrite,
@@ -46,6 +48,7 @@ impl From<Approach> for saver::Approach {
 
 /// Element types, as Zarr v3 names them.
 #[napi(string_enum = "lowercase")]
+#[derive(Clone, Copy)]
 pub enum DataType {
     Bool,
     Int8,
@@ -101,6 +104,7 @@ impl From<DType> for DataType {
 
 /// One axis of an `update` selection.
 #[napi(discriminant = "kind", discriminant_case = "lowercase")]
+#[derive(Clone)]
 pub enum AxisSelection {
     /// The whole axis.
     All,
@@ -129,6 +133,7 @@ impl From<AxisSelection> for zarr_saver_core::AxisSelection {
 
 /// The compressor of a new array.
 #[napi(discriminant = "kind", discriminant_case = "lowercase")]
+#[derive(Clone)]
 pub enum CompressorChoice {
     /// Blosc lz4, clevel 5, byte shuffle.
     Default,
@@ -150,6 +155,7 @@ impl From<CompressorChoice> for Compressor {
 
 /// Everything the core needs, with defaults already resolved by the facade.
 #[napi(object)]
+#[derive(Clone)]
 pub struct NativeSaveOptions {
     /// Local directory of the Zarr hierarchy, or an object-store URL.
     pub location: String,
@@ -318,6 +324,16 @@ fn run(
     let (mut req, dtype, shape) = request(options)?;
     // The JS thread's malloc heap is V8's too: keep c-blosc's buffers off it.
     req.inline_small_appends = !on_js_thread;
+    save_with_control(&req, nd_data(dtype, shape, data, strings)?, control)
+}
+
+/// The elements the facade packed: one byte buffer, or a string list.
+fn nd_data(
+    dtype: DType,
+    shape: Vec<u64>,
+    data: Option<&[u8]>,
+    strings: Option<Vec<String>>,
+) -> std::result::Result<NdData<'_>, SaveError> {
     let elements = match (dtype, data, strings) {
         (DType::String, _, Some(s)) => Elements::Strings(s),
         (d, Some(bytes), None) if d != DType::String => Elements::Fixed {
@@ -331,8 +347,123 @@ fn run(
             )))
         }
     };
-    let nd = NdData::new(elements, shape)?;
-    save_with_control(&req, nd, control)
+    NdData::new(elements, shape)
+}
+
+/// One array of a group save: its name, its options (the group's shared ones, with
+/// its own creation options) and its packed data.
+#[napi(object)]
+pub struct NativeGroupArray {
+    pub name: String,
+    pub options: NativeSaveOptions,
+    pub data: Option<Uint8Array>,
+    pub strings: Option<Vec<String>>,
+}
+
+/// What a group save wrote to one array.
+#[napi(object)]
+pub struct NativeGroupResult {
+    pub name: String,
+    pub result: NativeSaveResult,
+}
+
+fn run_group(
+    group: String,
+    arrays: &mut [NativeGroupArray],
+    control: Arc<Control>,
+) -> std::result::Result<Vec<NativeGroupResult>, SaveError> {
+    let mut parts = Vec::new();
+    let mut shared: Option<SaveRequest> = None;
+    for a in arrays.iter_mut() {
+        let strings = a.strings.take();
+        let (req, dtype, shape) = request(a.options.clone())?;
+        parts.push((
+            a.name.clone(),
+            req.dtype,
+            req.create.clone(),
+            dtype,
+            shape,
+            strings,
+        ));
+        shared.get_or_insert(req);
+    }
+    let shared = shared
+        .ok_or_else(|| SaveError::InvalidData("a group save needs at least one array".into()))?;
+    let request = GroupRequest {
+        location: shared.location,
+        store: shared.store,
+        group,
+        approach: shared.approach,
+        axis: shared.axis,
+        selection: shared.selection,
+        zarr_format: shared.create.zarr_format,
+        threads: shared.threads,
+    };
+    let mut group_arrays = Vec::new();
+    for ((name, target, create, dtype, shape, strings), a) in parts.into_iter().zip(arrays.iter()) {
+        group_arrays.push(GroupArray {
+            name,
+            data: nd_data(dtype, shape, a.data.as_deref(), strings)?,
+            dtype: target,
+            create,
+        });
+    }
+    Ok(save_group_core(&request, group_arrays, control)?
+        .into_iter()
+        .map(|(name, o)| NativeGroupResult {
+            name,
+            result: result(o),
+        })
+        .collect())
+}
+
+/// The work of one `saveGroup`, run on the libuv pool.
+pub struct GroupTask {
+    group: String,
+    arrays: Vec<NativeGroupArray>,
+    control: Arc<Control>,
+}
+
+impl Task for GroupTask {
+    type Output = Vec<NativeGroupResult>;
+    type JsValue = Vec<NativeGroupResult>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        // The JS caller keeps every array's data untouched until the Promise settles.
+        run_group(self.group.clone(), &mut self.arrays, self.control.clone()).map_err(to_napi)
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+/// Save several arrays of `group` in one commit, on a worker thread.
+#[napi(ts_return_type = "Promise<Array<NativeGroupResult>>")]
+pub fn save_group(
+    env: Env,
+    group: String,
+    arrays: Vec<NativeGroupArray>,
+    control: Option<&SaveControl>,
+) -> AsyncTask<GroupTask> {
+    finish_removals_at_exit(&env);
+    AsyncTask::new(GroupTask {
+        group,
+        arrays,
+        control: control_of(control),
+    })
+}
+
+/// [`save_group`] on the calling thread.
+#[napi]
+pub fn save_group_sync(
+    env: Env,
+    group: String,
+    mut arrays: Vec<NativeGroupArray>,
+    control: Option<&SaveControl>,
+) -> Result<Vec<NativeGroupResult>> {
+    finish_removals_at_exit(&env);
+    run_group(group, &mut arrays, control_of(control)).map_err(to_napi)
 }
 
 fn result(o: SaveOutcome) -> NativeSaveResult {

@@ -114,6 +114,31 @@ pub fn docs(
     Ok(out)
 }
 
+/// [`docs`] with several updates applied to each copy.
+pub fn docs_many(
+    container: &Container,
+    groups: &[String],
+    zarr_format: u32,
+    updates: &[NodeDocs],
+) -> Result<Vec<(String, Value, Version)>> {
+    let mut out = Vec::new();
+    for group in groups {
+        if let Some(mut copy) = read_copy(container, group, zarr_format)? {
+            let mut changed = false;
+            for update in updates {
+                if let Some(doc) = copy.clone().updated(update) {
+                    copy.doc = doc;
+                    changed = true;
+                }
+            }
+            if changed {
+                out.push((copy.key.clone(), copy.doc, copy.version));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A new consolidated copy at the root listing every node in the container, for a
 /// save that asked for one (`consolidated: true`) where there is none.
 pub fn new_root_copy(container: &Container, zarr_format: u32) -> Result<(String, Value, Version)> {
@@ -158,6 +183,36 @@ pub fn new_root_copy(container: &Container, zarr_format: u32) -> Result<(String,
         "metadata": entries,
     });
     Ok(("zarr.json".into(), doc, version))
+}
+
+/// After a writer crashed: a commit rewrites the consolidated copies last, so what
+/// the deepest copy listing `node` says is what committed. `node`'s own metadata
+/// document (`own`, at `key`) as that copy lists it, if the two differ.
+pub fn committed_version(
+    container: &Container,
+    groups: &[String],
+    node: &str,
+    key: &str,
+    own: &Value,
+    zarr_format: u32,
+) -> Result<Option<Value>> {
+    for group in groups {
+        let Some(mut copy) = read_copy(container, group, zarr_format)? else {
+            continue;
+        };
+        let Some(entry) = copy.entry_key(key) else {
+            continue;
+        };
+        let entry = if zarr_format == 2 {
+            entry
+        } else {
+            copy.relative(node).unwrap_or(node).to_string()
+        };
+        if let Some(listed) = copy.entries().get(&entry) {
+            return Ok((listed != own).then(|| listed.clone()));
+        }
+    }
+    Ok(None)
 }
 
 impl Copy {

@@ -28,6 +28,7 @@ pub mod control;
 pub mod data;
 pub mod dtype;
 pub mod error;
+pub mod group;
 pub mod hierarchy;
 mod lock;
 pub mod metadata;

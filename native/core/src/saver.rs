@@ -181,7 +181,7 @@ fn not_found(req: &SaveRequest) -> SaveError {
 
 fn save_locked(
     req: &SaveRequest,
-    txn: Transaction<'_>,
+    mut txn: Transaction<'_>,
     data: NdData<'_>,
     options: &CodecOptions,
     control: &Control,
@@ -191,6 +191,12 @@ fn save_locked(
         // Overwrite is the way out of a damaged dataset: it replaces whatever is there.
         Err(SaveError::Corrupt(_)) if req.approach == Approach::Overwrite => Node::Missing,
         other => other?,
+    };
+    let node = match node {
+        Node::Array(existing) if txn.recovered() => {
+            Node::Array(restore(&mut txn, dataset, existing)?)
+        }
+        other => other,
     };
     match (req.approach, node) {
         (_, Node::Group) => Err(SaveError::InvalidArgument(format!(
@@ -207,6 +213,37 @@ fn save_locked(
         (Approach::Update, Node::Array(existing)) => {
             update(req, txn, existing, data, options, control)
         }
+    }
+}
+
+/// A writer crashed here mid-commit: bring the array's own metadata back to what the
+/// consolidated copies above it say (where a commit lands last), so that readers of
+/// either see one state, and every array of an interrupted group save the same one.
+pub(crate) fn restore(
+    txn: &mut Transaction<'_>,
+    node: &str,
+    existing: Existing,
+) -> Result<Existing> {
+    let format = existing.zarr_format();
+    let copies = consolidated::groups_with_copies(txn.container(), node, format)?;
+    txn.lock_groups(&copies)?;
+    let Some(meta) = consolidated::committed_version(
+        txn.container(),
+        &copies,
+        node,
+        &existing.key,
+        &existing.meta,
+        format,
+    )?
+    else {
+        return Ok(existing);
+    };
+    txn.container().put_json(&existing.key, &meta)?;
+    match hierarchy::read_node(txn.container(), node)? {
+        Node::Array(restored) => Ok(restored),
+        _ => Err(SaveError::Corrupt(format!(
+            "dataset '{node}' is no array once restored from its consolidated metadata"
+        ))),
     }
 }
 
@@ -425,21 +462,8 @@ fn update(
         )?,
     }
     control.check()?;
-    // An update changes no metadata: no consolidated copy changes either, unless a
-    // writer crashed between the two (then the copies catch up with the array).
-    let format = existing.zarr_format();
-    let copies = if txn.recovered() {
-        consolidated::groups_with_copies(txn.container(), &req.dataset, format)?
-    } else {
-        Vec::new()
-    };
-    txn.lock_groups(&copies)?;
-    let update = NodeDocs {
-        node: req.dataset.clone(),
-        docs: vec![(existing.key.clone(), existing.meta.clone())],
-        new: false,
-    };
-    txn.commit(None, |c| consolidated::docs(c, &copies, format, &update))?;
+    // An update changes no metadata: no consolidated copy changes either.
+    txn.commit(None, |_| Ok(Vec::new()))?;
     let region = resolved.axes.iter().map(|p| p.bounds()).collect();
     Ok(SaveOutcome {
         shape: existing.shape,

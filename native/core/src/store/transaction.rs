@@ -43,8 +43,10 @@ pub struct Transaction<'c> {
     /// Local: the dataset's directory.
     dir: Option<PathBuf>,
     lock: WriterLock,
+    /// A group save: the locks of its arrays, taken before the group's.
+    _array_locks: Vec<WriterLock>,
     /// Local: locks on groups whose consolidated copies this save rewrites.
-    group_locks: Vec<local::DirLock>,
+    group_locks: Vec<(PathBuf, local::DirLock)>,
     /// A writer that is gone left debris here, now removed.
     recovered: bool,
     committed: bool,
@@ -80,10 +82,93 @@ impl<'c> Transaction<'c> {
             dataset: dataset.to_string(),
             dir,
             lock,
+            _array_locks: Vec::new(),
             group_locks: Vec::new(),
             recovered,
             committed: false,
         }))
+    }
+
+    /// Take the writer locks of the arrays `names` of `group` (those that exist, in
+    /// name order), then the group's own lock (a missing group: through the nearest
+    /// directory above it, with `create`): the order every writer takes them in, a
+    /// dataset's before its groups'. `None` when the group is missing and `create` is
+    /// false. Debris of a writer that is gone is removed from each array first.
+    pub fn begin_group(
+        container: &'c Container,
+        group: &str,
+        names: &[String],
+        create: bool,
+    ) -> Result<Option<Self>> {
+        let node = |name: &str| {
+            if group.is_empty() {
+                name.to_string()
+            } else {
+                format!("{group}/{name}")
+            }
+        };
+        let mut sorted: Vec<&String> = names.iter().collect();
+        sorted.sort();
+        let mut array_locks = Vec::new();
+        let mut recovered = false;
+        let (lock, dir) = match &container.backend {
+            Backend::Local(root, _) => {
+                for name in &sorted {
+                    let dir = local::dataset_dir(root, &node(name))?;
+                    if let Some(lock) = local::lock_dataset(&dir, false)? {
+                        if temp::has_debris(&dir) {
+                            temp::remove_debris(&dir);
+                            temp::remove_debris_beside(&dir);
+                            recovered = true;
+                        }
+                        array_locks.push(WriterLock::Local(lock));
+                    }
+                }
+                let dir = if group.is_empty() {
+                    root.clone()
+                } else {
+                    local::dataset_dir(root, group)?
+                };
+                let Some(lock) = local::lock_dataset(&dir, create)? else {
+                    return Ok(None);
+                };
+                (WriterLock::Local(lock), Some(dir))
+            }
+            Backend::Object(b) => {
+                for name in &sorted {
+                    array_locks.push(WriterLock::Object {
+                        _lease: b.lease(&format!("{}/{LEASE_KEY}", node(name)))?,
+                    });
+                }
+                let lease = if group.is_empty() {
+                    LEASE_KEY.to_string()
+                } else {
+                    format!("{group}/{LEASE_KEY}")
+                };
+                (
+                    WriterLock::Object {
+                        _lease: b.lease(&lease)?,
+                    },
+                    None,
+                )
+            }
+        };
+        Ok(Some(Self {
+            container,
+            dataset: group.to_string(),
+            dir,
+            lock,
+            _array_locks: array_locks,
+            group_locks: Vec::new(),
+            recovered,
+            committed: false,
+        }))
+    }
+
+    /// Whether the node this transaction locked does not exist yet (locally; on
+    /// object stores nothing is known without reading).
+    pub fn missing(&self) -> bool {
+        matches!(&self.lock, WriterLock::Local(lock) if lock.missing_top.is_some())
     }
 
     /// Whether a writer that crashed here was cleaned up after: its commit may have
@@ -102,21 +187,22 @@ impl<'c> Transaction<'c> {
         else {
             return Ok(());
         };
-        let held_dir = held
-            .missing_top
-            .as_ref()
-            .and_then(|t| t.parent().map(Path::to_path_buf));
+        // The directory this transaction's own lock is on.
+        let held_dir = match &held.missing_top {
+            Some(top) => top.parent().map(Path::to_path_buf),
+            None => self.dir.clone(),
+        };
         for group in groups {
             let dir = if group.is_empty() {
                 root.clone()
             } else {
                 root.join(group)
             };
-            if held_dir.as_ref() == Some(&dir) {
+            if held_dir.as_ref() == Some(&dir) || self.group_locks.iter().any(|(d, _)| d == &dir) {
                 continue;
             }
             if let Some(lock) = local::lock_dataset(&dir, false)? {
-                self.group_locks.push(lock);
+                self.group_locks.push((dir, lock));
             }
         }
         Ok(())
@@ -138,8 +224,13 @@ impl<'c> Transaction<'c> {
     /// Leave this save's sign in the dataset directory before it writes anything
     /// else, for a save that writes no metadata there (update, overwrite).
     pub fn mark(&self, what: &str) -> Result<()> {
+        self.mark_at(&self.dataset, what)
+    }
+
+    /// [`Transaction::mark`] in the directory of `node` (an array of a group save).
+    pub fn mark_at(&self, node: &str, what: &str) -> Result<()> {
         if self.dir.is_some() {
-            self.prepare(vec![key(&format!("{}/{what}", self.dataset))?]);
+            self.prepare(vec![key(&format!("{node}/{what}"))?]);
         }
         Ok(())
     }
@@ -158,14 +249,27 @@ impl<'c> Transaction<'c> {
         groups: &[(String, Value)],
         fill: impl FnOnce(&Container, &str) -> Result<()>,
     ) -> Result<()> {
+        let node = self.dataset.clone();
+        self.create_at(&node, groups, fill)
+    }
+
+    /// [`Transaction::create`] of the node at `node` (the dataset, the group of a
+    /// group save, or one of its arrays).
+    pub fn create_at(
+        &mut self,
+        node: &str,
+        groups: &[(String, Value)],
+        fill: impl FnOnce(&Container, &str) -> Result<()>,
+    ) -> Result<()> {
         let c = self.container;
         match (&c.backend, &self.lock) {
             (Backend::Local(root, _), WriterLock::Local(lock)) => {
-                let dir = self
-                    .dir
-                    .clone()
-                    .expect("a local transaction has a directory");
-                let top = lock.missing_top.clone().unwrap_or_else(|| dir.clone());
+                let dir = local::dataset_dir(root, node)?;
+                // The whole missing part of the tree appears at once, above `node` too.
+                let top = match &lock.missing_top {
+                    Some(top) if dir.starts_with(top) => top.clone(),
+                    _ => dir.clone(),
+                };
                 temp::remove_debris_beside(&top);
                 let (outside, inside): (Vec<_>, Vec<_>) = groups
                     .iter()
@@ -196,16 +300,13 @@ impl<'c> Transaction<'c> {
                 for (k, doc) in groups {
                     c.put_json(k, doc)?;
                 }
-                let node = Arc::new(b.child(&self.dataset));
+                let child = Arc::new(b.child(node));
                 for meta in ["zarr.json", ".zarray", ".zattrs"] {
-                    node.erase(meta)?;
+                    child.erase(meta)?;
                 }
-                node.erase_all_except(&[LEASE_KEY])?;
-                let staged = Container::object(
-                    node,
-                    format!("{}/{}", c.id, self.dataset),
-                    c.control.clone(),
-                );
+                child.erase_all_except(&[LEASE_KEY])?;
+                let staged =
+                    Container::object(child, format!("{}/{node}", c.id), c.control.clone());
                 fill(&staged, "")?;
                 staged.flush()
             }
