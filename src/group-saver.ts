@@ -181,7 +181,14 @@ export class GroupSaver {
   }
 
   /** Credentials stay out of logs and JSON. */
-  toJSON(): { filePath: string; group: string; approach: Approach } {
+  toJSON(): {
+    /** The container, with any `user:password@` in it masked. */
+    filePath: string;
+    /** The group's path inside the container. */
+    group: string;
+    /** append, overwrite or update. */
+    approach: Approach;
+  } {
     return { filePath: redact(this.filePath), group: this.group, approach: this.approach };
   }
 }
