@@ -31,7 +31,6 @@ const PUBLISHED_PLATFORMS = [
   "linux-arm64-musl",
   "darwin-x64",
   "darwin-arm64",
-  "win32-x64-msvc",
 ];
 
 // src/ and dist/ both sit one level below the package root.
@@ -61,7 +60,8 @@ export function nativeBinding(): NativeBinding {
   const published = PUBLISHED_PLATFORMS.includes(platform);
   const found = packageInstalled(pkg);
   const state = !published
-    ? `no binary package is published for ${platform} (looked for ${pkg})`
+    ? `no binary package is published for ${platform} (looked for ${pkg})` +
+      (process.platform === "win32" ? "; the core needs a POSIX system (locks, renames) and is not ported to Windows yet" : "")
     : found
       ? `${pkg} is installed but did not load`
       : `${pkg}, the binary package for ${platform}, is not installed (was the install run with optional dependencies omitted?)`;
