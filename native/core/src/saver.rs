@@ -28,7 +28,7 @@ pub enum Approach {
     Update,
 }
 
-/// Everything a save needs besides the data, already validated by the facade.
+/// Everything a save needs besides the data; the core checks it before writing.
 #[derive(Debug, Clone)]
 pub struct SaveRequest {
     /// Local directory of the Zarr hierarchy, or an object-store URL.
@@ -111,9 +111,8 @@ pub fn validate_dataset_name(name: &str) -> Result<()> {
         match segment {
             "" => return bad("has an empty segment"),
             "." | ".." => return bad("must not contain '.' or '..' segments"),
-            s if s.starts_with(".z") || s == "zarr.json" || s.starts_with(".zarr-saver") => {
-                return bad("uses a name reserved by Zarr")
-            }
+            // `.z*` covers Zarr's own names and ours (temp files, the lease).
+            s if s.starts_with(".z") || s == "zarr.json" => return bad("uses a name reserved by Zarr"),
             _ => {}
         }
     }
