@@ -112,7 +112,9 @@ pub fn validate_dataset_name(name: &str) -> Result<()> {
             "" => return bad("has an empty segment"),
             "." | ".." => return bad("must not contain '.' or '..' segments"),
             // `.z*` covers Zarr's own names and ours (temp files, the lease).
-            s if s.starts_with(".z") || s == "zarr.json" => return bad("uses a name reserved by Zarr"),
+            s if s.starts_with(".z") || s == "zarr.json" => {
+                return bad("uses a name reserved by Zarr")
+            }
             _ => {}
         }
     }
