@@ -14,7 +14,15 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { InvalidArgumentError, type SaveOptions, StoreError, slice, ZarrSaver, type ZarrSaverOptions } from "../src/index.js";
+import {
+  GroupSaver,
+  InvalidArgumentError,
+  type SaveOptions,
+  StoreError,
+  slice,
+  ZarrSaver,
+  type ZarrSaverOptions,
+} from "../src/index.js";
 import { freePort, MOTO_KEY, MOTO_REGION, MOTO_SECRET, useMoto } from "./helpers/moto.js";
 import { runPython } from "./helpers/python.js";
 
@@ -308,5 +316,38 @@ describe("writer leases", () => {
     const waited = Date.now() - started;
     expect(waited).toBeGreaterThanOrEqual(1000);
     expect(waited).toBeLessThan(10_000);
+  });
+});
+
+describe("GroupSaver on S3", () => {
+  it("creates a consolidated group, appends every array together, and zarr-python reads it", async () => {
+    const container = "group.zarr";
+    const ds = new GroupSaver(`s3://${BUCKET}/${container}`, { group: "run", storageOptions: storage() });
+    await ds.save({ temp: rows(2, 3, (r, c) => r * 10 + c), time: new BigInt64Array([1n, 2n]) });
+    const more = await ds.save({ temp: rows(1, 3, (_, c) => 20 + c), time: new BigInt64Array([3n]) });
+    expect(more.temp).toMatchObject({ shape: [3, 3], created: false });
+    const read = readS3(container, ["run/temp", "run/time"]);
+    expect(read["run/temp"]?.values).toEqual([
+      [0, 1, 2],
+      [10, 11, 12],
+      [20, 21, 22],
+    ]);
+    expect(read["run/time"]?.values).toEqual([1, 2, 3]);
+    // The root's consolidated copy, where xarray reads it, lists the new shapes.
+    const listed = runPython<Record<string, number[]>>(
+      `
+import json, sys, s3fs
+fs = s3fs.S3FileSystem(endpoint_url=sys.argv[1], key="${MOTO_KEY}", secret="${MOTO_SECRET}")
+meta = json.loads(fs.cat(sys.argv[2] + "/zarr.json"))["consolidated_metadata"]["metadata"]
+print(json.dumps({k: v.get("shape", []) for k, v in meta.items()}))
+`,
+      [s3().endpoint, `${BUCKET}/${container}`],
+    );
+    expect(listed).toMatchObject({ "run/temp": [3, 3], "run/time": [3] });
+    // Unequal rows are refused before anything is written.
+    await expect(ds.save({ temp: rows(2, 3, () => 9), time: new BigInt64Array([9n]) })).rejects.toMatchObject({
+      code: "ERR_ZARR_SHAPE_MISMATCH",
+    });
+    expect(readS3(container, ["run/time"])["run/time"]?.values).toEqual([1, 2, 3]);
   });
 });

@@ -141,18 +141,30 @@ pub fn docs_many(
 
 /// A new consolidated copy at the root listing every node in the container, for a
 /// save that asked for one (`consolidated: true`) where there is none.
-pub fn new_root_copy(container: &Container, zarr_format: u32) -> Result<(String, Value, Version)> {
+/// `pending` are documents the same commit writes (keys from the root): listed too.
+pub fn new_root_copy(
+    container: &Container,
+    zarr_format: u32,
+    pending: &[(String, Value)],
+) -> Result<(String, Value, Version)> {
     let names: &[&str] = if zarr_format == 2 {
         &[".zarray", ".zattrs", ".zgroup"]
     } else {
         &["zarr.json"]
     };
     let mut keys = container.list_keys(|name| names.contains(&name))?;
+    keys.extend(pending.iter().map(|(k, _)| k.clone()));
     keys.sort();
+    keys.dedup();
     let mut entries = Map::new();
     let mut root_doc = None;
     for key in keys {
-        let Some(doc) = container.get_json(&key)? else {
+        let pending_doc = pending
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, d)| d.clone());
+        let Some(doc) = pending_doc.map_or_else(|| container.get_json(&key), |d| Ok(Some(d)))?
+        else {
             continue;
         };
         if zarr_format == 2 {
@@ -170,13 +182,12 @@ pub fn new_root_copy(container: &Container, zarr_format: u32) -> Result<(String,
             .map_or(Version::Local, |(_, v)| v);
         return Ok((".zmetadata".into(), doc, version));
     }
-    let (mut doc, version) = match (root_doc, container.get_json_versioned("zarr.json")?) {
-        (Some(doc), Some((_, version))) => (doc, version),
-        _ => (
-            serde_json::json!({"zarr_format": 3, "node_type": "group", "attributes": {}}),
-            Version::Local,
-        ),
-    };
+    let version = container
+        .get_json_versioned("zarr.json")?
+        .map_or(Version::Local, |(_, v)| v);
+    let mut doc = root_doc.unwrap_or_else(
+        || serde_json::json!({"zarr_format": 3, "node_type": "group", "attributes": {}}),
+    );
     doc["consolidated_metadata"] = serde_json::json!({
         "kind": "inline",
         "must_understand": false,

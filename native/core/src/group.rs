@@ -273,9 +273,22 @@ fn create_all(
         locked.push(String::new());
     }
     txn.lock_groups(&locked)?;
+    // What this commit writes besides: listed in a new root copy as if already there.
+    let pending: Vec<(String, Value)> = groups
+        .iter()
+        .cloned()
+        .chain(
+            planned
+                .iter()
+                .flat_map(|(_, path, _, _, new)| new.documents(path, format)),
+        )
+        .collect();
     let with_root_copy = |c: &Container, mut docs: Vec<(String, Value, crate::store::Version)>| {
         if root_copy {
-            docs.push(consolidated::new_root_copy(c, format)?);
+            let copy = consolidated::new_root_copy(c, format, &pending)?;
+            // The copy is the root's document, whole: it replaces a plain one in this commit.
+            docs.retain(|(k, _, _)| *k != copy.0);
+            docs.push(copy);
         }
         Ok::<_, SaveError>(docs)
     };

@@ -312,7 +312,7 @@ fn create(
     txn.commit(None, |c| {
         let mut docs = consolidated::docs(c, &copies, format, &update)?;
         if new_root_copy {
-            docs.push(consolidated::new_root_copy(c, format)?);
+            docs.push(consolidated::new_root_copy(c, format, &[])?);
         }
         Ok(docs)
     })?;

@@ -368,15 +368,20 @@ fn commit_conditionally(
     docs: impl Fn() -> Result<Vec<Doc>>,
 ) -> Result<()> {
     const ATTEMPTS: usize = 8;
+    // A document written stays written: a retry only redoes the ones that lost.
+    let mut written: Vec<String> = Vec::new();
     for attempt in 1..=ATTEMPTS {
         let mut lost = false;
         for (path, value, version) in docs()? {
+            if written.contains(&path) {
+                continue;
+            }
             let expected = match &version {
                 Version::Object(v) => Some(v),
                 Version::Local => None,
             };
             match b.put_if(&path, json_bytes(&value), expected) {
-                Ok(_) => {}
+                Ok(_) => written.push(path),
                 Err(SaveError::Conflict(_)) if attempt < ATTEMPTS => {
                     lost = true;
                     break;
