@@ -532,17 +532,14 @@ fn update_all(
     let mut outcomes = Vec::new();
     for (name, path, existing, data, resolved) in planned {
         let array = hierarchy::open_array(txn.container(), &path, &existing.meta)?;
-        match resolved.as_rectangle() {
-            Some((start, _)) => write::write_region(&array, &start, &data, options, control)?,
-            None => write::write_selection(
-                &array,
-                &existing.chunk_shape,
-                &resolved,
-                &data,
-                options,
-                control,
-            )?,
-        }
+        write::write_resolved(
+            &array,
+            &existing.chunk_shape,
+            &resolved,
+            &data,
+            options,
+            control,
+        )?;
         outcomes.push((
             name,
             SaveOutcome {

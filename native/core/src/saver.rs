@@ -451,17 +451,14 @@ fn update(
     data.shape = full_shape;
     let array = hierarchy::open_array(txn.container(), &req.dataset, &existing.meta)?;
     txn.mark("update")?;
-    match resolved.as_rectangle() {
-        Some((start, _)) => write::write_region(&array, &start, &data, options, control)?,
-        None => write::write_selection(
-            &array,
-            &existing.chunk_shape,
-            &resolved,
-            &data,
-            options,
-            control,
-        )?,
-    }
+    write::write_resolved(
+        &array,
+        &existing.chunk_shape,
+        &resolved,
+        &data,
+        options,
+        control,
+    )?;
     control.check()?;
     // An update changes no metadata: no consolidated copy changes either.
     txn.commit(None, |_| Ok(Vec::new()))?;

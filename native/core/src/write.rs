@@ -120,6 +120,22 @@ pub fn write_region_cached(
     }
 }
 
+/// Write `data` (already of the selection's full shape) where `resolved` says: a
+/// rectangle through [`write_region`], index lists chunk by chunk.
+pub fn write_resolved(
+    array: &ZArray,
+    chunk_shape: &[u64],
+    resolved: &Resolved,
+    data: &NdData<'_>,
+    options: &CodecOptions,
+    control: &Control,
+) -> Result<()> {
+    match resolved.as_rectangle() {
+        Some((start, _)) => write_region(array, &start, data, options, control),
+        None => write_selection(array, chunk_shape, resolved, data, options, control),
+    }
+}
+
 /// The keys of the chunks a write of `shape` at `start` touches, if at most `max`.
 pub fn chunk_keys(
     array: &ZArray,
