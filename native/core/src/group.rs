@@ -22,8 +22,10 @@ use crate::error::{Result, SaveError};
 use crate::hierarchy::{self, Existing, Node};
 use crate::lock::with_dataset_lock;
 use crate::metadata::{self, CreateOptions, NewArrayMetadata};
-use crate::saver::{restore, validate_dataset_name, Approach, SaveOutcome};
-use crate::selection::{self, AxisSelection};
+use crate::saver::{
+    check_dtype, fit_update, restore, validate_dataset_name, Approach, SaveOutcome,
+};
+use crate::selection::AxisSelection;
 use crate::store::{Container, StoreOptions, Transaction};
 use crate::threads;
 use crate::write;
@@ -396,16 +398,7 @@ fn append_all(
             unreachable!("every array exists")
         };
         let path = node(&req.group, &a.name);
-        if let Some(d) = a.dtype {
-            if d != existing.dtype {
-                return Err(SaveError::DtypeMismatch(format!(
-                    "array '{}': dtype '{}' differs from the stored dtype '{}'",
-                    a.name,
-                    d.name(),
-                    existing.dtype.name()
-                )));
-            }
-        }
+        check_dtype(a.dtype, &existing, &format!("array '{}'", a.name))?;
         let old = &existing.shape;
         let fits = axis < old.len()
             && a.data.shape.len() == old.len()
@@ -513,16 +506,8 @@ fn update_all(
             unreachable!("every array exists")
         };
         let path = node(&req.group, &a.name);
-        let resolved = selection::resolve(selection, &existing.shape)?;
-        let (numpy_shape, full_shape) = (resolved.numpy_shape(), resolved.full_shape());
-        if a.data.shape != numpy_shape && a.data.shape != full_shape {
-            return Err(SaveError::ShapeMismatch(format!(
-                "array '{}': data of shape {:?} does not match the selection's shape {numpy_shape:?}",
-                a.name, a.data.shape
-            )));
-        }
-        let mut data = a.data.cast(existing.dtype)?;
-        data.shape = full_shape;
+        let what = format!("array '{}'", a.name);
+        let (data, resolved) = fit_update(a.data, a.dtype, &existing, selection, &what)?;
         hierarchy::open_array(txn.container(), &path, &existing.meta)?;
         planned.push((a.name, path, existing, data, resolved));
     }

@@ -325,15 +325,44 @@ fn create(
 }
 
 fn check_requested_dtype(req: &SaveRequest, existing: &Existing) -> Result<()> {
-    match req.dtype {
+    check_dtype(req.dtype, existing, &format!("dataset '{}'", req.dataset))
+}
+
+/// A dtype asked for must be the stored one: a second cast target would make the
+/// stored type ambiguous. `what` names the array in the message.
+pub(crate) fn check_dtype(requested: Option<DType>, existing: &Existing, what: &str) -> Result<()> {
+    match requested {
         Some(d) if d != existing.dtype => Err(SaveError::DtypeMismatch(format!(
-            "dtype '{}' differs from the stored dtype '{}' of dataset '{}'",
+            "dtype '{}' differs from the stored dtype '{}' of {what}",
             d.name(),
             existing.dtype.name(),
-            req.dataset
         ))),
         _ => Ok(()),
     }
+}
+
+/// The rules of an update, for one array: `data` must have the selection's shape
+/// (numpy's, or with every axis kept) and cast to the stored dtype. Returns the data
+/// in the selection's full shape and the resolved selection. `what` names the array.
+pub(crate) fn fit_update<'a>(
+    data: NdData<'a>,
+    requested: Option<DType>,
+    existing: &Existing,
+    selection: &[AxisSelection],
+    what: &str,
+) -> Result<(NdData<'a>, selection::Resolved)> {
+    check_dtype(requested, existing, what)?;
+    let resolved = selection::resolve(selection, &existing.shape)?;
+    let (numpy_shape, full_shape) = (resolved.numpy_shape(), resolved.full_shape());
+    if data.shape != numpy_shape && data.shape != full_shape {
+        return Err(SaveError::ShapeMismatch(format!(
+            "data of shape {:?} does not match the selection's shape {numpy_shape:?} in {what} of shape {:?}",
+            data.shape, existing.shape
+        )));
+    }
+    let mut data = data.cast(existing.dtype)?;
+    data.shape = full_shape;
+    Ok((data, resolved))
 }
 
 fn append(
@@ -438,17 +467,8 @@ fn update(
     let selection = req.selection.as_ref().ok_or_else(|| {
         SaveError::IndicesRequired("update needs indices: the positions to overwrite".into())
     })?;
-    check_requested_dtype(req, &existing)?;
-    let resolved = selection::resolve(selection, &existing.shape)?;
-    let (numpy_shape, full_shape) = (resolved.numpy_shape(), resolved.full_shape());
-    if data.shape != numpy_shape && data.shape != full_shape {
-        return Err(SaveError::ShapeMismatch(format!(
-            "data of shape {:?} does not match the selection's shape {numpy_shape:?} in dataset '{}' of shape {:?}",
-            data.shape, req.dataset, existing.shape
-        )));
-    }
-    let mut data = data.cast(existing.dtype)?;
-    data.shape = full_shape;
+    let what = format!("dataset '{}'", req.dataset);
+    let (data, resolved) = fit_update(data, req.dtype, &existing, selection, &what)?;
     let array = hierarchy::open_array(txn.container(), &req.dataset, &existing.meta)?;
     txn.mark("update")?;
     write::write_resolved(

@@ -194,7 +194,7 @@ impl Container {
         Ok(self.get_json_versioned(path)?.map(|(v, _)| v))
     }
 
-    /// Read a JSON document with the version a later [`Container::commit_json`] checks.
+    /// Read a JSON document with the version a later conditional commit checks.
     pub fn get_json_versioned(&self, path: &str) -> Result<Option<(Value, Version)>> {
         match &self.backend {
             Backend::Local(..) => {
@@ -219,19 +219,6 @@ impl Container {
             .set(&key(path)?, json_bytes(value))
             .map_err(|e| SaveError::store(format!("writing {path}"), e))?;
         self.flush()
-    }
-
-    /// The commit of a save: write `value` at `path` only if it is still at `expected`
-    /// (`None`: only if absent). Chunks written earlier are flushed first.
-    pub fn commit_json(&self, path: &str, value: &Value, expected: Option<&Version>) -> Result<()> {
-        self.flush()?;
-        match (&self.backend, expected) {
-            (Backend::Object(b), Some(Version::Object(v))) => {
-                b.put_if(path, json_bytes(value), Some(v)).map(|_| ())
-            }
-            (Backend::Object(b), None) => b.put_if(path, json_bytes(value), None).map(|_| ()),
-            _ => self.put_json(path, value),
-        }
     }
 }
 
