@@ -7,7 +7,9 @@
  * - failures (missing bucket, closed port, rejected credentials) are StoreErrors
  *   without secrets; http(s) targets and unknown storageOptions are refused;
  *   AWS_* environment variables alone configure the store;
- * - a crashed writer's expired lease is taken over, a live one is waited for.
+ * - a crashed writer's expired lease is taken over, a live one is waited for;
+ * - a GroupSaver writer killed 20 times mid-append: readers of the consolidated copy
+ *   see every array at one length, and the next writer finishes a recorded commit.
  *
  * Child processes import the built package: run `npm run build` after changing src/ or native/.
  */
@@ -24,6 +26,7 @@ import {
   type ZarrSaverOptions,
 } from "../src/index.js";
 import { freePort, MOTO_KEY, MOTO_REGION, MOTO_SECRET, useMoto } from "./helpers/moto.js";
+import { mulberry32 } from "./helpers/prng.js";
 import { runPython } from "./helpers/python.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -350,4 +353,129 @@ print(json.dumps({k: v.get("shape", []) for k, v in meta.items()}))
     });
     expect(readS3(container, ["run/time"])["run/time"]?.values).toEqual([1, 2, 3]);
   });
+});
+
+describe("a GroupSaver writer killed on S3 while it holds the leases", () => {
+  const KILLS = 20;
+  const container = "group-crash.zarr";
+  const names = ["a", "b", "time"];
+  const objectUrl = (key: string) => `${s3().endpoint}/${BUCKET}/${key}`;
+  // moto does not check signatures, but reads private objects only for a named key
+  // holder: a request that names the test's key reads what the savers wrote.
+  const day = new Date().toISOString().slice(0, 10).replaceAll("-", "");
+  const asOwner = {
+    authorization: `AWS4-HMAC-SHA256 Credential=${MOTO_KEY}/${day}/${MOTO_REGION}/s3/aws4_request, SignedHeaders=host, Signature=0`,
+  };
+  const getJson = async <T>(key: string): Promise<T | undefined> => {
+    const res = await fetch(objectUrl(key), { headers: asOwner });
+    return res.ok ? ((await res.json()) as T) : undefined;
+  };
+  const listKeys = async (): Promise<string[]> => {
+    const res = await fetch(`${s3().endpoint}/${BUCKET}?list-type=2&prefix=${container}/`, { headers: asOwner });
+    return [...(await res.text()).matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1] as string);
+  };
+  /** The root's consolidated entries: array name -> length. */
+  const listedLengths = async (): Promise<Record<string, number | undefined>> => {
+    const root = await getJson<{ consolidated_metadata: { metadata: Record<string, { shape?: number[] }> } }>(
+      `${container}/zarr.json`,
+    );
+    const meta = root?.consolidated_metadata.metadata ?? {};
+    return Object.fromEntries(names.map((n) => [n, meta[n]?.shape?.[0]]));
+  };
+  /** What 30 s would do: every lease the killed writer left runs out, its body kept. */
+  const expireLeases = async (): Promise<void> => {
+    for (const key of (await listKeys()).filter((k) => k.endsWith("/.zarr-saver-lease"))) {
+      const body = await getJson<Record<string, unknown>>(key);
+      const res = await fetch(objectUrl(key), {
+        method: "PUT",
+        headers: asOwner,
+        body: JSON.stringify({ ...body, expires_ms: Date.now() - 1000 }),
+      });
+      expect(res.ok).toBe(true);
+    }
+  };
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  it(`${KILLS} kills: readers see one length, and the next writer finishes or drops the commit`, async () => {
+    const seed = Number(process.env.ZARR_SAVER_SEED ?? Date.now() % 2 ** 31);
+    const rand = mulberry32(seed);
+    const url = `s3://${BUCKET}/${container}`;
+    const storageOptions = storage();
+    // The group exists before the first kill: creating one on an object store is not
+    // a single step (docs/guarantees.md).
+    const batch = (k: number) => ({
+      a: { data: new Float64Array(6).fill(k), shape: [3, 2] },
+      b: new Float64Array(3).fill(k),
+      time: new BigInt64Array(3).fill(BigInt(k)),
+    });
+    await new GroupSaver(url, { storageOptions }).save(batch(1));
+    let acknowledged = 1;
+    let recordsFinished = 0;
+    for (let kill = 0; kill < KILLS; kill++) {
+      const first = ((await listedLengths()).time ?? 0) / 3 + 1;
+      const child = spawn(
+        process.execPath,
+        [join(ROOT, "__test__", "fixtures", "group-writer.mjs"), url, String(first), JSON.stringify(storageOptions)],
+        { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
+      );
+      let out = "";
+      child.stdout.setEncoding("utf8").on("data", (s: string) => {
+        out += s;
+      });
+      const closed = new Promise((r) => child.once("close", r));
+      await sleep(300 + rand() * 900);
+      child.kill("SIGKILL");
+      await closed;
+      const printed = out.split("\n").filter(Boolean).map(Number);
+      if (printed.length > 0) acknowledged = Math.max(acknowledged, printed.at(-1) as number);
+      const context = `seed ${seed}, kill ${kill}`;
+      // What xarray reads, before anyone recovers: every array at one length, with
+      // every acknowledged batch.
+      const listed = await listedLengths();
+      expect(new Set(Object.values(listed)).size, `${context}: ${JSON.stringify(listed)}`).toBe(1);
+      expect(listed.time as number).toBeGreaterThanOrEqual(acknowledged * 3);
+      if ((await listKeys()).some((k) => k.endsWith("/.zarr-saver-commit"))) recordsFinished++;
+      // The killed writer's leases run out; the next writer takes them over and
+      // finishes a commit it recorded. This save changes no value.
+      await expireLeases();
+      await new GroupSaver(url, { approach: "update", storageOptions }).save(
+        { a: [[1, 1]], b: [1], time: new BigInt64Array([1n]) },
+        { indices: 0 },
+      );
+      // Each array's own metadata now agrees with the consolidated copy, at one length.
+      const own = Object.fromEntries(
+        await Promise.all(
+          names.map(async (n) => [n, (await getJson<{ shape: number[] }>(`${container}/${n}/zarr.json`))?.shape[0]] as const),
+        ),
+      );
+      const agreed = await listedLengths();
+      expect(own, context).toEqual(agreed);
+      expect(new Set(Object.values(own)).size, context).toBe(1);
+      expect(agreed.time as number).toBeGreaterThanOrEqual(acknowledged * 3);
+      if (kill % 5 === 4) {
+        // Batches are whole, read by zarr-python: batch k is rows 3k-3..3k, every k.
+        const seen = runPython<{ a: number[][]; time: number[] }>(
+          `
+import json, sys, zarr
+store = zarr.storage.FsspecStore.from_url("s3://" + sys.argv[2], read_only=True,
+    storage_options=dict(endpoint_url=sys.argv[1], key="${MOTO_KEY}", secret="${MOTO_SECRET}"))
+g = zarr.open_group(store, mode="r")
+print(json.dumps({"a": g["a"][:].tolist(), "time": g["time"][:].tolist()}))
+`,
+          [s3().endpoint, `${BUCKET}/${container}`],
+        );
+        const batchOf = (i: number): number => Math.floor(i / 3) + 1;
+        expect(seen.time.length, context).toBe(agreed.time);
+        expect(seen.time, context).toEqual(seen.time.map((_, i) => batchOf(i)));
+        expect(seen.a, context).toEqual(seen.a.map((_, i) => [batchOf(i), batchOf(i)]));
+      }
+      // Nothing of the killed writer is left: no lease, no record.
+      expect(
+        (await listKeys()).filter((k) => /\.zarr-saver-(lease|commit)$/.test(k)),
+        context,
+      ).toEqual([]);
+    }
+    expect(acknowledged).toBeGreaterThan(1);
+    console.log(`S3 group crash test: ${recordsFinished} of ${KILLS} kills left a commit record, finished by the next writer`);
+  }, 300_000);
 });

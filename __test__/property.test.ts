@@ -11,6 +11,11 @@
  *    for metadata that is not even JSON), never a crash or another error, and a failed
  *    save changes nothing.
  *
+ * 3. Random groups (1-3 arrays of any dtype and shape, v2 or v3) and random group
+ *    appends and updates, some with one bad array: every array round-trips and
+ *    zarr-python's consolidated view agrees, or the save fails with an error a bad
+ *    array predicts and leaves every byte as it was.
+ *
  * Runs are bounded (numRuns below); FC_SEED=<n> replays a failure fast-check reports,
  * ZARR_SAVER_PROPERTY_RUNS=<n> runs longer.
  */
@@ -26,6 +31,7 @@ import {
   DATA_TYPES,
   type DataType,
   DtypeMismatchError,
+  GroupSaver,
   GZip,
   type Indices,
   InvalidArgumentError,
@@ -853,3 +859,172 @@ describe("property: truncated, random or mangled metadata never crashes", () => 
 afterAll(() => {
   finals.length = 0;
 });
+
+// ---------------------------------------------------------------- 3. group saves
+
+const GROUP_RUNS = RUNS_OVERRIDE ?? 30;
+
+/** One array of a new group: its dtype, trailing shape and first values. */
+interface GroupMember {
+  name: string;
+  dtype: DataType;
+  trailing: number[];
+  form: Form;
+  seed: number;
+  chunks: number;
+  compressor: CodecConfig | null | undefined;
+}
+const memberArb = (name: string): fc.Arbitrary<GroupMember> =>
+  fc.record({
+    name: fc.constant(name),
+    dtype: fc.constantFrom(...DTYPES),
+    trailing: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 }),
+    form: fc.constantFrom<Form>("nested", "flat", "typed-rows", "offset-view"),
+    seed: fc.nat(),
+    chunks: fc.integer({ min: 1, max: 4 }),
+    compressor: compressorArb,
+  });
+const groupArb = fc
+  .subarray(["temp", "wind", "time"], { minLength: 1 })
+  .chain((names) => fc.tuple(...names.map(memberArb)))
+  .chain((members) =>
+    fc.record({
+      members: fc.constant(members),
+      rows: fc.integer({ min: 1, max: 4 }),
+      zarrFormat: fc.constantFrom<2 | 3>(2, 3),
+    }),
+  );
+
+/** A group save after the first; each array's data is drawn from the models. */
+type GroupOp =
+  | { kind: "append"; rows: number; fault: "none" | "trailing" | "rows"; victim: number; forms: Form[]; seed: number }
+  | { kind: "update"; indices: Indices; wrongShape: boolean; forms: Form[]; seed: number };
+const formsArb = fc.array(fc.constantFrom<Form>("nested", "flat", "typed-rows", "offset-view", "numbers"), {
+  minLength: 3,
+  maxLength: 3,
+});
+const groupOpArb: fc.Arbitrary<GroupOp> = fc.oneof(
+  fc.record({
+    kind: fc.constant("append" as const),
+    rows: fc.integer({ min: 1, max: 4 }),
+    fault: fc.constantFrom<"none" | "trailing" | "rows">("none", "none", "none", "trailing", "rows"),
+    victim: fc.nat({ max: 2 }),
+    forms: formsArb,
+    seed: fc.nat(),
+  }),
+  fc.record({
+    kind: fc.constant("update" as const),
+    indices: fc.oneof(positionArb, fc.array(positionArb, { minLength: 1, maxLength: 3 }), sliceArb),
+    wrongShape: fc.integer({ min: 0, max: 6 }).map((n) => n === 0),
+    forms: formsArb,
+    seed: fc.nat(),
+  }),
+);
+
+describe("property: random group saves round-trip all together or fail and change nothing", () => {
+  it(`${GROUP_RUNS} random groups`, async () => {
+    const tally = new Map<string, number>();
+    const groupFinals: { root: string; models: Record<string, Model> }[] = [];
+    await fc.assert(
+      fc.asyncProperty(groupArb, fc.array(groupOpArb, { maxLength: 4 }), async (group, ops) => {
+        const root = tempDir("zarr-saver-prop-group-");
+        const models: Record<string, Model> = {};
+        const first: Record<string, SaveData> = {};
+        const arrays: Record<string, SaveOptions> = {};
+        for (const m of group.members) {
+          const shape = [group.rows, ...m.trailing];
+          const values = fc.sample(valuesArb(m.dtype, shape), { numRuns: 1, seed: m.seed })[0] as Scalar[];
+          first[m.name] = makeData(m.dtype, shape, values, m.form);
+          models[m.name] = { dtype: createdDtype(m.dtype, values, m.form), shape, values, format: group.zarrFormat };
+          arrays[m.name] = {
+            chunks: shape.map((n, d) => (d === 0 ? m.chunks : n)),
+            ...(m.compressor === undefined ? {} : { compressor: m.compressor }),
+          };
+        }
+        await new GroupSaver(root).save(first, { zarrFormat: group.zarrFormat, arrays });
+        for (const [name, model] of Object.entries(models)) await expectStored(root, name, model, `after create: ${name}`);
+
+        for (const [step, op] of ops.entries()) {
+          const context = `step ${step}: group ${op.kind} ${JSON.stringify(op)}`;
+          // Each array's plan; the group save succeeds only if every one does, else it
+          // fails with an error one of the failing arrays predicts.
+          const plans = group.members.map((m, i) => {
+            const model = models[m.name] as Model;
+            const form = op.forms[i] as Form;
+            const seed = (op.seed + i) >>> 0;
+            if (op.kind === "update")
+              return planUpdate(model, {
+                kind: "update",
+                indices: op.indices,
+                wrongShape: op.wrongShape,
+                fullShape: false,
+                form,
+                seed,
+              });
+            const victim = op.fault !== "none" && i === op.victim % group.members.length;
+            const rows = victim && op.fault === "rows" ? op.rows + 1 : op.rows;
+            const plan = planAppend(model, {
+              kind: "append",
+              rows,
+              axis: 0,
+              wrongTrailing: victim && op.fault === "trailing",
+              form,
+              seed,
+            });
+            // Unequal rows are the group's own refusal.
+            if (victim && op.fault === "rows" && group.members.length > 1)
+              return { expected: fail(ShapeMismatchError, "unequal rows"), data: plan.data };
+            return plan;
+          });
+          const failing = plans.filter((p) => !("model" in p.expected));
+          const data = Object.fromEntries(
+            group.members.map((m, i) => [m.name, unwrap((plans[i] as (typeof plans)[number]).data).data]),
+          );
+          const before = digestTree(root);
+          const saver = new GroupSaver(root, { approach: op.kind });
+          const result = await outcome(() => saver.save(data, op.kind === "update" ? { indices: op.indices } : {}));
+          count(tally, `${op.kind}: ${failing.length === 0 ? "ok" : "error"}`);
+          if (failing.length === 0) {
+            if (!result.ok) throw new Error(`${context}: expected success, got ${String(result.err)}`);
+            for (const [i, m] of group.members.entries()) {
+              models[m.name] = ((plans[i] as (typeof plans)[number]).expected as { model: Model }).model;
+              await expectStored(root, m.name, models[m.name] as Model, `${context}: ${m.name}`);
+            }
+          } else {
+            if (result.ok) throw new Error(`${context}: expected a failure, but the save succeeded`);
+            const predicted = failing.flatMap((p) => ("error" in p.expected ? [p.expected.error] : []));
+            expect(
+              predicted.some((E) => result.err instanceof E),
+              `${context}: ${String(result.err)} is none of ${predicted.map((E) => E.name)}`,
+            ).toBe(true);
+            expectDocumentedError(result.err, context);
+            expect(digestTree(root), `${context}: a failed group save changed files`).toEqual(before);
+          }
+        }
+        groupFinals.push({ root, models: { ...models } });
+      }),
+      { numRuns: GROUP_RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+    );
+    console.info(`group outcomes: ${JSON.stringify(Object.fromEntries([...tally].sort()))}`);
+
+    // zarr-python through the consolidated copy (its default) sees every array's final shape.
+    const shapes = runPython<Record<string, number[]>[]>(
+      `
+import json, sys, zarr
+out = []
+for root in json.loads(sys.argv[1]):
+    g = zarr.open_group(root, mode="r")
+    out.append({name: list(a.shape) for name, a in g.arrays()})
+print(json.dumps(out))
+`,
+      [JSON.stringify(groupFinals.map((f) => f.root))],
+    );
+    expect(shapes).toEqual(
+      groupFinals.map((f) => Object.fromEntries(Object.entries(f.models).map(([name, m]) => [name, m.shape]))),
+    );
+  }, 180_000);
+});
+
+function count(tally: Map<string, number>, key: string): void {
+  tally.set(key, (tally.get(key) ?? 0) + 1);
+}

@@ -69,7 +69,7 @@ function buildRust(log) {
 }
 
 /** The project's venv python (scripts/python-venv.sh creates it on first use). */
-function venvPython(log) {
+export function venvPython(log) {
   log("checking the Python venv (scripts/python-venv.sh)");
   const r = spawnSync("bash", [join(ROOT, "scripts", "python-venv.sh")], {
     encoding: "utf8",

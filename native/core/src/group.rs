@@ -6,8 +6,9 @@
 //! appears in one rename. Appends stage every array's chunks, then publish every
 //! array's metadata and, last, the group's consolidated copy: the commit point. A
 //! writer that crashes in between leaves debris in each array; the next writer of any
-//! of them brings the arrays back to what the consolidated copy says (see
-//! [`crate::saver::restore`]), so every array has its old length or every one its new.
+//! of them brings the arrays back to what the consolidated copy says, so every array
+//! has its old length or every one its new. On an object store the commit is
+//! recorded before it is made, and the next writer finishes it (see `recovery`).
 
 use std::sync::Arc;
 
@@ -22,11 +23,10 @@ use crate::error::{Result, SaveError};
 use crate::hierarchy::{self, Existing, Node};
 use crate::lock::with_dataset_lock;
 use crate::metadata::{self, CreateOptions, NewArrayMetadata};
-use crate::saver::{
-    check_dtype, fit_update, restore, validate_dataset_name, Approach, SaveOutcome,
-};
+use crate::recovery::{finish_interrupted, restore};
+use crate::saver::{check_dtype, fit_update, validate_dataset_name, Approach, SaveOutcome};
 use crate::selection::AxisSelection;
-use crate::store::{Container, StoreOptions, Transaction};
+use crate::store::{Container, Doc, StoreOptions, Transaction};
 use crate::threads;
 use crate::write;
 
@@ -164,6 +164,7 @@ pub fn save_group(
             )));
         };
         // What is there, each array brought back to the last commit if a writer crashed.
+        finish_interrupted(&mut txn)?;
         let mut nodes = Vec::new();
         for a in &arrays {
             let path = node(&req.group, &a.name);
@@ -475,12 +476,16 @@ fn append_all(
             new: false,
         })
         .collect();
-    // Every array's metadata, then the consolidated copies: the commit point.
-    let (first, rest) = planned.split_first().expect("at least one array");
-    let own: Vec<(String, Value, crate::store::Version)> = rest
+    // Recorded first (object stores), so that a crash from here on is finished by the
+    // next writer; then every array's metadata, then the consolidated copies.
+    let all: Vec<Doc> = planned
         .iter()
         .map(|(_, _, e, _, meta)| (e.key.clone(), meta.clone(), e.version.clone()))
         .collect();
+    let nodes: Vec<String> = planned.iter().map(|p| p.1.clone()).collect();
+    txn.record(&all, &nodes, format)?;
+    let first = &planned[0];
+    let own = all[1..].to_vec();
     txn.commit(Some((&first.2.key, &first.4, &first.2.version)), |c| {
         let mut docs = own.clone();
         docs.extend(consolidated::docs_many(c, &copies, format, &updates)?);

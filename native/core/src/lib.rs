@@ -7,7 +7,8 @@
 //! Modules: [`saver`] holds the rules of the three approaches; [`store::Transaction`]
 //! the commit protocol they all go through; [`hierarchy`] reads nodes and group
 //! documents; `write` encodes chunks (with the blosc accelerator in `blosc/`);
-//! [`store`] is where bytes go (local directories, object stores).
+//! [`store`] is where bytes go (local directories, object stores); `recovery` brings
+//! a dataset back to its last commit after a writer died mid-commit.
 //!
 //! Process-wide state, each created on first use and living until the process ends:
 //! - `lock`: one mutex per dataset, so saves to it in this process take turns.
@@ -32,6 +33,7 @@ pub mod group;
 pub mod hierarchy;
 mod lock;
 pub mod metadata;
+mod recovery;
 pub mod saver;
 pub mod selection;
 pub mod store;

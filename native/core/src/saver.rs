@@ -15,6 +15,7 @@ use crate::error::{Result, SaveError};
 use crate::hierarchy::{self, Existing, Node};
 use crate::lock::with_dataset_lock;
 use crate::metadata::{self, CreateOptions};
+use crate::recovery::{self, restore};
 use crate::selection::{self, AxisSelection};
 use crate::store::{Container, StoreOptions, Transaction};
 use crate::tail_cache::TailCache;
@@ -188,6 +189,7 @@ fn save_locked(
     control: &Control,
 ) -> Result<SaveOutcome> {
     let dataset = req.dataset.as_str();
+    recovery::finish_interrupted(&mut txn)?;
     let node = match hierarchy::read_node(txn.container(), dataset) {
         // Overwrite is the way out of a damaged dataset: it replaces whatever is there.
         Err(SaveError::Corrupt(_)) if req.approach == Approach::Overwrite => Node::Missing,
@@ -214,37 +216,6 @@ fn save_locked(
         (Approach::Update, Node::Array(existing)) => {
             update(req, txn, existing, data, options, control)
         }
-    }
-}
-
-/// A writer crashed here mid-commit: bring the array's own metadata back to what the
-/// consolidated copies above it say (where a commit lands last), so that readers of
-/// either see one state, and every array of an interrupted group save the same one.
-pub(crate) fn restore(
-    txn: &mut Transaction<'_>,
-    node: &str,
-    existing: Existing,
-) -> Result<Existing> {
-    let format = existing.zarr_format();
-    let copies = consolidated::groups_with_copies(txn.container(), node, format)?;
-    txn.lock_groups(&copies)?;
-    let Some(meta) = consolidated::committed_version(
-        txn.container(),
-        &copies,
-        node,
-        &existing.key,
-        &existing.meta,
-        format,
-    )?
-    else {
-        return Ok(existing);
-    };
-    txn.container().put_json(&existing.key, &meta)?;
-    match hierarchy::read_node(txn.container(), node)? {
-        Node::Array(restored) => Ok(restored),
-        _ => Err(SaveError::Corrupt(format!(
-            "dataset '{node}' is no array once restored from its consolidated metadata"
-        ))),
     }
 }
 

@@ -11,7 +11,7 @@ pub mod temp;
 mod transaction;
 
 pub use temp::TEMP_PREFIX;
-pub use transaction::Transaction;
+pub use transaction::{Doc, Interrupted, Transaction};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,6 +26,8 @@ use crate::error::{Result, SaveError};
 
 /// Object-store writers of one dataset take turns through this key inside it.
 const LEASE_KEY: &str = ".zarr-saver-lease";
+/// A group save on an object store records its commit here (in the group) first.
+const COMMIT_RECORD: &str = ".zarr-saver-commit";
 
 /// `location` fit for a message: any `user:password@` in a URL is masked.
 pub fn redact(location: &str) -> String {

@@ -383,7 +383,6 @@ impl ObjectBackend {
         }
     }
 
-    /// Delete every object under this prefix except `keep` (keys relative to the prefix).
     /// Delete one object (relative key); absent is fine.
     pub fn erase(&self, key: &str) -> Result<()> {
         let path = self.path(key);
@@ -419,6 +418,7 @@ impl ObjectBackend {
         })
     }
 
+    /// Delete every object under this prefix except `keep` (keys relative to the prefix).
     pub fn erase_all_except(&self, keep: &[&str]) -> Result<()> {
         let root = self.path("");
         let keep: Vec<Path> = keep.iter().map(|k| self.path(k)).collect();
@@ -439,33 +439,42 @@ impl ObjectBackend {
         })
     }
 
-    /// Take the writer lease on this prefix, waiting for another writer's lease to end or expire.
-    pub fn lease(&self, key: &str) -> Result<Lease> {
+    /// Take the writer lease at `key` for `owner`, waiting for another writer's lease
+    /// to end or expire. `record` names where this writer records a commit of several
+    /// documents before making it (a group save); whoever takes the lease over after
+    /// a crash learns it from the lease and finishes that commit.
+    pub fn lease(
+        &self,
+        key: &str,
+        owner: &str,
+        record: Option<&str>,
+    ) -> Result<(Lease, Option<Abandoned>)> {
         let path = self.path(key);
         let store = self.store.clone();
-        let owner = super::temp::unique_id();
-        let body = |owner: &str| {
-            let until = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                + LEASE;
-            Bytes::from(json!({"owner": owner, "expires_ms": until.as_millis() as u64}).to_string())
+        let body = {
+            let (owner, record) = (owner.to_string(), record.map(str::to_string));
+            move || {
+                let until = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    + LEASE;
+                let mut doc = json!({"owner": owner, "expires_ms": until.as_millis() as u64});
+                if let Some(record) = &record {
+                    doc["record"] = json!(record);
+                }
+                Bytes::from(doc.to_string())
+            }
         };
         let started = std::time::Instant::now();
         let mut wait = Duration::from_millis(20);
-        let version = runtime().block_on(async {
+        let (version, abandoned) = runtime().block_on(async {
             loop {
                 let create = PutOptions::from(PutMode::Create);
                 match store
-                    .put_opts(&path, PutPayload::from(body(&owner)), create)
+                    .put_opts(&path, PutPayload::from(body()), create)
                     .await
                 {
-                    Ok(r) => {
-                        return Ok(UpdateVersion {
-                            e_tag: r.e_tag,
-                            version: r.version,
-                        })
-                    }
+                    Ok(r) => return Ok((UpdateVersion::from(r), None)),
                     Err(
                         object_store::Error::AlreadyExists { .. }
                         | object_store::Error::Precondition { .. },
@@ -480,28 +489,31 @@ impl ObjectBackend {
                         e_tag: held.meta.e_tag.clone(),
                         version: held.meta.version.clone(),
                     };
-                    let expired = held
+                    let held = held
                         .bytes()
                         .await
                         .ok()
                         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                        .is_some_and(|v| {
-                            let now = SystemTime::now()
-                                .duration_since(UNIX_EPOCH)
-                                .unwrap_or_default()
-                                .as_millis() as u64;
-                            v["expires_ms"].as_u64().is_some_and(|t| t < now)
-                        });
-                    if expired {
+                        .unwrap_or(Value::Null);
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_millis() as u64;
+                    if held["expires_ms"].as_u64().is_some_and(|t| t < now) {
                         let update = PutOptions::from(PutMode::Update(version));
                         if let Ok(r) = store
-                            .put_opts(&path, PutPayload::from(body(&owner)), update)
+                            .put_opts(&path, PutPayload::from(body()), update)
                             .await
                         {
-                            return Ok(UpdateVersion {
-                                e_tag: r.e_tag,
-                                version: r.version,
-                            });
+                            let abandoned = match (held["owner"].as_str(), held["record"].as_str())
+                            {
+                                (Some(owner), Some(record)) => Some(Abandoned {
+                                    owner: owner.to_string(),
+                                    record: record.to_string(),
+                                }),
+                                _ => None,
+                            };
+                            return Ok((UpdateVersion::from(r), abandoned));
                         }
                     }
                 }
@@ -517,29 +529,40 @@ impl ObjectBackend {
         })?;
         // Renew while the save runs, so a long save keeps its turn.
         let renew = {
-            let (store, path, owner) = (store.clone(), path.clone(), owner.clone());
+            let (store, path) = (store.clone(), path.clone());
             runtime().spawn(async move {
                 let mut version = version;
                 loop {
                     tokio::time::sleep(LEASE / 3).await;
                     let update = PutOptions::from(PutMode::Update(version.clone()));
                     match store
-                        .put_opts(&path, PutPayload::from(body(&owner)), update)
+                        .put_opts(&path, PutPayload::from(body()), update)
                         .await
                     {
-                        Ok(r) => {
-                            version = UpdateVersion {
-                                e_tag: r.e_tag,
-                                version: r.version,
-                            }
-                        }
+                        Ok(r) => version = UpdateVersion::from(r),
                         Err(_) => return,
                     }
                 }
             })
         };
-        Ok(Lease { store, path, renew })
+        let lease = Lease {
+            store,
+            path,
+            renew,
+            release: true,
+        };
+        Ok((lease, abandoned))
     }
+}
+
+/// A lease taken over from a writer that is gone, which may have recorded a commit
+/// it did not finish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Abandoned {
+    /// The gone writer's owner id, which its record carries.
+    pub owner: String,
+    /// Where its record would be (a key of this store).
+    pub record: String,
 }
 
 /// A writer's turn on a dataset; released (deleted) on drop.
@@ -547,13 +570,40 @@ pub struct Lease {
     store: Arc<dyn ObjectStore>,
     path: Path,
     renew: JoinHandle<()>,
+    release: bool,
+}
+
+impl Lease {
+    /// Leave the lease to run out instead of releasing it: a commit this writer
+    /// recorded is unfinished, and the writer that takes the lease over finishes it.
+    pub fn abandon(&mut self) {
+        self.release = false;
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         self.renew.abort();
+        if !self.release {
+            return;
+        }
         let (store, path) = (self.store.clone(), self.path.clone());
         let _ = runtime().block_on(async move { store.delete(&path).await });
+    }
+}
+
+impl Version {
+    /// The version as JSON, for a commit record.
+    pub fn to_json(&self) -> Value {
+        json!({"e_tag": self.e_tag, "version": self.version})
+    }
+
+    /// A version a commit record holds.
+    pub fn from_json(value: &Value) -> Self {
+        Self {
+            e_tag: value["e_tag"].as_str().map(str::to_string),
+            version: value["version"].as_str().map(str::to_string),
+        }
     }
 }
 

@@ -19,22 +19,77 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use zarrs::storage::StoreKey;
 
 use crate::error::{Result, SaveError};
 
-use super::{json_bytes, key, local, object, temp, Backend, Container, Version, LEASE_KEY};
+use super::{
+    json_bytes, key, local, object, temp, Backend, Container, Version, COMMIT_RECORD, LEASE_KEY,
+};
 
 /// The writer lock a transaction holds until it ends.
 enum WriterLock {
     Local(local::DirLock),
-    Object { _lease: object::Lease },
+    Object(object::Lease),
+}
+
+impl WriterLock {
+    /// See [`object::Lease::abandon`].
+    fn abandon(&mut self) {
+        if let WriterLock::Object(lease) = self {
+            lease.abandon();
+        }
+    }
 }
 
 /// A document written with a commit: its key, JSON, and (object stores) the version
 /// it must still be at.
 pub type Doc = (String, Value, Version);
+
+/// A commit of several documents that a writer now gone recorded (object stores)
+/// and may not have finished.
+pub struct Interrupted {
+    /// Where the record is.
+    key: String,
+    /// Each document with the version its writer read it at.
+    docs: Vec<Doc>,
+    /// The arrays the commit was for.
+    pub nodes: Vec<String>,
+    pub zarr_format: u32,
+}
+
+impl Interrupted {
+    fn parse(key: &str, record: &Value) -> Result<Self> {
+        let corrupt = || SaveError::Corrupt(format!("the commit record {key} is unreadable"));
+        let docs = record["docs"]
+            .as_array()
+            .ok_or_else(corrupt)?
+            .iter()
+            .map(|d| {
+                let path = d["key"].as_str().ok_or_else(corrupt)?;
+                Ok((
+                    path.to_string(),
+                    d["value"].clone(),
+                    Version::Object(object::Version::from_json(&d["version"])),
+                ))
+            })
+            .collect::<Result<Vec<Doc>>>()?;
+        let nodes = record["nodes"]
+            .as_array()
+            .ok_or_else(corrupt)?
+            .iter()
+            .map(|n| n.as_str().map(str::to_string).ok_or_else(corrupt))
+            .collect::<Result<Vec<_>>>()?;
+        let zarr_format = record["zarr_format"].as_u64().ok_or_else(corrupt)? as u32;
+        Ok(Self {
+            key: key.to_string(),
+            docs,
+            nodes,
+            zarr_format,
+        })
+    }
+}
 
 /// One save's writes to one dataset: staged, then published, or discarded.
 pub struct Transaction<'c> {
@@ -44,7 +99,15 @@ pub struct Transaction<'c> {
     dir: Option<PathBuf>,
     lock: WriterLock,
     /// A group save: the locks of its arrays, taken before the group's.
-    _array_locks: Vec<WriterLock>,
+    array_locks: Vec<WriterLock>,
+    /// This writer's id in its leases and commit record (object stores).
+    owner: String,
+    /// Object stores: leases taken over from writers that are gone.
+    abandoned: Vec<object::Abandoned>,
+    /// A group save on an object store: where it records its commit before making it.
+    record: Option<String>,
+    /// That record is written (and, once committed, removed).
+    recorded: bool,
     /// Local: locks on groups whose consolidated copies this save rewrites.
     group_locks: Vec<(PathBuf, local::DirLock)>,
     /// A writer that is gone left debris here, now removed.
@@ -57,6 +120,8 @@ impl<'c> Transaction<'c> {
     /// not exist locally is `None` (nothing to lock, nothing made).
     pub fn begin(container: &'c Container, dataset: &str, create: bool) -> Result<Option<Self>> {
         let mut recovered = false;
+        let owner = temp::unique_id();
+        let mut abandoned = Vec::new();
         let (lock, dir) = match &container.backend {
             Backend::Local(root, _) => {
                 let dir = local::dataset_dir(root, dataset)?;
@@ -70,19 +135,22 @@ impl<'c> Transaction<'c> {
                 }
                 (WriterLock::Local(lock), Some(dir))
             }
-            Backend::Object(b) => (
-                WriterLock::Object {
-                    _lease: b.lease(&format!("{dataset}/{LEASE_KEY}"))?,
-                },
-                None,
-            ),
+            Backend::Object(b) => {
+                let (lease, gone) = b.lease(&format!("{dataset}/{LEASE_KEY}"), &owner, None)?;
+                abandoned.extend(gone);
+                (WriterLock::Object(lease), None)
+            }
         };
         Ok(Some(Self {
             container,
             dataset: dataset.to_string(),
             dir,
             lock,
-            _array_locks: Vec::new(),
+            array_locks: Vec::new(),
+            owner,
+            abandoned,
+            record: None,
+            recorded: false,
             group_locks: Vec::new(),
             recovered,
             committed: false,
@@ -111,6 +179,13 @@ impl<'c> Transaction<'c> {
         sorted.sort();
         let mut array_locks = Vec::new();
         let mut recovered = false;
+        let owner = temp::unique_id();
+        let mut abandoned = Vec::new();
+        let record = if group.is_empty() {
+            COMMIT_RECORD.to_string()
+        } else {
+            format!("{group}/{COMMIT_RECORD}")
+        };
         let (lock, dir) = match &container.backend {
             Backend::Local(root, _) => {
                 for name in &sorted {
@@ -135,22 +210,25 @@ impl<'c> Transaction<'c> {
                 (WriterLock::Local(lock), Some(dir))
             }
             Backend::Object(b) => {
+                // Every lease names the record, so that whoever takes any of them over
+                // after a crash finishes the commit.
+                let mut take = |key: &str| -> Result<object::Lease> {
+                    let (lease, gone) = b.lease(key, &owner, Some(&record))?;
+                    abandoned.extend(gone);
+                    Ok(lease)
+                };
                 for name in &sorted {
-                    array_locks.push(WriterLock::Object {
-                        _lease: b.lease(&format!("{}/{LEASE_KEY}", node(name)))?,
-                    });
+                    array_locks.push(WriterLock::Object(take(&format!(
+                        "{}/{LEASE_KEY}",
+                        node(name)
+                    ))?));
                 }
                 let lease = if group.is_empty() {
                     LEASE_KEY.to_string()
                 } else {
                     format!("{group}/{LEASE_KEY}")
                 };
-                (
-                    WriterLock::Object {
-                        _lease: b.lease(&lease)?,
-                    },
-                    None,
-                )
+                (WriterLock::Object(take(&lease)?), None)
             }
         };
         Ok(Some(Self {
@@ -158,7 +236,11 @@ impl<'c> Transaction<'c> {
             dataset: group.to_string(),
             dir,
             lock,
-            _array_locks: array_locks,
+            array_locks,
+            owner,
+            abandoned,
+            record: Some(record),
+            recorded: false,
             group_locks: Vec::new(),
             recovered,
             committed: false,
@@ -357,7 +439,88 @@ impl<'c> Transaction<'c> {
             return Err(e);
         }
         self.committed = true;
+        if let (Backend::Object(b), Some(record), true) = (&c.backend, &self.record, self.recorded)
+        {
+            // Committed whole: a record left behind is harmless (only its writer's
+            // lapsed lease leads to it), so a failed delete does not fail the save.
+            let _ = b.erase(record);
+        }
         Ok(())
+    }
+
+    /// Object stores: record `docs` (each with the version it must still be at) before
+    /// the commit writes the first of them, where whoever takes over one of this save's
+    /// leases after a crash finds it and finishes the commit. The chunks land first, so
+    /// a recorded commit is only metadata away. Locally nothing: a crash there is
+    /// recovered from the consolidated copy.
+    pub fn record(&mut self, docs: &[Doc], nodes: &[String], zarr_format: u32) -> Result<()> {
+        let (Backend::Object(_), Some(key)) = (&self.container.backend, &self.record) else {
+            return Ok(());
+        };
+        self.container.flush()?;
+        let docs: Vec<Value> = docs
+            .iter()
+            .map(|(path, value, version)| {
+                let version = match version {
+                    Version::Object(v) => v.to_json(),
+                    Version::Local => Value::Null,
+                };
+                json!({"key": path, "value": value, "version": version})
+            })
+            .collect();
+        let record = json!({
+            "owner": self.owner,
+            "zarr_format": zarr_format,
+            "nodes": nodes,
+            "docs": docs,
+        });
+        self.recorded = true;
+        self.container.put_json(key, &record)
+    }
+
+    /// Object stores: the commits that the writers whose leases this transaction took
+    /// over recorded and may not have finished.
+    pub fn interrupted(&mut self) -> Result<Vec<Interrupted>> {
+        let mut out: Vec<Interrupted> = Vec::new();
+        let mut seen: Vec<object::Abandoned> = Vec::new();
+        for gone in std::mem::take(&mut self.abandoned) {
+            if seen.contains(&gone) {
+                continue;
+            }
+            let Some(record) = self.container.get_json(&gone.record)? else {
+                continue;
+            };
+            // Not the gone writer's: a later writer finished it and is making its own.
+            if record["owner"].as_str() == Some(gone.owner.as_str()) {
+                out.push(Interrupted::parse(&gone.record, &record)?);
+            }
+            seen.push(gone);
+        }
+        Ok(out)
+    }
+
+    /// Finish `commit`: each document it recorded is written if still at the version
+    /// its writer read (otherwise it was written already, or a later commit moved it
+    /// on), then the documents `after` computes, conditionally; then the record goes.
+    pub fn finish(
+        &self,
+        commit: &Interrupted,
+        after: impl Fn(&Container) -> Result<Vec<Doc>>,
+    ) -> Result<()> {
+        let Backend::Object(b) = &self.container.backend else {
+            return Ok(());
+        };
+        for (path, value, version) in &commit.docs {
+            let Version::Object(v) = version else {
+                continue;
+            };
+            match b.put_if(path, json_bytes(value), Some(v)) {
+                Ok(_) | Err(SaveError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        commit_conditionally(b, || after(self.container))?;
+        b.erase(&commit.key)
     }
 }
 
@@ -400,6 +563,12 @@ fn commit_conditionally(
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         if !self.committed {
+            if self.recorded {
+                // A recorded commit failed part way: the leases lapse instead of going,
+                // and the writer that takes one over finishes the commit.
+                self.lock.abandon();
+                self.array_locks.iter_mut().for_each(WriterLock::abandon);
+            }
             self.container.discard();
         }
     }
