@@ -9,6 +9,9 @@
 //!    (object stores); a new array is built whole in a staging directory.
 //! 4. [`Transaction::commit`] publishes chunks first, then the metadata, which is
 //!    the commit point; with `durable` every step is synced before the next.
+//!    A group save on an object store records its documents first
+//!    ([`Transaction::record`]): should it die mid-commit, whoever takes over one of
+//!    its leases finishes the commit ([`Transaction::finish`]).
 //! 5. Dropped without a commit (an error, an abort), the transaction discards what
 //!    it staged and removes the directories it made: the dataset is as it was.
 //!
