@@ -490,3 +490,98 @@ fn update(
         created: false,
     })
 }
+
+/// A request to grow an existing array's axis 0 without writing data.
+#[derive(Debug, Clone)]
+pub struct ReserveRequest {
+    /// Local directory of the Zarr hierarchy, or an object-store URL.
+    pub location: String,
+    /// Object-store client options and upload concurrency.
+    pub store: StoreOptions,
+    /// `/`-separated path of the array inside it.
+    pub dataset: String,
+    /// Rows to add after the last row of axis 0 (0: only describe the array).
+    pub rows: u64,
+}
+
+/// What a reservation found and did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reservation {
+    /// The first reserved row: the array's length on axis 0 before the reservation.
+    pub start: u64,
+    /// Shape of the array after the reservation.
+    pub shape: Vec<u64>,
+    pub dtype: DType,
+    /// The chunk grid's shape: the unit of a write (the shard's shape when sharded).
+    pub chunk_shape: Vec<u64>,
+}
+
+/// Grow the array's axis 0 by `rows` rows that hold the fill value until written,
+/// with the commit protocol of an append (the writer lock, a conditional metadata
+/// write, every consolidated copy rewritten in the same commit) but no chunk:
+/// writers fill the rows later with updates, each its own whole chunks, in any
+/// order. Reserving 0 rows describes the array and commits nothing.
+pub fn reserve(req: &ReserveRequest) -> Result<Reservation> {
+    validate_dataset_name(&req.dataset)?;
+    let container = Container::open(&req.location, &req.store, Arc::new(Control::default()))?;
+    let lock_key = format!("{}\u{0}{}", container.id, req.dataset);
+    let missing = || {
+        SaveError::NotFound(format!(
+            "dataset '{}' does not exist in '{}'; rows are reserved in an existing array",
+            req.dataset,
+            crate::store::redact(&req.location)
+        ))
+    };
+    with_dataset_lock(&lock_key, || {
+        let Some(mut txn) = Transaction::begin(&container, &req.dataset, false)? else {
+            return Err(missing());
+        };
+        let existing = match hierarchy::read_node(txn.container(), &req.dataset)? {
+            Node::Array(existing) if txn.recovered() => restore(&mut txn, &req.dataset, existing)?,
+            Node::Array(existing) => existing,
+            Node::Group => {
+                return Err(SaveError::InvalidArgument(format!(
+                    "datasetName '{}' is a group, not an array",
+                    req.dataset
+                )))
+            }
+            Node::Missing => return Err(missing()),
+        };
+        if existing.shape.is_empty() {
+            return Err(SaveError::InvalidArgument(format!(
+                "dataset '{}' has no axis 0 to reserve rows on (a 0-d array)",
+                req.dataset
+            )));
+        }
+        let start = existing.shape[0];
+        let mut shape = existing.shape.clone();
+        shape[0] = start.checked_add(req.rows).ok_or_else(|| {
+            SaveError::InvalidArgument(format!("reserving {} rows overflows axis 0", req.rows))
+        })?;
+        let reservation = Reservation {
+            start,
+            shape: shape.clone(),
+            dtype: existing.dtype,
+            chunk_shape: existing.chunk_shape.clone(),
+        };
+        if req.rows == 0 {
+            return Ok(reservation);
+        }
+        let format = existing.zarr_format();
+        let mut meta = existing.meta;
+        meta["shape"] = serde_json::json!(shape);
+        hierarchy::open_array(txn.container(), &req.dataset, &meta)?;
+        txn.prepare(vec![crate::store::key(&existing.key)?]);
+        let copies = consolidated::groups_with_copies(txn.container(), &req.dataset, format)?;
+        txn.lock_groups(&copies)?;
+        let update = NodeDocs {
+            node: req.dataset.clone(),
+            docs: vec![(existing.key.clone(), meta.clone())],
+            new: false,
+        };
+        txn.commit(Some((&existing.key, &meta, &existing.version)), |c| {
+            consolidated::docs(c, &copies, format, &update)
+        })?;
+        Ok(reservation)
+    })
+}
