@@ -100,6 +100,21 @@ function normalizeArgs(second: unknown, third: unknown): SaveOptions {
   };
 }
 
+/** What a queue worker needs to write into a ZarrSaver's dataset itself (see the pipeline's distributed runs). */
+export interface SaverTarget {
+  /** The resolved location: an absolute local path or an object-store URL. */
+  location: string;
+  dataset: string;
+  approach: Approach;
+  storageOptions: Record<string, string> | undefined;
+  threads: number | undefined;
+  concurrency: number | undefined;
+  durable: boolean;
+}
+
+/** The target of `saver`, read by the pipeline only; set by ZarrSaver's static block. */
+export let saverTarget: (saver: ZarrSaver) => SaverTarget;
+
 /**
  * Saves batches of results into one Zarr array.
  *
@@ -122,6 +137,18 @@ export class ZarrSaver implements Saver {
   readonly #threads: number | undefined;
   readonly #concurrency: number | undefined;
   readonly #durable: boolean;
+
+  static {
+    saverTarget = (saver) => ({
+      location: saver.#location,
+      dataset: saver.datasetName,
+      approach: saver.approach,
+      storageOptions: saver.#storageOptions,
+      threads: saver.#threads,
+      concurrency: saver.#concurrency,
+      durable: saver.#durable,
+    });
+  }
 
   constructor(filePath: string | URL, options?: ZarrSaverOptions);
   /** The positional form, as the Python saver takes it: `new ZarrSaver(filePath, datasetName?, approach?)`. */

@@ -4,6 +4,7 @@ import { InvalidArgumentError } from "../errors.js";
 import type { SaveOptions } from "../options.js";
 import type { Saver } from "../saver.js";
 import type { ProgressCallback } from "./progress.js";
+import type { QueueOptions } from "./queue.js";
 
 /** Options of `new TaskManager(task, options)`. */
 export interface TaskManagerOptions {
@@ -13,6 +14,13 @@ export interface TaskManagerOptions {
    * (default 1; more only helps async, I/O-bound tasks).
    */
   workers?: number;
+  /**
+   * Run the task on queue workers over a Redis server instead of in this process
+   * (needs a task module and the optional dependency `bullmq`): `submitTasks`
+   * enqueues jobs of items, and workers started anywhere with `zarr-saver worker`
+   * or {@link startWorker} compute them. See docs/pipeline.md.
+   */
+  queue?: QueueOptions;
 }
 
 /** Options of `submitTasks(items, options)`. */
@@ -39,6 +47,11 @@ export interface SubmitOptions {
    * when the saver is slower than the tasks.
    */
   maxPendingSaves?: number;
+  /**
+   * Stops the run: `submitTasks` rejects with the signal's reason once running
+   * work has settled (on a queue: the run's jobs left in Redis are removed).
+   */
+  signal?: AbortSignal;
 }
 
 export interface ResolvedSubmitOptions {
@@ -51,9 +64,11 @@ export interface ResolvedSubmitOptions {
   total: number | undefined;
   saveOptions: SaveOptions | undefined;
   maxPendingSaves: number;
+  signal: AbortSignal | undefined;
 }
 
 const SUBMIT_KEYS = new Set([
+  "signal",
   "saver",
   "saveInterval",
   "chunkSize",
@@ -82,7 +97,8 @@ export function resolveWorkers(options: TaskManagerOptions | undefined, threaded
   if (options !== undefined && (typeof options !== "object" || options === null))
     throw new InvalidArgumentError("TaskManager options must be an object");
   for (const key of Object.keys(options ?? {})) {
-    if (key !== "workers") throw new InvalidArgumentError(`TaskManager: unknown option '${key}'; expected workers`);
+    if (key !== "workers" && key !== "queue")
+      throw new InvalidArgumentError(`TaskManager: unknown option '${key}'; expected workers or queue`);
   }
   return positiveInteger("workers", options?.workers, threaded ? availableParallelism() : 1);
 }
@@ -107,6 +123,8 @@ export function resolveSubmitOptions(options: SubmitOptions | undefined): Resolv
   if (o.atOnce !== undefined && typeof o.atOnce !== "boolean") throw new InvalidArgumentError("atOnce must be a boolean");
   if (o.progressBar !== undefined && typeof o.progressBar !== "boolean")
     throw new InvalidArgumentError("progressBar must be a boolean");
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new InvalidArgumentError("signal must be an AbortSignal");
   if (o.total !== undefined && (typeof o.total !== "number" || !Number.isSafeInteger(o.total) || o.total < 0)) {
     throw new InvalidArgumentError(`total must be a non-negative integer; got ${String(o.total)}`);
   }
@@ -120,5 +138,6 @@ export function resolveSubmitOptions(options: SubmitOptions | undefined): Resolv
     total: o.total,
     saveOptions: o.saveOptions,
     maxPendingSaves: positiveInteger("maxPendingSaves", o.maxPendingSaves, 2),
+    signal: o.signal,
   };
 }

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { InvalidArgumentError } from "../errors.js";
+import { runDistributed } from "./distributed.js";
 import { InProcessExecutor } from "./in-process.js";
 import { checkItems, knownTotal, type TaskItems, units } from "./input.js";
 import {
@@ -18,6 +19,7 @@ import {
 } from "./options.js";
 import { OrderedSaves } from "./ordered-saves.js";
 import { ProgressReporter } from "./progress.js";
+import { type ResolvedQueueOptions, resolveQueueOptions } from "./queue.js";
 import { Signal } from "./signal.js";
 import type { Executor, TaskClass, TaskFactory, TaskSource } from "./task.js";
 import { WorkerPool } from "./workers.js";
@@ -91,6 +93,7 @@ export class TaskManager<I = unknown, R = unknown> {
   /** The task module's URL, when tasks run in worker threads. */
   readonly moduleUrl: string | undefined;
   readonly #factory: TaskFactory<I, R> | undefined;
+  readonly #queue: ResolvedQueueOptions | undefined;
   #executor: Executor<I, R> | undefined;
   #results: R[] = [];
   #running = false;
@@ -108,6 +111,19 @@ export class TaskManager<I = unknown, R = unknown> {
       );
     }
     this.workers = resolveWorkers(options, this.moduleUrl !== undefined);
+    if (options?.queue !== undefined) {
+      if (this.moduleUrl === undefined) {
+        throw new InvalidArgumentError(
+          "queue needs a task module (its URL or path): workers on other machines import it; a factory or class runs only here",
+        );
+      }
+      this.#queue = resolveQueueOptions(options.queue);
+    }
+  }
+
+  /** The queue's name, when tasks run on queue workers. */
+  get queueName(): string | undefined {
+    return this.#queue?.name;
   }
 
   /** Worker threads running now: 0 once `submitTasks` has settled. */
@@ -128,6 +144,11 @@ export class TaskManager<I = unknown, R = unknown> {
     this.#running = true;
     this.#results = [];
     try {
+      if (this.#queue !== undefined && this.moduleUrl !== undefined) {
+        return await runDistributed<I, R>({ moduleUrl: this.moduleUrl, queue: this.#queue, items, opts: resolved }, (r) => {
+          this.#results = r;
+        });
+      }
       return await this.#run(items, resolved);
     } finally {
       this.#running = false;
@@ -186,6 +207,9 @@ export class TaskManager<I = unknown, R = unknown> {
       }
     };
 
+    opts.signal?.throwIfAborted();
+    const onAbort = (): void => fail(opts.signal?.reason);
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
     const inflight = new Set<Promise<void>>();
     let stalledMs = 0;
     let executor: Executor<I, R> | undefined;
@@ -245,6 +269,7 @@ export class TaskManager<I = unknown, R = unknown> {
         stalledMs,
       };
     } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
       await executor?.close();
       this.#results = sink.results;
       progress.end();
