@@ -82,6 +82,8 @@ export interface NativeReservation {
   dtype: DataType
   /** The unit of a write: the chunk grid's shape (the shard's when sharded). */
   chunkShape: Array<number>
+  /** With `stored`: indices along axis 0 of the chunk rows whose every chunk is stored. */
+  storedChunkRows?: Array<number>
 }
 
 /** Where to reserve rows, and how many. */
@@ -95,6 +97,8 @@ export interface NativeReserveOptions {
   storageOptions?: Record<string, string>
   /** Sync before resolving, so the reservation survives a power cut. */
   durable: boolean
+  /** Also list the chunk rows whose chunks are all stored. */
+  stored?: boolean
 }
 
 /** Everything the core needs, with defaults already resolved by the facade. */

@@ -18,10 +18,10 @@
  * saves them in item order, as in-process runs do.
  */
 import { randomUUID } from "node:crypto";
-import { ConflictError, DatasetNotFoundError, fromNativeError } from "../errors.js";
-import { nativeBinding } from "../native.js";
-import { type SaverTarget, saverTarget, ZarrSaver } from "../saver.js";
+import { ConflictError, DatasetNotFoundError } from "../errors.js";
+import type { ZarrSaver } from "../saver.js";
 import { QueueUnavailableError, TaskFailedError } from "./errors.js";
+import { inPlaceTarget, publicStorageOptions, reserveRows } from "./in-place.js";
 import { knownTotal, type TaskItems } from "./input.js";
 import type { ResolvedSubmitOptions } from "./options.js";
 import { OrderedSaves } from "./ordered-saves.js";
@@ -35,6 +35,7 @@ import {
   pack,
   type ResolvedQueueOptions,
   rebuildFailure,
+  stoppableConnection,
   unpack,
 } from "./queue.js";
 import { Signal } from "./signal.js";
@@ -44,8 +45,6 @@ import type { SubmitSummary } from "./task-manager.js";
 const AHEAD_FACTOR = 4;
 /** How often outstanding jobs are looked up even without an event (events can be missed across a reconnect). */
 const SWEEP_MS = 2_000;
-/** Storage options a worker must take from its own environment rather than from Redis. */
-const SECRET_KEY = /secret|token|password|access_key|key_id|credential|sas|account_key|service_account/i;
 
 /** Items pulled on demand from an array, an iterable or an async iterable. */
 class ItemSource<I> {
@@ -87,39 +86,11 @@ class ItemSource<I> {
   }
 }
 
-/** Where the run writes in place: a ZarrSaver appending along axis 0. */
-function inPlaceTarget(opts: ResolvedSubmitOptions): SaverTarget | undefined {
-  const saver = opts.saver;
-  if (!(saver instanceof ZarrSaver) || saver.approach !== "append") return undefined;
-  if ((opts.saveOptions?.axis ?? 0) !== 0) return undefined;
-  return saverTarget(saver);
-}
-
-function publicStorageOptions(options: Record<string, string> | undefined): Record<string, string> | undefined {
-  if (options === undefined) return undefined;
-  return Object.fromEntries(Object.entries(options).filter(([key]) => !SECRET_KEY.test(key)));
-}
-
-interface Reservation {
-  start: number;
-  chunkRows: number;
-}
-
-/** Reserve `rows` rows at the end of the target's axis 0 (0: only describe it). */
-async function reserveRows(target: SaverTarget, rows: number): Promise<Reservation> {
-  const native = nativeBinding();
-  try {
-    const r = await native.reserve({
-      location: target.location,
-      dataset: target.dataset,
-      rows,
-      storageOptions: target.storageOptions,
-      durable: target.durable,
-    });
-    return { start: r.start, chunkRows: r.chunkShape[0] ?? 1 };
-  } catch (err) {
-    throw fromNativeError(err);
-  }
+/** Indices of the chunk rows that rows `[start, end)` touch. */
+function chunkRange(start: number, end: number, chunkRows: number): number[] {
+  const out: number[] = [];
+  for (let c = Math.floor(start / chunkRows); c * chunkRows < end; c++) out.push(c);
+  return out;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -138,7 +109,7 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
   opts.signal?.throwIfAborted();
   const bull = await loadBullmq();
   const runId = randomUUID();
-  const connection = { ...q.connection, maxRetriesPerRequest: null };
+  const { options: connection, stop: stopReconnecting } = stoppableConnection(q.connection);
   const prefix = typeof q.bullmq.prefix === "string" ? q.bullmq.prefix : undefined;
   const queue = new bull.Queue<JobData, JobResult>(q.name, { ...q.bullmq, connection });
   const events = new bull.QueueEvents(q.name, { connection, ...(prefix !== undefined ? { prefix } : {}) });
@@ -168,6 +139,7 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
   let saves = 0;
   let saveMs = 0;
   let stalledMs = 0;
+  let skipped = 0;
   const progress = new ProgressReporter({
     total: opts.total ?? knownTotal(items),
     onProgress: opts.onProgress,
@@ -331,11 +303,11 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
         if (chunk.length < opts.chunkSize) break;
       }
     } else {
-      let reservation = await reserveRows(target, 0).catch((err: unknown) => {
+      let reservation = await reserveRows(target, 0, opts.resume).catch((err: unknown) => {
         if (err instanceof DatasetNotFoundError) return undefined;
         throw err;
       });
-      let base: number;
+      let base: number | undefined;
       if (reservation === undefined) {
         // No dataset yet: its first batch comes back and is saved as an in-process run's first save.
         const first = await source.take(opts.saveInterval);
@@ -361,23 +333,29 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
             reservation = await reserveRows(target, 0);
           }
         }
+      } else if (opts.resume) {
+        // Resuming: item i belongs at row i; rows up to the length are already reserved.
+        base = 0;
       }
       if (failure === undefined && reservation !== undefined) {
         base ??= reservation.start - next;
+        const held = reservation.storedChunkRows;
         const chunkRows = reservation.chunkRows;
         // A job covers whole chunks (the first may start inside one): at least chunkSize items.
         const jobRows = chunkRows * Math.max(1, Math.ceil(opts.chunkSize / chunkRows));
         const total = knownTotal(items);
-        let reservedEnd = base + next;
-        if (total !== undefined && total > next) {
-          const r = await reserveRows(target, total - next);
+        let reservedEnd = opts.resume ? Math.max(reservation.start, base + next) : base + next;
+        const reserveTo = async (end: number): Promise<void> => {
+          if (end <= reservedEnd) return;
+          const r = await reserveRows(target, end - reservedEnd);
           if (r.start !== reservedEnd) {
             throw new ConflictError(
               `another writer appended to dataset '${target.dataset}' during the run (expected its length ${reservedEnd}, found ${r.start})`,
             );
           }
-          reservedEnd += total - next;
-        }
+          reservedEnd = end;
+        };
+        if (total !== undefined) await reserveTo(base + total);
         for (;;) {
           await waitWhile(() => outstanding.size >= q.outstanding);
           if (failure !== undefined) break;
@@ -385,16 +363,24 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
           const size = jobRows - (row % jobRows);
           const chunk = await source.take(size);
           if (chunk.length === 0) break;
-          if (row + chunk.length > reservedEnd) {
-            const r = await reserveRows(target, row + chunk.length - reservedEnd);
-            if (r.start !== reservedEnd) {
-              throw new ConflictError(
-                `another writer appended to dataset '${target.dataset}' during the run (expected its length ${reservedEnd}, found ${r.start})`,
-              );
-            }
-            reservedEnd = row + chunk.length;
+          // Resuming: a job's rows are held when every chunk holding them is stored. The
+          // first job is always redone: an interrupted run's first save may have stored
+          // its chunk before the rest of that chunk's rows came.
+          const end = row + chunk.length;
+          if (
+            held !== undefined &&
+            row >= jobRows &&
+            end <= reservation.start &&
+            chunkRange(row, end, chunkRows).every((c) => held.has(c))
+          ) {
+            skipped += chunk.length;
+            done += chunk.length;
+            written += chunk.length;
+            report();
+          } else {
+            await reserveTo(end);
+            await add(next, chunk, row);
           }
-          await add(next, chunk, row);
           next += chunk.length;
           if (chunk.length < size) break;
         }
@@ -415,18 +401,21 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
       if (!redisLost) await removeJobs(queue, outstanding, q.timeout);
     }
     await Promise.all(removals);
+    if (redisLost) stopReconnecting();
     await closeAll([events, queue], redisLost ? 0 : q.timeout);
+    stopReconnecting();
     if (sink !== undefined) results(sink.results);
     progress.end();
   }
   if (failure !== undefined) throw failure.error;
   return {
-    items: done,
-    saved: saved(),
+    items: done - skipped,
+    saved: saved() - skipped,
     saves: sink !== undefined ? sink.saves : saves,
     elapsedMs: performance.now() - began,
     saveMs: sink !== undefined ? sink.saveMs : saveMs,
     stalledMs,
+    skipped,
   };
 }
 
@@ -462,7 +451,8 @@ async function closeAll(clients: { close(): Promise<void>; disconnect(): Promise
         );
         if (closed) return;
       }
-      await c.disconnect().catch(() => undefined);
+      // BullMQ's disconnect waits for a connection that never came up: bounded too.
+      await bounded(c.disconnect(), 1_000, "disconnecting").catch(() => undefined);
     }),
   );
 }

@@ -52,6 +52,16 @@ export interface SubmitOptions {
    * work has settled (on a queue: the run's jobs left in Redis are removed).
    */
   signal?: AbortSignal;
+  /**
+   * Continue an interrupted run of the same items into the same dataset (needs a
+   * ZarrSaver that appends along axis 0; default false). Item `i` belongs at row
+   * `i`: the dataset must hold this run's rows only. In this process, the first
+   * `length` items are skipped (saves append in order, so every row below the
+   * length is written). On a queue, a job's items are skipped when every chunk
+   * holding their rows is stored, except the first job's, which is always redone;
+   * other rows are computed and written again. See docs/pipeline.md.
+   */
+  resume?: boolean;
 }
 
 export interface ResolvedSubmitOptions {
@@ -65,10 +75,12 @@ export interface ResolvedSubmitOptions {
   saveOptions: SaveOptions | undefined;
   maxPendingSaves: number;
   signal: AbortSignal | undefined;
+  resume: boolean;
 }
 
 const SUBMIT_KEYS = new Set([
   "signal",
+  "resume",
   "saver",
   "saveInterval",
   "chunkSize",
@@ -121,6 +133,7 @@ export function resolveSubmitOptions(options: SubmitOptions | undefined): Resolv
   if (o.onProgress !== undefined && typeof o.onProgress !== "function")
     throw new InvalidArgumentError("onProgress must be a function");
   if (o.atOnce !== undefined && typeof o.atOnce !== "boolean") throw new InvalidArgumentError("atOnce must be a boolean");
+  if (o.resume !== undefined && typeof o.resume !== "boolean") throw new InvalidArgumentError("resume must be a boolean");
   if (o.progressBar !== undefined && typeof o.progressBar !== "boolean")
     throw new InvalidArgumentError("progressBar must be a boolean");
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
@@ -139,5 +152,6 @@ export function resolveSubmitOptions(options: SubmitOptions | undefined): Resolv
     saveOptions: o.saveOptions,
     maxPendingSaves: positiveInteger("maxPendingSaves", o.maxPendingSaves, 2),
     signal: o.signal,
+    resume: o.resume ?? false,
   };
 }

@@ -23,6 +23,7 @@ import {
   type RedisConnection,
   readJobData,
   resolveConnection,
+  stoppableConnection,
   unpack,
 } from "./queue.js";
 import { WorkerPool } from "./workers.js";
@@ -80,7 +81,9 @@ export async function startWorker(options: QueueWorkerOptions): Promise<QueueWor
       throw new InvalidArgumentError(`startWorker: unknown option '${key}'; expected one of ${[...OPTION_KEYS].join(", ")}`);
   }
   if (options.connection === undefined) throw new InvalidArgumentError("connection is required (a redis://host:port URL)");
-  const connection = { ...resolveConnection(options.connection, "connection"), maxRetriesPerRequest: null };
+  const { options: connection, stop: stopReconnecting } = stoppableConnection(
+    resolveConnection(options.connection, "connection"),
+  );
   const name = checkQueueName(options.name, "name");
   const concurrency = positive("concurrency", options.concurrency, availableParallelism());
   const lockDuration = positive("lockDuration", options.lockDuration, 30_000);
@@ -178,8 +181,8 @@ export async function startWorker(options: QueueWorkerOptions): Promise<QueueWor
   try {
     await bounded(worker.waitUntilReady(), timeout, `connecting to queue '${name}'`);
   } catch (err) {
-    await worker.disconnect().catch(() => undefined);
-    await worker.close(true).catch(() => undefined);
+    stopReconnecting();
+    await bounded(worker.close(true), 1_000, "closing").catch(() => undefined);
     throw err;
   }
   let closing: Promise<void> | undefined;
@@ -187,6 +190,7 @@ export async function startWorker(options: QueueWorkerOptions): Promise<QueueWor
     close(): Promise<void> {
       closing ??= (async () => {
         await worker.close();
+        stopReconnecting();
         await closePools();
       })();
       return closing;

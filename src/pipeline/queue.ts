@@ -150,6 +150,28 @@ export async function bounded<T>(promise: Promise<T>, ms: number, what: string):
   }
 }
 
+/**
+ * ioredis options that reconnect (backing off up to 2 s) until `stop()`: after it,
+ * the clients give up, so that closing a connection to a server that is gone
+ * neither waits for it nor keeps the process alive with reconnection timers.
+ */
+export function stoppableConnection(options: RedisConnectionOptions): {
+  options: RedisConnectionOptions;
+  stop(): void;
+} {
+  let stopped = false;
+  return {
+    options: {
+      ...options,
+      maxRetriesPerRequest: null,
+      retryStrategy: (times: number) => (stopped ? null : Math.min(times * 100, 2_000)),
+    },
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
+
 /** Values that cross Redis as the structured clone of worker threads does (typed arrays, BigInt, Map ...), base64. */
 export function pack(value: unknown): string {
   return serialize(value).toString("base64");

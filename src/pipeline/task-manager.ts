@@ -6,8 +6,9 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { InvalidArgumentError } from "../errors.js";
+import { DatasetNotFoundError, InvalidArgumentError } from "../errors.js";
 import { runDistributed } from "./distributed.js";
+import { inPlaceTarget, reserveRows } from "./in-place.js";
 import { InProcessExecutor } from "./in-process.js";
 import { checkItems, knownTotal, type TaskItems, units } from "./input.js";
 import {
@@ -45,6 +46,8 @@ export interface SubmitSummary {
   saveMs: number;
   /** Time dispatching was paused because `maxPendingSaves` batches waited for the saver. */
   stalledMs: number;
+  /** Items skipped by `resume` because the dataset already held their results. */
+  skipped: number;
 }
 
 function isClass(fn: object): boolean {
@@ -141,6 +144,9 @@ export class TaskManager<I = unknown, R = unknown> {
     if (this.#running) throw new InvalidArgumentError("submitTasks is already running on this TaskManager; await it first");
     const resolved = resolveSubmitOptions(options);
     checkItems(items);
+    if (resolved.resume && inPlaceTarget(resolved) === undefined) {
+      throw new InvalidArgumentError("resume needs a ZarrSaver that appends along axis 0 as the saver");
+    }
     this.#running = true;
     this.#results = [];
     try {
@@ -181,7 +187,19 @@ export class TaskManager<I = unknown, R = unknown> {
       sink.stop();
       signal.notify();
     };
-    let done = 0;
+    opts.signal?.throwIfAborted();
+    const target = opts.resume ? inPlaceTarget(opts) : undefined;
+    // Resuming here: saves append in order, so the dataset's rows are the first items' results.
+    const skipped =
+      target === undefined
+        ? 0
+        : ((
+            await reserveRows(target, 0).catch((err: unknown) => {
+              if (err instanceof DatasetNotFoundError) return undefined;
+              throw err;
+            })
+          )?.start ?? 0);
+    let done = skipped;
     const progress = new ProgressReporter({
       total: opts.total ?? knownTotal(items),
       onProgress: opts.onProgress,
@@ -192,6 +210,7 @@ export class TaskManager<I = unknown, R = unknown> {
       saveInterval: opts.saveInterval,
       saveOptions: opts.saveOptions,
       maxPendingSaves: opts.maxPendingSaves,
+      first: skipped,
       onSaved: () => {
         report();
         signal.notify();
@@ -201,13 +220,12 @@ export class TaskManager<I = unknown, R = unknown> {
     // A throwing onProgress fails the run like a task would, rather than escaping as an unhandled rejection.
     const report = (): void => {
       try {
-        progress.report(done, sink.saved);
+        progress.report(done, skipped + sink.saved);
       } catch (err) {
         fail(err);
       }
     };
 
-    opts.signal?.throwIfAborted();
     const onAbort = (): void => fail(opts.signal?.reason);
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     const inflight = new Set<Promise<void>>();
@@ -215,7 +233,7 @@ export class TaskManager<I = unknown, R = unknown> {
     let executor: Executor<I, R> | undefined;
     try {
       try {
-        for await (const unit of units(items, opts.chunkSize)) {
+        for await (const unit of units(items, opts.chunkSize, skipped)) {
           executor ??= this.#start(opts.atOnce);
           const ahead = executor.capacity * opts.chunkSize * AHEAD_FACTOR;
           while (
@@ -261,7 +279,8 @@ export class TaskManager<I = unknown, R = unknown> {
         throw failure.error;
       }
       return {
-        items: done,
+        items: done - skipped,
+        skipped,
         saved: sink.saved,
         saves: sink.saves,
         elapsedMs: performance.now() - began,

@@ -577,6 +577,8 @@ pub struct NativeReserveOptions {
     pub storage_options: Option<std::collections::HashMap<String, String>>,
     /// Sync before resolving, so the reservation survives a power cut.
     pub durable: bool,
+    /// Also list the chunk rows whose chunks are all stored.
+    pub stored: Option<bool>,
 }
 
 /// What a reservation found and did.
@@ -589,6 +591,8 @@ pub struct NativeReservation {
     pub dtype: DataType,
     /// The unit of a write: the chunk grid's shape (the shard's when sharded).
     pub chunk_shape: Vec<i64>,
+    /// With `stored`: indices along axis 0 of the chunk rows whose every chunk is stored.
+    pub stored_chunk_rows: Option<Vec<i64>>,
 }
 
 fn run_reserve(o: NativeReserveOptions) -> std::result::Result<NativeReservation, SaveError> {
@@ -604,6 +608,7 @@ fn run_reserve(o: NativeReserveOptions) -> std::result::Result<NativeReservation
         },
         dataset: o.dataset,
         rows,
+        stored: o.stored.unwrap_or(false),
     })?;
     let ints = |v: &[u64]| v.iter().map(|&n| n as i64).collect();
     Ok(NativeReservation {
@@ -611,6 +616,7 @@ fn run_reserve(o: NativeReserveOptions) -> std::result::Result<NativeReservation
         shape: ints(&r.shape),
         dtype: r.dtype.into(),
         chunk_shape: ints(&r.chunk_shape),
+        stored_chunk_rows: r.stored_chunk_rows.as_deref().map(ints),
     })
 }
 

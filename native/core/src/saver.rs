@@ -502,6 +502,8 @@ pub struct ReserveRequest {
     pub dataset: String,
     /// Rows to add after the last row of axis 0 (0: only describe the array).
     pub rows: u64,
+    /// Also list the chunk rows whose chunks are all stored (one existence check per chunk).
+    pub stored: bool,
 }
 
 /// What a reservation found and did.
@@ -514,6 +516,10 @@ pub struct Reservation {
     pub dtype: DType,
     /// The chunk grid's shape: the unit of a write (the shard's shape when sharded).
     pub chunk_shape: Vec<u64>,
+    /// When asked: indices along axis 0 of the chunk rows whose every chunk is
+    /// stored (before the reservation). A chunk equal to the fill value is not
+    /// stored, so a missing one may still have been written.
+    pub stored_chunk_rows: Option<Vec<u64>>,
 }
 
 /// Grow the array's axis 0 by `rows` rows that hold the fill value until written,
@@ -558,11 +564,17 @@ pub fn reserve(req: &ReserveRequest) -> Result<Reservation> {
         shape[0] = start.checked_add(req.rows).ok_or_else(|| {
             SaveError::InvalidArgument(format!("reserving {} rows overflows axis 0", req.rows))
         })?;
+        let stored_chunk_rows = if req.stored {
+            Some(stored_chunk_rows(txn.container(), &req.dataset, &existing)?)
+        } else {
+            None
+        };
         let reservation = Reservation {
             start,
             shape: shape.clone(),
             dtype: existing.dtype,
             chunk_shape: existing.chunk_shape.clone(),
+            stored_chunk_rows,
         };
         if req.rows == 0 {
             return Ok(reservation);
@@ -584,4 +596,47 @@ pub fn reserve(req: &ReserveRequest) -> Result<Reservation> {
         })?;
         Ok(reservation)
     })
+}
+
+/// Indices along axis 0 of the chunk rows whose every chunk exists in the store.
+fn stored_chunk_rows(
+    container: &Container,
+    dataset: &str,
+    existing: &Existing,
+) -> Result<Vec<u64>> {
+    let array = hierarchy::open_array(container, dataset, &existing.meta)?;
+    let grid: Vec<u64> = existing
+        .shape
+        .iter()
+        .zip(&existing.chunk_shape)
+        .map(|(&n, &c)| n.div_ceil(c.max(1)))
+        .collect();
+    let rest = &grid[1..];
+    let per_row: u64 = rest.iter().product();
+    let mut rows = Vec::new();
+    for row in 0..grid[0] {
+        let mut all = true;
+        for flat in 0..per_row {
+            let mut index = vec![0; grid.len()];
+            index[0] = row;
+            let mut f = flat;
+            for d in (0..rest.len()).rev() {
+                index[d + 1] = f % rest[d];
+                f /= rest[d];
+            }
+            let key = array.chunk_key(&index);
+            let size = container
+                .storage
+                .size_key(&key)
+                .map_err(|e| SaveError::store("looking up a chunk", e))?;
+            if size.is_none() {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            rows.push(row);
+        }
+    }
+    Ok(rows)
 }
