@@ -45,7 +45,6 @@ async function main(argv: string[]): Promise<void> {
     ...(lockDuration !== undefined ? { lockDuration } : {}),
     ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
   });
-  process.stderr.write(`zarr-saver worker: serving queue '${values.queue}' (pid ${process.pid})\n`);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -61,6 +60,8 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  // Announced once the signals are handled: whoever waits for this line may stop the worker at once.
+  process.stderr.write(`zarr-saver worker: serving queue '${values.queue}' (pid ${process.pid})\n`);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

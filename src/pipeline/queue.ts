@@ -11,9 +11,13 @@ import { type DescribedError, describeError, reviveError } from "./worker-protoc
 
 /** Where the Redis (or Valkey) server is, as ioredis takes it. */
 export interface RedisConnectionOptions {
+  /** Host name or address (default 127.0.0.1). */
   host?: string;
+  /** Port (default 6379). */
   port?: number;
+  /** User name, for servers with ACLs. */
   username?: string;
+  /** Password; never shown in messages. */
   password?: string;
   /** Database number. */
   db?: number;
