@@ -10,16 +10,16 @@
  * worker writes them with an update, so no result crosses Redis. Jobs cover whole
  * chunks of the dataset (the first may start inside one), so no two jobs write
  * one chunk, and a retried job rewrites the same rows with the same values. When
- * the dataset does not exist yet, the first `saveInterval` items come back and
- * the submitter saves them as an in-process run's first save would, creating the
- * array with the run's `saveOptions`.
+ * the dataset does not exist yet, the worker of the first job (the first
+ * `saveInterval` items) appends them as an in-process run's first save would,
+ * creating the array with the run's `saveOptions`; the other jobs follow it.
  *
  * With any other saver, or none, jobs return their results and the submitter
  * saves them in item order, as in-process runs do.
  */
 import { randomUUID } from "node:crypto";
 import { ConflictError, DatasetNotFoundError } from "../errors.js";
-import type { ZarrSaver } from "../saver.js";
+import type { SaveOptions } from "../options.js";
 import { QueueUnavailableError, TaskFailedError } from "./errors.js";
 import { inPlaceTarget, publicStorageOptions, reserveRows } from "./in-place.js";
 import { knownTotal, type TaskItems } from "./input.js";
@@ -84,6 +84,12 @@ class ItemSource<I> {
   async close(): Promise<void> {
     if (!this.#ended) await this.#iterator?.return?.();
   }
+}
+
+/** The run's saveOptions as a worker's creating append takes them: data only, no signal or callback. */
+function creationOptions(options: SaveOptions | undefined): SaveOptions {
+  const { signal: _signal, onProgress: _onProgress, ...rest } = options ?? {};
+  return rest;
 }
 
 /** Indices of the chunk rows that rows `[start, end)` touch. */
@@ -171,8 +177,8 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
 
   /** Jobs of the run in Redis, by id. */
   const outstanding = new Map<string, { start: number; count: number }>();
-  /** Results of jobs that return them in an in-place run (the creating batch). */
-  const returned = new Map<number, R[]>();
+  /** Row where the job that created the dataset wrote its first result. */
+  let createdRow: number | undefined;
   const checking = new Set<string>();
   const removals: Promise<unknown>[] = [];
 
@@ -188,10 +194,9 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
         if (!outstanding.delete(id)) return;
         done += meta.count;
         if (value.results !== undefined) {
-          const rs = unpack<R[]>(value.results);
-          if (sink !== undefined) sink.put(meta.start, rs);
-          else returned.set(meta.start, rs);
+          sink?.put(meta.start, unpack<R[]>(value.results));
         } else {
+          if (value.row !== undefined) createdRow = value.row;
           written += value.written ?? 0;
           saves += 1;
           saveMs += value.saveMs ?? 0;
@@ -250,8 +255,12 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
 
   const source = new ItemSource<I>(items);
 
-  /** Enqueue items `start ..`; with `row`, the worker writes them into the target there. */
-  const add = async (start: number, jobItems: I[], row?: number): Promise<void> => {
+  /**
+   * Enqueue items `start ..`; with `row`, the worker writes them into the target
+   * there; with `create`, it appends them, creating the dataset with the run's
+   * `saveOptions`.
+   */
+  const add = async (start: number, jobItems: I[], row?: number, create = false): Promise<void> => {
     let packed: string;
     try {
       packed = pack(jobItems);
@@ -265,6 +274,7 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
       if (storage !== undefined) jobTarget.storageOptions = storage;
       if (target.threads !== undefined) jobTarget.threads = target.threads;
       if (target.concurrency !== undefined) jobTarget.concurrency = target.concurrency;
+      if (create) jobTarget.create = pack(creationOptions(opts.saveOptions));
       data.target = jobTarget;
     }
     const id = `${runId}-${start}`;
@@ -309,27 +319,15 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
       });
       let base: number | undefined;
       if (reservation === undefined) {
-        // No dataset yet: its first batch comes back and is saved as an in-process run's first save.
+        // No dataset yet: a worker appends the first batch as an in-process run's first save
+        // would (the same items, the same saveOptions), creating it; then jobs fill rows after it.
         const first = await source.take(opts.saveInterval);
         if (first.length > 0) {
-          await add(0, first);
+          await add(0, first, 0, true);
           await waitWhile(() => outstanding.size > 0);
-          const rs = returned.get(0);
-          if (failure === undefined && rs !== undefined) {
-            const t = performance.now();
-            let created: Awaited<ReturnType<ZarrSaver["save"]>>;
-            try {
-              created = await (opts.saver as ZarrSaver).save(rs as never, opts.saveOptions);
-            } catch (cause) {
-              throw new TaskFailedError({ stage: "save", index: 0, count: rs.length, cause });
-            }
-            saveMs += performance.now() - t;
-            saves += 1;
-            written += rs.length;
-            report();
-            returned.clear();
+          if (failure === undefined) {
             next = first.length;
-            base = created.region[0]?.[0] ?? 0;
+            base = createdRow ?? 0;
             reservation = await reserveRows(target, 0);
           }
         }

@@ -10,6 +10,7 @@ import { availableParallelism } from "node:os";
 import type { SaveData } from "../convert.js";
 import { InvalidArgumentError } from "../errors.js";
 import { slice } from "../indices.js";
+import type { SaveOptions } from "../options.js";
 import { ZarrSaver } from "../saver.js";
 import { TaskFailedError } from "./errors.js";
 import {
@@ -134,20 +135,26 @@ export async function startWorker(options: QueueWorkerOptions): Promise<QueueWor
     const target = data.target;
     if (target !== undefined) {
       const began = performance.now();
+      let row = target.row;
       try {
         const saver = new ZarrSaver(target.location, {
           datasetName: target.dataset,
-          approach: "update",
+          approach: target.create !== undefined ? "append" : "update",
           durable: target.durable,
           ...(target.storageOptions !== undefined ? { storageOptions: target.storageOptions } : {}),
           ...(target.threads !== undefined ? { threads: target.threads } : {}),
           ...(target.concurrency !== undefined ? { concurrency: target.concurrency } : {}),
         });
-        await saver.save(results as SaveData, { indices: slice(target.row, target.row + results.length) });
+        if (target.create !== undefined) {
+          const created = await saver.save(results as SaveData, unpack<SaveOptions>(target.create));
+          row = created.region[0]?.[0] ?? 0;
+        } else {
+          await saver.save(results as SaveData, { indices: slice(row, row + results.length) });
+        }
       } catch (cause) {
         throw await failed(job, new TaskFailedError({ stage: "save", index: data.start, count: results.length, cause }));
       }
-      return { written: results.length, saveMs: performance.now() - began };
+      return { written: results.length, saveMs: performance.now() - began, ...(target.create !== undefined ? { row } : {}) };
     }
     try {
       return { results: pack(results) };

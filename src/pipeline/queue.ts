@@ -196,6 +196,8 @@ export interface JobTarget {
   durable: boolean;
   /** Row of the job's first item. */
   row: number;
+  /** Append instead, creating the dataset with these save options (packed): the run's first job, when the dataset is missing. */
+  create?: string;
 }
 
 /** The data of one job: items `start` .. of a run, and what to run on them. */
@@ -220,6 +222,8 @@ export interface JobResult {
   results?: string;
   written?: number;
   saveMs?: number;
+  /** Where a creating append wrote its first row. */
+  row?: number;
 }
 
 /** The structured failure a worker logs on the job before failing it, so the submitter can rebuild the TaskFailedError. */
