@@ -12,7 +12,9 @@
  * 1. CPU-bound (bench/distributed-task.mjs, about 1 ms per item, 4 float64 per item,
  *    chunks of 250 rows, so jobs of 250 items): items/s with 1, 2 and 4 worker
  *    processes, against the in-process TaskManager with 2 worker threads; and the
- *    submitter's CPU share (its user + system CPU time over the wall time of the run).
+ *    submitter's CPU share (its user + system CPU time over the wall time of the run),
+ *    and the CPU time per item of every process involved (worker processes from
+ *    /proc, threads included), which the machine's other load does not inflate.
  * 2. Large results (bench/distributed-large-task.mjs, 64 KiB per item, 2 workers,
  *    chunks of 16 rows): the submitter's peak RSS (sampled every 50 ms) and Redis'
  *    `used_memory_peak`, which stay flat because results never pass through them.
@@ -24,7 +26,7 @@
  * Exit status: 0 unless a run failed or a dataset read back wrong.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -131,6 +133,12 @@ async function check(dir, Task, n) {
   return arr.shape[0] === n && (await same(0)) && (await same(n - 1));
 }
 
+/** User + system CPU seconds of process `pid` so far, threads included (Linux /proc; clock ticks of 1/100 s). */
+function processCpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function cpuSeconds(usage) {
   return (usage.user + usage.system) / 1e6;
 }
@@ -142,50 +150,10 @@ async function main() {
   const failures = [];
   const result = { workload: "W7 TaskManager on a queue", machine: machine(), versions: versions(), cpu: [], large: {} };
   try {
-    // The in-process reference: 2 worker threads, results saved in item order by this process.
-    {
-      const dir = join(root, "inproc.zarr");
-      const tm = new TaskManager(CPU_TASK, { workers: 2 });
-      const cpu0 = process.cpuUsage();
-      const t = performance.now();
-      await tm.submitTasks(cpuItems, { saver: new ZarrSaver(dir), saveOptions: { chunks: [250, 4] }, progressBar: false });
-      const wall = (performance.now() - t) / 1000;
-      const ok = await check(dir, (await import(CPU_TASK)).default, CPU_ITEMS);
-      if (!ok) failures.push("in-process dataset read back wrong");
-      result.cpu.push({ runner: "in-process, 2 threads", itemsPerS: CPU_ITEMS / wall, wallS: wall, submitterCpuShare: null, ok });
-      log(
-        `in-process 2 threads: ${(CPU_ITEMS / wall).toFixed(0)} items/s (${cpuSeconds(process.cpuUsage(cpu0)).toFixed(1)} s CPU here, threads included)`,
-      );
-    }
-    for (const n of PROCESSES) {
-      const queue = `w7-cpu-${n}`;
-      const workers = await startWorkers(redis.url, queue, n);
-      const dir = join(root, `queue-${n}.zarr`);
-      const tm = new TaskManager(CPU_TASK, { queue: { connection: redis.url, name: queue } });
-      const cpu0 = process.cpuUsage();
-      const t = performance.now();
-      await tm.submitTasks(cpuItems, { saver: new ZarrSaver(dir), saveOptions: { chunks: [250, 4] }, progressBar: false });
-      const wall = (performance.now() - t) / 1000;
-      const share = cpuSeconds(process.cpuUsage(cpu0)) / wall;
-      await stopWorkers(workers);
-      const ok = await check(dir, (await import(CPU_TASK)).default, CPU_ITEMS);
-      if (!ok) failures.push(`${n} workers: dataset read back wrong`);
-      result.cpu.push({
-        runner: `queue, ${n} worker process${n > 1 ? "es" : ""}`,
-        itemsPerS: CPU_ITEMS / wall,
-        wallS: wall,
-        submitterCpuShare: share,
-        ok,
-      });
-      log(`${n} worker processes: ${(CPU_ITEMS / wall).toFixed(0)} items/s, submitter CPU ${(share * 100).toFixed(1)}%`);
-    }
-
-    // Large results: 64 KiB each, written in place by 2 workers.
+    // Large results first, while this process holds nothing else: 64 KiB each, written in place by 2 workers.
     {
       const queue = "w7-large";
       const workers = await startWorkers(redis.url, queue, 2);
-      redis.cli("config", "resetstat");
-      redis.cli("memory", "purge");
       const before = Number(/used_memory_peak:(\d+)/.exec(redis.cli("info", "memory"))?.[1]);
       const dir = join(root, "large.zarr");
       let peakRss = process.memoryUsage().rss;
@@ -219,15 +187,63 @@ async function main() {
           `Redis used_memory_peak ${(redisPeak / 2 ** 20).toFixed(1)} MiB`,
       );
     }
+    // The in-process reference: 2 worker threads, results saved in item order by this process.
+    {
+      const dir = join(root, "inproc.zarr");
+      const tm = new TaskManager(CPU_TASK, { workers: 2 });
+      const cpu0 = process.cpuUsage();
+      const t = performance.now();
+      await tm.submitTasks(cpuItems, { saver: new ZarrSaver(dir), saveOptions: { chunks: [250, 4] }, progressBar: false });
+      const wall = (performance.now() - t) / 1000;
+      const cpu = cpuSeconds(process.cpuUsage(cpu0));
+      const ok = await check(dir, (await import(CPU_TASK)).default, CPU_ITEMS);
+      if (!ok) failures.push("in-process dataset read back wrong");
+      result.cpu.push({
+        runner: "in-process, 2 threads",
+        itemsPerS: CPU_ITEMS / wall,
+        wallS: wall,
+        submitterCpuShare: null,
+        cpuMsPerItem: (cpu * 1000) / CPU_ITEMS,
+        ok,
+      });
+      log(
+        `in-process 2 threads: ${(CPU_ITEMS / wall).toFixed(0)} items/s (${cpuSeconds(process.cpuUsage(cpu0)).toFixed(1)} s CPU here, threads included)`,
+      );
+    }
+    for (const n of PROCESSES) {
+      const queue = `w7-cpu-${n}`;
+      const workers = await startWorkers(redis.url, queue, n);
+      const dir = join(root, `queue-${n}.zarr`);
+      const tm = new TaskManager(CPU_TASK, { queue: { connection: redis.url, name: queue } });
+      const cpu0 = process.cpuUsage();
+      const t = performance.now();
+      await tm.submitTasks(cpuItems, { saver: new ZarrSaver(dir), saveOptions: { chunks: [250, 4] }, progressBar: false });
+      const wall = (performance.now() - t) / 1000;
+      const share = cpuSeconds(process.cpuUsage(cpu0)) / wall;
+      const workerCpu = workers.reduce((sum, w) => sum + processCpuSeconds(w.pid), 0);
+      await stopWorkers(workers);
+      const ok = await check(dir, (await import(CPU_TASK)).default, CPU_ITEMS);
+      if (!ok) failures.push(`${n} workers: dataset read back wrong`);
+      result.cpu.push({
+        runner: `queue, ${n} worker process${n > 1 ? "es" : ""}`,
+        itemsPerS: CPU_ITEMS / wall,
+        wallS: wall,
+        submitterCpuShare: share,
+        cpuMsPerItem: ((workerCpu + share * wall) * 1000) / CPU_ITEMS,
+        ok,
+      });
+      log(`${n} worker processes: ${(CPU_ITEMS / wall).toFixed(0)} items/s, submitter CPU ${(share * 100).toFixed(1)}%`);
+    }
   } finally {
     redis.child.kill("SIGTERM");
     rmSync(root, { recursive: true, force: true });
   }
 
-  console.log("\n| runner | items/s | wall s | submitter CPU |\n|---|---|---|---|");
+  console.log(`\nload average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
+  console.log("\n| runner | items/s | wall s | submitter CPU | CPU ms per item, all processes |\n|---|---|---|---|---|");
   for (const r of result.cpu) {
     console.log(
-      `| ${r.runner} | ${r.itemsPerS.toFixed(0)} | ${r.wallS.toFixed(2)} | ${r.submitterCpuShare === null ? "-" : `${(r.submitterCpuShare * 100).toFixed(1)}%`} |`,
+      `| ${r.runner} | ${r.itemsPerS.toFixed(0)} | ${r.wallS.toFixed(2)} | ${r.submitterCpuShare === null ? "-" : `${(r.submitterCpuShare * 100).toFixed(1)}%`} | ${r.cpuMsPerItem.toFixed(3)} |`,
     );
   }
   const l = result.large;

@@ -11,7 +11,8 @@ export interface TaskManagerOptions {
   /**
    * Worker threads for a task module (default: `os.availableParallelism()`); for
    * a task factory, how many task objects run units concurrently in this thread
-   * (default 1; more only helps async, I/O-bound tasks).
+   * (default 1; more only helps async, I/O-bound tasks). Not used with `queue`:
+   * there, each worker's `concurrency` says how many jobs it computes at once.
    */
   workers?: number;
   /**
