@@ -18,7 +18,15 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { QueueUnavailableError, TaskFailedError, TaskManager, ZarrSaver } from "../src/index.js";
+import {
+  InvalidArgumentError,
+  QueueUnavailableError,
+  type Saver,
+  startWorker,
+  TaskFailedError,
+  TaskManager,
+  ZarrSaver,
+} from "../src/index.js";
 import { MOTO_KEY, MOTO_REGION, MOTO_SECRET, running, useMoto } from "./helpers/moto.js";
 import { runPython } from "./helpers/python.js";
 import { CLI, type RedisServer, startRedis, startWorkerProcess, type WorkerProcess } from "./helpers/redis.js";
@@ -238,6 +246,32 @@ print(json.dumps(out))
     expect(results).toHaveLength(n);
     expect(results.map((r) => r[0])).toEqual(range(n));
     expect(await jobsLeft(queue)).toBe(0);
+  });
+});
+
+describe("options and the startWorker function", () => {
+  it("refuses what a queue run can't do, naming the field", async () => {
+    const queue = { connection: "redis://127.0.0.1:6379", name: "q" };
+    expect(() => new TaskManager(() => ({ processItem: (x: number) => x }), { queue })).toThrow(InvalidArgumentError);
+    expect(() => new TaskManager(CPU_TASK, { queue: { ...queue, name: "a:b" } })).toThrow(/queue\.name/);
+    expect(() => new TaskManager(CPU_TASK, { queue: { ...queue, connection: "http://x" } })).toThrow(/queue\.connection/);
+    expect(() => new TaskManager(CPU_TASK, { queue: { ...queue, attempts: 0 } })).toThrow(/queue\.attempts/);
+    const tm = new TaskManager(CPU_TASK, { queue });
+    const other: Saver = { save: async () => undefined };
+    await expect(tm.submitTasks([1], { saver: other, resume: true })).rejects.toThrow(/resume needs a ZarrSaver/);
+    await expect(startWorker({ connection: redis.url, name: "q", bogus: 1 } as never)).rejects.toThrow(/unknown option 'bogus'/);
+  });
+
+  it("startWorker in this process serves a run, and close() stops it", async () => {
+    const w = await startWorker({ connection: redis.url, name: "api", concurrency: 2, lockDuration: 2_000 });
+    try {
+      const tm = new TaskManager(SLOW_TASK, { queue: { connection: redis.url, name: "api" } });
+      const summary = await tm.submitTasks(range(300), { progressBar: false });
+      expect(summary).toMatchObject({ items: 300, saved: 0, skipped: 0 });
+      expect(tm.getResults()).toEqual(range(300).map((x) => x * 2));
+    } finally {
+      await w.close();
+    }
   });
 });
 
