@@ -299,6 +299,18 @@ describe("failures", () => {
     expect(tm.getResults()).toEqual(range(500).map((x) => x * 2));
   });
 
+  it("attempts: a task that throws once is retried, and the run completes", async () => {
+    const queue = "flaky";
+    await worker(queue, ["--concurrency", "1"]);
+    const dir = tempDir();
+    const items = range(50).map((x) => ({ dir, x }));
+    const once = new TaskManager(fixture("flaky-task.mjs"), { queue: { connection: redis.url, name: queue, attempts: 2 } });
+    await once.submitTasks(items, { progressBar: false, chunkSize: 10 });
+    expect(once.getResults()).toEqual(range(50).map((x) => x + 1));
+    expect(existsSync(join(dir, "failed-5"))).toBe(true);
+    expect(await jobsLeft(queue)).toBe(0);
+  });
+
   it("an aborted run rejects with the signal's reason and removes its jobs", async () => {
     const queue = "aborted";
     await worker(queue, ["--concurrency", "1"]);
