@@ -151,7 +151,7 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
     onProgress: opts.onProgress,
     bar: opts.progressBar ? process.stderr : undefined,
   });
-  // In place, the saver sees only the first batch (when it creates the dataset); jobs return nothing.
+  // In place, workers write every result themselves and jobs return row counts: no sink.
   const sink: OrderedSaves<R> | undefined =
     target === undefined
       ? new OrderedSaves<R>({
@@ -176,7 +176,7 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
   };
 
   /** Jobs of the run in Redis, by id. */
-  const outstanding = new Map<string, { start: number; count: number }>();
+  const outstanding = new Map<string, { start: number; count: number; added: boolean }>();
   /** Row where the job that created the dataset wrote its first result. */
   let createdRow: number | undefined;
   const checking = new Set<string>();
@@ -184,7 +184,8 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
 
   const settle = async (id: string): Promise<void> => {
     const meta = outstanding.get(id);
-    if (meta === undefined || checking.has(id) || failure !== undefined) return;
+    // Not looked up before Redis has it: its state would read as unknown.
+    if (meta === undefined || !meta.added || checking.has(id) || failure !== undefined) return;
     checking.add(id);
     try {
       const state = await bounded(queue.getJobState(id), q.timeout, "reading a job's state");
@@ -278,12 +279,14 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
       data.target = jobTarget;
     }
     const id = `${runId}-${start}`;
-    outstanding.set(id, { start, count: jobItems.length });
+    const meta = { start, count: jobItems.length, added: false };
+    outstanding.set(id, meta);
     await bounded(
       queue.add("items", data, { jobId: id, attempts: q.attempts, removeOnComplete: false, removeOnFail: false }),
       q.timeout,
       "adding a job",
     );
+    meta.added = true;
   };
 
   /** Wait while `busy()` holds and the run has not failed; time paused behind the saver counts as stalled. */
