@@ -259,12 +259,16 @@ describe("options and the startWorker function", () => {
     const tm = new TaskManager(CPU_TASK, { queue });
     const other: Saver = { save: async () => undefined };
     await expect(tm.submitTasks([1], { saver: other, resume: true })).rejects.toThrow(/resume needs a ZarrSaver/);
-    await expect(startWorker({ connection: redis.url, name: "q", bogus: 1 } as never)).rejects.toThrow(/unknown option 'bogus'/);
+    expect(() => startWorker({ connection: redis.url, name: "q", bogus: 1 } as never)).toThrow(/unknown option 'bogus'/);
+    const nowhere = startWorker({ connection: "redis://127.0.0.1:1", name: "q", timeout: 500 });
+    await expect(nowhere.ready).rejects.toBeInstanceOf(QueueUnavailableError);
+    await nowhere.close();
   });
 
   it("startWorker in this process serves a run, and close() stops it", async () => {
-    const w = await startWorker({ connection: redis.url, name: "api", concurrency: 2, lockDuration: 2_000 });
+    const w = startWorker({ connection: redis.url, name: "api", concurrency: 2, lockDuration: 2_000 });
     try {
+      await w.ready;
       const tm = new TaskManager(SLOW_TASK, { queue: { connection: redis.url, name: "api" } });
       const summary = await tm.submitTasks(range(300), { progressBar: false });
       expect(summary).toMatchObject({ items: 300, saved: 0, skipped: 0 });

@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<void> {
     throw new Error(`--connection and --queue are required\n${USAGE}`);
   const concurrency = integer("concurrency", values.concurrency);
   const lockDuration = integer("lock-duration", values["lock-duration"]);
-  const worker = await startWorker({
+  const worker = startWorker({
     connection: values.connection,
     name: values.queue,
     ...(concurrency !== undefined ? { concurrency } : {}),
@@ -60,6 +60,7 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  await worker.ready;
   // Announced once the signals are handled: whoever waits for this line may stop the worker at once.
   process.stderr.write(`zarr-saver worker: serving queue '${values.queue}' (pid ${process.pid})\n`);
 }

@@ -113,7 +113,7 @@ export async function runDistributed<I, R>(run: DistributedRun<I>, results: (r: 
   const { moduleUrl, queue: q, items, opts } = run;
   const began = performance.now();
   opts.signal?.throwIfAborted();
-  const bull = await loadBullmq();
+  const bull = loadBullmq();
   const runId = randomUUID();
   const { options: connection, stop: stopReconnecting } = stoppableConnection(q.connection);
   const prefix = typeof q.bullmq.prefix === "string" ? q.bullmq.prefix : undefined;

@@ -51,6 +51,12 @@ export interface QueueWorkerOptions {
 
 /** A running worker. */
 export interface QueueWorker {
+  /**
+   * Resolves once the worker is connected and serving; rejects with
+   * QueueUnavailableError when the server can't be reached within `timeout`
+   * (the worker is closed then).
+   */
+  readonly ready: Promise<void>;
   /** Take no new job, finish the running ones, stop the threads. */
   close(): Promise<void>;
 }
@@ -67,15 +73,16 @@ function positive(field: string, value: unknown, fallback: number): number {
 
 /**
  * Serve the queue `name`: compute its jobs `concurrency` at a time until
- * {@link QueueWorker.close}. Resolves once connected; rejects with
- * QueueUnavailableError when the server can't be reached within `timeout`.
+ * {@link QueueWorker.close}. Returns at once; {@link QueueWorker.ready} says when
+ * it serves, or that the server could not be reached within `timeout`. Bad
+ * options throw here.
  *
  * Every machine running a worker needs the task module at the URL or path the
  * submitter named, and for runs that write in place, the dataset's location
  * (the same local path, or the object store with credentials from its own
  * environment, such as `AWS_ACCESS_KEY_ID`).
  */
-export async function startWorker(options: QueueWorkerOptions): Promise<QueueWorker> {
+export function startWorker(options: QueueWorkerOptions): QueueWorker {
   if (options === null || typeof options !== "object") throw new InvalidArgumentError("startWorker needs { connection, name }");
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key))
@@ -91,7 +98,7 @@ export async function startWorker(options: QueueWorkerOptions): Promise<QueueWor
   const timeout = positive("timeout", options.timeout, 10_000);
   if (options.prefix !== undefined && typeof options.prefix !== "string")
     throw new InvalidArgumentError("prefix must be a string");
-  const bull = await loadBullmq();
+  const bull = loadBullmq();
 
   /** One pool of `concurrency` threads per task module and call style. */
   const pools = new Map<string, WorkerPool<unknown, unknown>>();
@@ -185,22 +192,25 @@ export async function startWorker(options: QueueWorkerOptions): Promise<QueueWor
     await Promise.all([...pools.values()].map((p) => p.close()));
     pools.clear();
   };
-  try {
-    await bounded(worker.waitUntilReady(), timeout, `connecting to queue '${name}'`);
-  } catch (err) {
-    stopReconnecting();
-    await bounded(worker.close(true), 1_000, "closing").catch(() => undefined);
-    throw err;
-  }
   let closing: Promise<void> | undefined;
-  return {
-    close(): Promise<void> {
-      closing ??= (async () => {
-        await worker.close();
-        stopReconnecting();
-        await closePools();
-      })();
-      return closing;
-    },
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      await worker.close();
+      stopReconnecting();
+      await closePools();
+    })();
+    return closing;
   };
+  const ready = bounded(worker.waitUntilReady(), timeout, `connecting to queue '${name}'`).then(
+    () => undefined,
+    async (err: unknown) => {
+      stopReconnecting();
+      closing ??= bounded(worker.close(true), 1_000, "closing").then(closePools, closePools);
+      await closing;
+      throw err;
+    },
+  );
+  // Not an unhandled rejection when the caller never looks at `ready`.
+  ready.catch(() => undefined);
+  return { ready, close };
 }

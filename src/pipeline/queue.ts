@@ -4,6 +4,7 @@
  * the data of a job and of its result. Both sides import these types, so the
  * compiler checks one against the other.
  */
+import { createRequire } from "node:module";
 import { deserialize, serialize } from "node:v8";
 import { InvalidArgumentError } from "../errors.js";
 import { QueueUnavailableError, TaskFailedError, type TaskStage } from "./errors.js";
@@ -127,9 +128,10 @@ export function resolveQueueOptions(queue: unknown): ResolvedQueueOptions {
 /** The parts of BullMQ used here; loaded only when a queue is used, as it is an optional peer dependency. */
 export type BullMQ = typeof import("bullmq");
 
-export async function loadBullmq(): Promise<BullMQ> {
+/** BullMQ, loaded on first use (synchronously, so that `startWorker` can return its worker at once). */
+export function loadBullmq(): BullMQ {
   try {
-    return await import("bullmq");
+    return createRequire(import.meta.url)("bullmq") as BullMQ;
   } catch (cause) {
     throw new InvalidArgumentError(
       "a TaskManager queue and queue workers need the 'bullmq' package (an optional peer dependency): npm install bullmq",
