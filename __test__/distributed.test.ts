@@ -7,7 +7,8 @@
  *   another started: the dataset equals an in-process run's, file for file; the
  *   same on the S3 server (moto) with workers holding the credentials themselves;
  * - a failing item: TaskFailedError naming it, no job left in Redis, workers serve
- *   the next run; an aborted run removes its jobs;
+ *   the next run (to another saver, in item order); `attempts` retries a task; an
+ *   aborted run removes its jobs; options refused with the field named; startWorker;
  * - async iterables of unknown length, in place and returned;
  * - resume after an in-process run was stopped, and after a submitter was killed;
  * - SIGTERM of an idle and of a busy worker: exit 0, the run completes;
@@ -280,7 +281,7 @@ describe("options and the startWorker function", () => {
 });
 
 describe("failures", () => {
-  it("a failing item: TaskFailedError naming it, no job left in Redis, the workers serve the next run", async () => {
+  it("a failing item: TaskFailedError naming it, no job left in Redis, the workers serve the next run (to a saver, in order)", async () => {
     const queue = "failing";
     await worker(queue, ["--concurrency", "2"]);
     await worker(queue, ["--concurrency", "2"]);
@@ -298,9 +299,17 @@ describe("failures", () => {
     expect((err as Error).message).toContain("item 777");
     expect(await jobsLeft(queue)).toBe(0);
 
-    const summary = await tm.submitTasks(range(500), { progressBar: false });
-    expect(summary.items).toBe(500);
-    expect(tm.getResults()).toEqual(range(500).map((x) => x * 2));
+    // Another saver than a ZarrSaver: results come back and reach it in item order, saveInterval at a time.
+    const batches: number[][] = [];
+    const saver: Saver = {
+      save: async (data) => {
+        batches.push([...(data as number[])]);
+      },
+    };
+    const summary = await tm.submitTasks(range(500), { progressBar: false, saver, saveInterval: 70 });
+    expect(summary).toMatchObject({ items: 500, saved: 500, saves: 8 });
+    expect(batches.map((b) => b.length)).toEqual([70, 70, 70, 70, 70, 70, 70, 10]);
+    expect(batches.flat()).toEqual(range(500).map((x) => x * 2));
   });
 
   it("attempts: a task that throws once is retried, and the run completes", async () => {
