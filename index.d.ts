@@ -131,6 +131,8 @@ export interface NativeSaveOptions {
   durable: boolean
   /** Give the root a consolidated copy of the hierarchy's metadata at creation. */
   consolidated: boolean
+  /** An update whose chunks no other writer touches: no lease on object stores. */
+  exclusiveChunks?: boolean
 }
 
 /** What a save did. */

@@ -116,6 +116,14 @@ export interface SaverTarget {
 export let saverTarget: (saver: ZarrSaver) => SaverTarget;
 
 /**
+ * An update whose chunks no other writer touches (a queue job's chunk-aligned
+ * rows): on object stores it takes no lease and does not wait behind this
+ * process's other saves of the dataset. The pipeline's only; set by ZarrSaver's
+ * static block.
+ */
+export let saveExclusiveChunks: (saver: ZarrSaver, data: SaveData, options: SaveOptions) => Promise<SaveResult>;
+
+/**
  * Saves batches of results into one Zarr array.
  *
  * ```ts
@@ -148,6 +156,18 @@ export class ZarrSaver implements Saver {
       concurrency: saver.#concurrency,
       durable: saver.#durable,
     });
+    saveExclusiveChunks = (saver, data, options) => {
+      let prepared: Prepared;
+      let native: NativeBinding;
+      try {
+        native = nativeBinding();
+        prepared = saver.#prepare(data, options, undefined);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      prepared.request.exclusiveChunks = true;
+      return runAsync(native, prepared);
+    };
   }
 
   constructor(filePath: string | URL, options?: ZarrSaverOptions);

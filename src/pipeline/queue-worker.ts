@@ -11,7 +11,7 @@ import type { SaveData } from "../convert.js";
 import { InvalidArgumentError } from "../errors.js";
 import { slice } from "../indices.js";
 import type { SaveOptions } from "../options.js";
-import { ZarrSaver } from "../saver.js";
+import { saveExclusiveChunks, ZarrSaver } from "../saver.js";
 import { TaskFailedError } from "./errors.js";
 import {
   bounded,
@@ -156,7 +156,8 @@ export function startWorker(options: QueueWorkerOptions): QueueWorker {
           const created = await saver.save(results as SaveData, unpack<SaveOptions>(target.create));
           row = created.region[0]?.[0] ?? 0;
         } else {
-          await saver.save(results as SaveData, { indices: slice(row, row + results.length) });
+          // Jobs are chunk-aligned: no other writer touches these chunks.
+          await saveExclusiveChunks(saver, results as SaveData, { indices: slice(row, row + results.length) });
         }
       } catch (cause) {
         throw await failed(job, new TaskFailedError({ stage: "save", index: data.start, count: results.length, cause }));

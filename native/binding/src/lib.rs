@@ -186,6 +186,8 @@ pub struct NativeSaveOptions {
     pub durable: bool,
     /// Give the root a consolidated copy of the hierarchy's metadata at creation.
     pub consolidated: bool,
+    /// An update whose chunks no other writer touches: no lease on object stores.
+    pub exclusive_chunks: Option<bool>,
 }
 
 /// What a save did.
@@ -239,6 +241,7 @@ fn request(o: NativeSaveOptions) -> std::result::Result<(SaveRequest, DType, Vec
             consolidated: o.consolidated,
         },
         threads: o.threads.map(|t| t as usize),
+        exclusive_chunks: o.exclusive_chunks.unwrap_or(false),
         inline_small_appends: true,
     };
     Ok((req, o.dtype.into(), dims(&o.shape, "shape")?))

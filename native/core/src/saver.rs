@@ -47,6 +47,10 @@ pub struct SaveRequest {
     pub create: CreateOptions,
     /// Encoding threads (`None`: one per core).
     pub threads: Option<usize>,
+    /// An update whose chunks no other writer touches (the caller's guarantee:
+    /// chunk-aligned, disjoint writes): on an object store it takes no lease and
+    /// runs beside other saves of the dataset in this process. Ignored otherwise.
+    pub exclusive_chunks: bool,
     /// Whether a small append may run on the calling thread instead of the pool.
     /// Callers on a thread whose malloc arena they share with a runtime (Node's
     /// main thread) say no: c-blosc's aligned ~1 MiB buffers fragment that heap.
@@ -71,6 +75,7 @@ impl SaveRequest {
             dtype: None,
             create: CreateOptions::default(),
             threads: None,
+            exclusive_chunks: false,
             inline_small_appends: true,
         }
     }
@@ -147,6 +152,11 @@ pub fn save_with_control(
     let small = req.inline_small_appends
         && req.approach == Approach::Append
         && data.num_elements() * data.dtype().size().unwrap_or(32) as u64 <= SMALL_APPEND_BYTES;
+    if req.exclusive_chunks && req.approach == Approach::Update {
+        if let Some(txn) = Transaction::begin_exclusive_chunks(&container, &req.dataset) {
+            return pool.install(|| save_locked(req, txn, data, &options, &control));
+        }
+    }
     let run = || {
         let create = req.approach != Approach::Update;
         let Some(txn) = Transaction::begin(&container, &req.dataset, create)? else {
