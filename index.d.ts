@@ -73,6 +73,34 @@ export interface NativeProgress {
   bytesWritten: number
 }
 
+/** What a reservation found and did. */
+export interface NativeReservation {
+  /** The first reserved row (the length of axis 0 before). */
+  start: number
+  /** Shape after the reservation. */
+  shape: Array<number>
+  dtype: DataType
+  /** The unit of a write: the chunk grid's shape (the shard's when sharded). */
+  chunkShape: Array<number>
+  /** With `stored`: indices along axis 0 of the chunk rows whose every chunk is stored. */
+  storedChunkRows?: Array<number>
+}
+
+/** Where to reserve rows, and how many. */
+export interface NativeReserveOptions {
+  /** Local directory of the Zarr hierarchy, or an object-store URL. */
+  location: string
+  dataset: string
+  /** Rows to add after the last row of axis 0; 0 only describes the array. */
+  rows: number
+  /** Object-store client options, snake_case keys. */
+  storageOptions?: Record<string, string>
+  /** Sync before resolving, so the reservation survives a power cut. */
+  durable: boolean
+  /** Also list the chunk rows whose chunks are all stored. */
+  stored?: boolean
+}
+
 /** Everything the core needs, with defaults already resolved by the facade. */
 export interface NativeSaveOptions {
   /** Local directory of the Zarr hierarchy, or an object-store URL. */
@@ -103,6 +131,8 @@ export interface NativeSaveOptions {
   durable: boolean
   /** Give the root a consolidated copy of the hierarchy's metadata at creation. */
   consolidated: boolean
+  /** An update whose chunks no other writer touches: no lease on object stores. */
+  exclusiveChunks?: boolean
 }
 
 /** What a save did. */
@@ -116,6 +146,15 @@ export interface NativeSaveResult {
 
 /** `location` fit for a message or a log: credentials in a URL are masked. */
 export declare function redact(location: string): string
+
+/**
+ * Grow an existing array's axis 0 by `rows` rows without writing data (they read
+ * as the fill value until updated), on a worker thread.
+ */
+export declare function reserve(options: NativeReserveOptions): Promise<NativeReservation>
+
+/** [`reserve`] on the calling thread. */
+export declare function reserveSync(options: NativeReserveOptions): NativeReservation
 
 /** Save on a worker thread; resolves with what was written. */
 export declare function save(options: NativeSaveOptions, data?: Uint8Array | undefined | null, strings?: Array<string> | undefined | null, control?: SaveControl | undefined | null): Promise<NativeSaveResult>

@@ -8,7 +8,16 @@ export default defineConfig([
     dts: true,
     shims: true,
     // Both builds write to dist/ at once: this one's clean must leave the worker's output alone.
-    clean: ["!worker.mjs"],
+    clean: ["!worker.mjs", "!cli.mjs"],
+    target: "node20",
+    outDir: "dist",
+  },
+  // The package's command (`zarr-saver worker ...`), beside worker.mjs, which its worker threads start.
+  {
+    entry: { cli: "src/cli.ts" },
+    format: ["esm"],
+    outExtension: () => ({ js: ".mjs" }),
+    shims: true,
     target: "node20",
     outDir: "dist",
   },

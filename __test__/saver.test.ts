@@ -211,6 +211,7 @@ describe("package surface", () => {
         "NativeUnavailableError",
         "OsError",
         "OutOfBoundsError",
+        "QueueUnavailableError",
         "ShapeMismatchError",
         "StoreError",
         "TaskFailedError",
@@ -220,6 +221,7 @@ describe("package surface", () => {
         "ZarrSaverError",
         "Zstd",
         "slice",
+        "startWorker",
       ]
     `);
     expect(HAS_NATIVE).toBe(true);

@@ -18,7 +18,8 @@ export type ErrorCode =
   | "ERR_ZARR_CONFLICT"
   | "ERR_ZARR_STORE"
   | "ERR_ZARR_CORRUPT"
-  | "ERR_ZARR_TASK_FAILED";
+  | "ERR_ZARR_TASK_FAILED"
+  | "ERR_ZARR_QUEUE_UNAVAILABLE";
 
 /** Base class of every zarr-saver error. */
 export class ZarrSaverError extends Error {
@@ -117,8 +118,8 @@ export class CorruptMetadataError extends ZarrSaverError {
 
 type ErrorClass = new (message: string, options?: { cause?: unknown }) => ZarrSaverError;
 
-// Codes the native core can report (task failures arise in the JS pipeline only).
-const CLASS_OF_CODE: Record<Exclude<ErrorCode, "ERR_ZARR_TASK_FAILED">, ErrorClass> = {
+// Codes the native core can report (task failures and the queue's arise in the JS pipeline only).
+const CLASS_OF_CODE: Record<Exclude<ErrorCode, "ERR_ZARR_TASK_FAILED" | "ERR_ZARR_QUEUE_UNAVAILABLE">, ErrorClass> = {
   ERR_ZARR_NATIVE_UNAVAILABLE: NativeUnavailableError,
   ERR_ZARR_INVALID_ARGUMENT: InvalidArgumentError,
   ERR_ZARR_INVALID_DATA: InvalidDataError,

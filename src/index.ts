@@ -23,10 +23,12 @@ export { type AxisIndex, type Indices, type Slice, slice } from "./indices.js";
 export { HAS_NATIVE } from "./native.js";
 export type { Approach, SaveOptions, SaveProgress, StorageOptions, ZarrSaverOptions } from "./options.js";
 // Pipeline: TaskManager drives a Saver from many tasks, in item order.
-export { TaskFailedError, type TaskFailure, type TaskStage } from "./pipeline/errors.js";
+export { QueueUnavailableError, TaskFailedError, type TaskFailure, type TaskStage } from "./pipeline/errors.js";
 export type { TaskItems } from "./pipeline/input.js";
 export type { SubmitOptions, TaskManagerOptions } from "./pipeline/options.js";
 export type { Progress, ProgressCallback } from "./pipeline/progress.js";
+export type { QueueOptions, RedisConnection, RedisConnectionOptions } from "./pipeline/queue.js";
+export { type QueueWorker, type QueueWorkerOptions, startWorker } from "./pipeline/queue-worker.js";
 export type { MaybePromise, Task, TaskClass, TaskFactory, TaskSource } from "./pipeline/task.js";
 export { type SubmitSummary, TaskManager } from "./pipeline/task-manager.js";
 export { type SaveResult, type Saver, ZarrSaver } from "./saver.js";

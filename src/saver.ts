@@ -100,6 +100,29 @@ function normalizeArgs(second: unknown, third: unknown): SaveOptions {
   };
 }
 
+/** What a queue worker needs to write into a ZarrSaver's dataset itself (see the pipeline's distributed runs). */
+export interface SaverTarget {
+  /** The resolved location: an absolute local path or an object-store URL. */
+  location: string;
+  dataset: string;
+  approach: Approach;
+  storageOptions: Record<string, string> | undefined;
+  threads: number | undefined;
+  concurrency: number | undefined;
+  durable: boolean;
+}
+
+/** The target of `saver`, read by the pipeline only; set by ZarrSaver's static block. */
+export let saverTarget: (saver: ZarrSaver) => SaverTarget;
+
+/**
+ * An update whose chunks no other writer touches (a queue job's chunk-aligned
+ * rows): on object stores it takes no lease and does not wait behind this
+ * process's other saves of the dataset. The pipeline's only; set by ZarrSaver's
+ * static block.
+ */
+export let saveExclusiveChunks: (saver: ZarrSaver, data: SaveData, options: SaveOptions) => Promise<SaveResult>;
+
 /**
  * Saves batches of results into one Zarr array.
  *
@@ -122,6 +145,30 @@ export class ZarrSaver implements Saver {
   readonly #threads: number | undefined;
   readonly #concurrency: number | undefined;
   readonly #durable: boolean;
+
+  static {
+    saverTarget = (saver) => ({
+      location: saver.#location,
+      dataset: saver.datasetName,
+      approach: saver.approach,
+      storageOptions: saver.#storageOptions,
+      threads: saver.#threads,
+      concurrency: saver.#concurrency,
+      durable: saver.#durable,
+    });
+    saveExclusiveChunks = (saver, data, options) => {
+      let prepared: Prepared;
+      let native: NativeBinding;
+      try {
+        native = nativeBinding();
+        prepared = saver.#prepare(data, options, undefined);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      prepared.request.exclusiveChunks = true;
+      return runAsync(native, prepared);
+    };
+  }
 
   constructor(filePath: string | URL, options?: ZarrSaverOptions);
   /** The positional form, as the Python saver takes it: `new ZarrSaver(filePath, datasetName?, approach?)`. */

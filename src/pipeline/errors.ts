@@ -80,3 +80,19 @@ export function unitFailure<I>(unit: Unit<I>, stage: TaskStage, offset: number, 
     count === 1 ? { stage, index, count, item: unit.items[offset], cause } : { stage, index, count, cause },
   );
 }
+
+/** Code of {@link QueueUnavailableError}. */
+export const QUEUE_UNAVAILABLE: "ERR_ZARR_QUEUE_UNAVAILABLE" = "ERR_ZARR_QUEUE_UNAVAILABLE";
+
+/**
+ * The Redis server behind a distributed `TaskManager` or a queue worker could
+ * not be reached, stopped answering, or lost a job of the run. Raised within the
+ * queue's `timeout` (default 10 s) rather than waiting for a server that may not
+ * come back; `cause` keeps the client's error when there is one. Its `code` is
+ * `"ERR_ZARR_QUEUE_UNAVAILABLE"`.
+ */
+export class QueueUnavailableError extends ZarrSaverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(QUEUE_UNAVAILABLE, message, options);
+  }
+}

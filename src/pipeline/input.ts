@@ -23,15 +23,24 @@ export function knownTotal(items: unknown): number | undefined {
   return undefined;
 }
 
-/** Consecutive items in units of `size` (the last may be shorter), pulled lazily from iterables. */
-export async function* units<I>(items: TaskItems<I>, size: number): AsyncGenerator<Unit<I>> {
+/**
+ * Consecutive items in units of `size` (the last may be shorter), pulled lazily
+ * from iterables; the first `skip` items are passed over (units keep numbering
+ * items from the input's first).
+ */
+export async function* units<I>(items: TaskItems<I>, size: number, skip = 0): AsyncGenerator<Unit<I>> {
   if (Array.isArray(items)) {
-    for (let start = 0; start < items.length; start += size) yield { start, items: items.slice(start, start + size) };
+    for (let start = skip; start < items.length; start += size) yield { start, items: items.slice(start, start + size) };
     return;
   }
-  let start = 0;
+  let start = skip;
+  let passed = 0;
   let chunk: I[] = [];
   const take = (item: I): Unit<I> | undefined => {
+    if (passed < skip) {
+      passed++;
+      return undefined;
+    }
     chunk.push(item);
     if (chunk.length < size) return undefined;
     const unit = { start, items: chunk };

@@ -4,15 +4,24 @@ import { InvalidArgumentError } from "../errors.js";
 import type { SaveOptions } from "../options.js";
 import type { Saver } from "../saver.js";
 import type { ProgressCallback } from "./progress.js";
+import type { QueueOptions } from "./queue.js";
 
 /** Options of `new TaskManager(task, options)`. */
 export interface TaskManagerOptions {
   /**
    * Worker threads for a task module (default: `os.availableParallelism()`); for
    * a task factory, how many task objects run units concurrently in this thread
-   * (default 1; more only helps async, I/O-bound tasks).
+   * (default 1; more only helps async, I/O-bound tasks). Not used with `queue`:
+   * there, each worker's `concurrency` says how many jobs it computes at once.
    */
   workers?: number;
+  /**
+   * Run the task on queue workers over a Redis server instead of in this process
+   * (needs a task module and the optional dependency `bullmq`): `submitTasks`
+   * enqueues jobs of items, and workers started anywhere with `zarr-saver worker`
+   * or {@link startWorker} compute them. See docs/pipeline.md.
+   */
+  queue?: QueueOptions;
 }
 
 /** Options of `submitTasks(items, options)`. */
@@ -39,6 +48,21 @@ export interface SubmitOptions {
    * when the saver is slower than the tasks.
    */
   maxPendingSaves?: number;
+  /**
+   * Stops the run: `submitTasks` rejects with the signal's reason once running
+   * work has settled (on a queue: the run's jobs left in Redis are removed).
+   */
+  signal?: AbortSignal;
+  /**
+   * Continue an interrupted run of the same items into the same dataset (needs a
+   * ZarrSaver that appends along axis 0; default false). Item `i` belongs at row
+   * `i`: the dataset must hold this run's rows only. In this process, the first
+   * `length` items are skipped (saves append in order, so every row below the
+   * length is written). On a queue, a job's items are skipped when every chunk
+   * holding their rows is stored, except the first job's, which is always redone;
+   * other rows are computed and written again. See docs/pipeline.md.
+   */
+  resume?: boolean;
 }
 
 export interface ResolvedSubmitOptions {
@@ -51,9 +75,13 @@ export interface ResolvedSubmitOptions {
   total: number | undefined;
   saveOptions: SaveOptions | undefined;
   maxPendingSaves: number;
+  signal: AbortSignal | undefined;
+  resume: boolean;
 }
 
 const SUBMIT_KEYS = new Set([
+  "signal",
+  "resume",
   "saver",
   "saveInterval",
   "chunkSize",
@@ -82,7 +110,8 @@ export function resolveWorkers(options: TaskManagerOptions | undefined, threaded
   if (options !== undefined && (typeof options !== "object" || options === null))
     throw new InvalidArgumentError("TaskManager options must be an object");
   for (const key of Object.keys(options ?? {})) {
-    if (key !== "workers") throw new InvalidArgumentError(`TaskManager: unknown option '${key}'; expected workers`);
+    if (key !== "workers" && key !== "queue")
+      throw new InvalidArgumentError(`TaskManager: unknown option '${key}'; expected workers or queue`);
   }
   return positiveInteger("workers", options?.workers, threaded ? availableParallelism() : 1);
 }
@@ -105,8 +134,11 @@ export function resolveSubmitOptions(options: SubmitOptions | undefined): Resolv
   if (o.onProgress !== undefined && typeof o.onProgress !== "function")
     throw new InvalidArgumentError("onProgress must be a function");
   if (o.atOnce !== undefined && typeof o.atOnce !== "boolean") throw new InvalidArgumentError("atOnce must be a boolean");
+  if (o.resume !== undefined && typeof o.resume !== "boolean") throw new InvalidArgumentError("resume must be a boolean");
   if (o.progressBar !== undefined && typeof o.progressBar !== "boolean")
     throw new InvalidArgumentError("progressBar must be a boolean");
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new InvalidArgumentError("signal must be an AbortSignal");
   if (o.total !== undefined && (typeof o.total !== "number" || !Number.isSafeInteger(o.total) || o.total < 0)) {
     throw new InvalidArgumentError(`total must be a non-negative integer; got ${String(o.total)}`);
   }
@@ -120,5 +152,7 @@ export function resolveSubmitOptions(options: SubmitOptions | undefined): Resolv
     total: o.total,
     saveOptions: o.saveOptions,
     maxPendingSaves: positiveInteger("maxPendingSaves", o.maxPendingSaves, 2),
+    signal: o.signal,
+    resume: o.resume ?? false,
   };
 }

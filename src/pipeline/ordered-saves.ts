@@ -23,6 +23,8 @@ export interface OrderedSavesOptions {
   onSaved: () => void;
   /** A save failed; nothing more is saved. */
   onError: (err: TaskFailedError) => void;
+  /** Index of the first item to expect (items before it were skipped). Default 0. */
+  first?: number;
 }
 
 export class OrderedSaves<R> {
@@ -49,6 +51,8 @@ export class OrderedSaves<R> {
 
   constructor(options: OrderedSavesOptions) {
     this.#options = options;
+    this.nextIndex = options.first ?? 0;
+    this.#readyStart = this.nextIndex;
   }
 
   /** True when enough batches wait for the saver that the dispatcher should pause. */

@@ -6,7 +6,9 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { InvalidArgumentError } from "../errors.js";
+import { DatasetNotFoundError, InvalidArgumentError } from "../errors.js";
+import { runDistributed } from "./distributed.js";
+import { inPlaceTarget, reserveRows } from "./in-place.js";
 import { InProcessExecutor } from "./in-process.js";
 import { checkItems, knownTotal, type TaskItems, units } from "./input.js";
 import {
@@ -18,6 +20,7 @@ import {
 } from "./options.js";
 import { OrderedSaves } from "./ordered-saves.js";
 import { ProgressReporter } from "./progress.js";
+import { type ResolvedQueueOptions, resolveQueueOptions } from "./queue.js";
 import { Signal } from "./signal.js";
 import type { Executor, TaskClass, TaskFactory, TaskSource } from "./task.js";
 import { WorkerPool } from "./workers.js";
@@ -43,6 +46,8 @@ export interface SubmitSummary {
   saveMs: number;
   /** Time dispatching was paused because `maxPendingSaves` batches waited for the saver. */
   stalledMs: number;
+  /** Items skipped by `resume` because the dataset already held their results. */
+  skipped: number;
 }
 
 function isClass(fn: object): boolean {
@@ -91,6 +96,7 @@ export class TaskManager<I = unknown, R = unknown> {
   /** The task module's URL, when tasks run in worker threads. */
   readonly moduleUrl: string | undefined;
   readonly #factory: TaskFactory<I, R> | undefined;
+  readonly #queue: ResolvedQueueOptions | undefined;
   #executor: Executor<I, R> | undefined;
   #results: R[] = [];
   #running = false;
@@ -108,6 +114,19 @@ export class TaskManager<I = unknown, R = unknown> {
       );
     }
     this.workers = resolveWorkers(options, this.moduleUrl !== undefined);
+    if (options?.queue !== undefined) {
+      if (this.moduleUrl === undefined) {
+        throw new InvalidArgumentError(
+          "queue needs a task module (its URL or path): workers on other machines import it; a factory or class runs only here",
+        );
+      }
+      this.#queue = resolveQueueOptions(options.queue);
+    }
+  }
+
+  /** The queue's name, when tasks run on queue workers. */
+  get queueName(): string | undefined {
+    return this.#queue?.name;
   }
 
   /** Worker threads running now: 0 once `submitTasks` has settled. */
@@ -125,9 +144,17 @@ export class TaskManager<I = unknown, R = unknown> {
     if (this.#running) throw new InvalidArgumentError("submitTasks is already running on this TaskManager; await it first");
     const resolved = resolveSubmitOptions(options);
     checkItems(items);
+    if (resolved.resume && inPlaceTarget(resolved) === undefined) {
+      throw new InvalidArgumentError("resume needs a ZarrSaver that appends along axis 0 as the saver");
+    }
     this.#running = true;
     this.#results = [];
     try {
+      if (this.#queue !== undefined && this.moduleUrl !== undefined) {
+        return await runDistributed<I, R>({ moduleUrl: this.moduleUrl, queue: this.#queue, items, opts: resolved }, (r) => {
+          this.#results = r;
+        });
+      }
       return await this.#run(items, resolved);
     } finally {
       this.#running = false;
@@ -160,7 +187,19 @@ export class TaskManager<I = unknown, R = unknown> {
       sink.stop();
       signal.notify();
     };
-    let done = 0;
+    opts.signal?.throwIfAborted();
+    const target = opts.resume ? inPlaceTarget(opts) : undefined;
+    // Resuming here: saves append in order, so the dataset's rows are the first items' results.
+    const skipped =
+      target === undefined
+        ? 0
+        : ((
+            await reserveRows(target, 0).catch((err: unknown) => {
+              if (err instanceof DatasetNotFoundError) return undefined;
+              throw err;
+            })
+          )?.start ?? 0);
+    let done = skipped;
     const progress = new ProgressReporter({
       total: opts.total ?? knownTotal(items),
       onProgress: opts.onProgress,
@@ -171,6 +210,7 @@ export class TaskManager<I = unknown, R = unknown> {
       saveInterval: opts.saveInterval,
       saveOptions: opts.saveOptions,
       maxPendingSaves: opts.maxPendingSaves,
+      first: skipped,
       onSaved: () => {
         report();
         signal.notify();
@@ -180,18 +220,20 @@ export class TaskManager<I = unknown, R = unknown> {
     // A throwing onProgress fails the run like a task would, rather than escaping as an unhandled rejection.
     const report = (): void => {
       try {
-        progress.report(done, sink.saved);
+        progress.report(done, skipped + sink.saved);
       } catch (err) {
         fail(err);
       }
     };
 
+    const onAbort = (): void => fail(opts.signal?.reason);
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
     const inflight = new Set<Promise<void>>();
     let stalledMs = 0;
     let executor: Executor<I, R> | undefined;
     try {
       try {
-        for await (const unit of units(items, opts.chunkSize)) {
+        for await (const unit of units(items, opts.chunkSize, skipped)) {
           executor ??= this.#start(opts.atOnce);
           const ahead = executor.capacity * opts.chunkSize * AHEAD_FACTOR;
           while (
@@ -237,7 +279,8 @@ export class TaskManager<I = unknown, R = unknown> {
         throw failure.error;
       }
       return {
-        items: done,
+        items: done - skipped,
+        skipped,
         saved: sink.saved,
         saves: sink.saves,
         elapsedMs: performance.now() - began,
@@ -245,6 +288,7 @@ export class TaskManager<I = unknown, R = unknown> {
         stalledMs,
       };
     } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
       await executor?.close();
       this.#results = sink.results;
       progress.end();

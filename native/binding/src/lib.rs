@@ -17,8 +17,9 @@ use napi_derive::napi;
 use serde_json::{Map, Value};
 use zarr_saver_core::group::{save_group as save_group_core, GroupArray, GroupRequest};
 use zarr_saver_core::{
-    dtype, error, finish_removals, save_with_control, saver, store, Compressor, Control,
-    CreateOptions, DType, Elements, NdData, SaveError, SaveOutcome, SaveRequest, StoreOptions,
+    dtype, error, finish_removals, reserve as reserve_core, save_with_control, saver, store,
+    Compressor, Control, CreateOptions, DType, Elements, NdData, ReserveRequest, SaveError,
+    SaveOutcome, SaveRequest, StoreOptions,
 };
 
 // glibc's malloc keeps raising its mmap threshold as chunk buffers (~1 MiB) are freed,
@@ -185,6 +186,8 @@ pub struct NativeSaveOptions {
     pub durable: bool,
     /// Give the root a consolidated copy of the hierarchy's metadata at creation.
     pub consolidated: bool,
+    /// An update whose chunks no other writer touches: no lease on object stores.
+    pub exclusive_chunks: Option<bool>,
 }
 
 /// What a save did.
@@ -238,6 +241,7 @@ fn request(o: NativeSaveOptions) -> std::result::Result<(SaveRequest, DType, Vec
             consolidated: o.consolidated,
         },
         threads: o.threads.map(|t| t as usize),
+        exclusive_chunks: o.exclusive_chunks.unwrap_or(false),
         inline_small_appends: true,
     };
     Ok((req, o.dtype.into(), dims(&o.shape, "shape")?))
@@ -562,4 +566,98 @@ pub fn save_sync(
     run(options, control_of(control), data.as_deref(), strings, true)
         .map(result)
         .map_err(to_napi)
+}
+
+/// Where to reserve rows, and how many.
+#[napi(object)]
+pub struct NativeReserveOptions {
+    /// Local directory of the Zarr hierarchy, or an object-store URL.
+    pub location: String,
+    pub dataset: String,
+    /// Rows to add after the last row of axis 0; 0 only describes the array.
+    pub rows: i64,
+    /// Object-store client options, snake_case keys.
+    pub storage_options: Option<std::collections::HashMap<String, String>>,
+    /// Sync before resolving, so the reservation survives a power cut.
+    pub durable: bool,
+    /// Also list the chunk rows whose chunks are all stored.
+    pub stored: Option<bool>,
+}
+
+/// What a reservation found and did.
+#[napi(object)]
+pub struct NativeReservation {
+    /// The first reserved row (the length of axis 0 before).
+    pub start: i64,
+    /// Shape after the reservation.
+    pub shape: Vec<i64>,
+    pub dtype: DataType,
+    /// The unit of a write: the chunk grid's shape (the shard's when sharded).
+    pub chunk_shape: Vec<i64>,
+    /// With `stored`: indices along axis 0 of the chunk rows whose every chunk is stored.
+    pub stored_chunk_rows: Option<Vec<i64>>,
+}
+
+fn run_reserve(o: NativeReserveOptions) -> std::result::Result<NativeReservation, SaveError> {
+    let rows = u64::try_from(o.rows).map_err(|_| {
+        SaveError::InvalidArgument(format!("rows must not be negative; got {}", o.rows))
+    })?;
+    let r = reserve_core(&ReserveRequest {
+        location: o.location,
+        store: StoreOptions {
+            storage_options: o.storage_options.unwrap_or_default().into_iter().collect(),
+            concurrency: None,
+            durable: o.durable,
+        },
+        dataset: o.dataset,
+        rows,
+        stored: o.stored.unwrap_or(false),
+    })?;
+    let ints = |v: &[u64]| v.iter().map(|&n| n as i64).collect();
+    Ok(NativeReservation {
+        start: r.start as i64,
+        shape: ints(&r.shape),
+        dtype: r.dtype.into(),
+        chunk_shape: ints(&r.chunk_shape),
+        stored_chunk_rows: r.stored_chunk_rows.as_deref().map(ints),
+    })
+}
+
+/// The work of one `reserve`, run on the libuv pool.
+pub struct ReserveTask {
+    options: Option<NativeReserveOptions>,
+}
+
+impl Task for ReserveTask {
+    type Output = NativeReservation;
+    type JsValue = NativeReservation;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let options = self
+            .options
+            .take()
+            .ok_or_else(|| Error::new(Status::GenericFailure, "a reserve task runs once"))?;
+        run_reserve(options).map_err(to_napi)
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+/// Grow an existing array's axis 0 by `rows` rows without writing data (they read
+/// as the fill value until updated), on a worker thread.
+#[napi(ts_return_type = "Promise<NativeReservation>")]
+pub fn reserve(env: Env, options: NativeReserveOptions) -> AsyncTask<ReserveTask> {
+    finish_removals_at_exit(&env);
+    AsyncTask::new(ReserveTask {
+        options: Some(options),
+    })
+}
+
+/// [`reserve`] on the calling thread.
+#[napi]
+pub fn reserve_sync(env: Env, options: NativeReserveOptions) -> Result<NativeReservation> {
+    finish_removals_at_exit(&env);
+    run_reserve(options).map_err(to_napi)
 }

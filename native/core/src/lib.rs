@@ -47,7 +47,10 @@ pub use data::{Elements, NdData};
 pub use dtype::DType;
 pub use error::SaveError;
 pub use metadata::CreateOptions;
-pub use saver::{save, save_with_control, Approach, SaveOutcome, SaveRequest};
+pub use saver::{
+    reserve, save, save_with_control, Approach, Reservation, ReserveRequest, SaveOutcome,
+    SaveRequest,
+};
 pub use selection::AxisSelection;
 pub use store::reaper::wait_idle as finish_removals;
 pub use store::StoreOptions;

@@ -48,6 +48,10 @@ pub struct SaveRequest {
     pub create: CreateOptions,
     /// Encoding threads (`None`: one per core).
     pub threads: Option<usize>,
+    /// An update whose chunks no other writer touches (the caller's guarantee:
+    /// chunk-aligned, disjoint writes): on an object store it takes no lease and
+    /// runs beside other saves of the dataset in this process. Ignored otherwise.
+    pub exclusive_chunks: bool,
     /// Whether a small append may run on the calling thread instead of the pool.
     /// Callers on a thread whose malloc arena they share with a runtime (Node's
     /// main thread) say no: c-blosc's aligned ~1 MiB buffers fragment that heap.
@@ -72,6 +76,7 @@ impl SaveRequest {
             dtype: None,
             create: CreateOptions::default(),
             threads: None,
+            exclusive_chunks: false,
             inline_small_appends: true,
         }
     }
@@ -148,6 +153,11 @@ pub fn save_with_control(
     let small = req.inline_small_appends
         && req.approach == Approach::Append
         && data.num_elements() * data.dtype().size().unwrap_or(32) as u64 <= SMALL_APPEND_BYTES;
+    if req.exclusive_chunks && req.approach == Approach::Update {
+        if let Some(txn) = Transaction::begin_exclusive_chunks(&container, &req.dataset) {
+            return pool.install(|| save_locked(req, txn, data, &options, &control));
+        }
+    }
     let run = || {
         let create = req.approach != Approach::Update;
         let Some(txn) = Transaction::begin(&container, &req.dataset, create)? else {
@@ -460,4 +470,154 @@ fn update(
         region,
         created: false,
     })
+}
+
+/// A request to grow an existing array's axis 0 without writing data.
+#[derive(Debug, Clone)]
+pub struct ReserveRequest {
+    /// Local directory of the Zarr hierarchy, or an object-store URL.
+    pub location: String,
+    /// Object-store client options and upload concurrency.
+    pub store: StoreOptions,
+    /// `/`-separated path of the array inside it.
+    pub dataset: String,
+    /// Rows to add after the last row of axis 0 (0: only describe the array).
+    pub rows: u64,
+    /// Also list the chunk rows whose chunks are all stored (one existence check per chunk).
+    pub stored: bool,
+}
+
+/// What a reservation found and did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reservation {
+    /// The first reserved row: the array's length on axis 0 before the reservation.
+    pub start: u64,
+    /// Shape of the array after the reservation.
+    pub shape: Vec<u64>,
+    pub dtype: DType,
+    /// The chunk grid's shape: the unit of a write (the shard's shape when sharded).
+    pub chunk_shape: Vec<u64>,
+    /// When asked: indices along axis 0 of the chunk rows whose every chunk is
+    /// stored (before the reservation). A chunk equal to the fill value is not
+    /// stored, so a missing one may still have been written.
+    pub stored_chunk_rows: Option<Vec<u64>>,
+}
+
+/// Grow the array's axis 0 by `rows` rows that hold the fill value until written,
+/// with the commit protocol of an append (the writer lock, a conditional metadata
+/// write, every consolidated copy rewritten in the same commit) but no chunk:
+/// writers fill the rows later with updates, each its own whole chunks, in any
+/// order. Reserving 0 rows describes the array and commits nothing.
+pub fn reserve(req: &ReserveRequest) -> Result<Reservation> {
+    validate_dataset_name(&req.dataset)?;
+    let container = Container::open(&req.location, &req.store, Arc::new(Control::default()))?;
+    let lock_key = format!("{}\u{0}{}", container.id, req.dataset);
+    let missing = || {
+        SaveError::NotFound(format!(
+            "dataset '{}' does not exist in '{}'; rows are reserved in an existing array",
+            req.dataset,
+            crate::store::redact(&req.location)
+        ))
+    };
+    with_dataset_lock(&lock_key, || {
+        let Some(mut txn) = Transaction::begin(&container, &req.dataset, false)? else {
+            return Err(missing());
+        };
+        let existing = match hierarchy::read_node(txn.container(), &req.dataset)? {
+            Node::Array(existing) if txn.recovered() => restore(&mut txn, &req.dataset, existing)?,
+            Node::Array(existing) => existing,
+            Node::Group => {
+                return Err(SaveError::InvalidArgument(format!(
+                    "datasetName '{}' is a group, not an array",
+                    req.dataset
+                )))
+            }
+            Node::Missing => return Err(missing()),
+        };
+        if existing.shape.is_empty() {
+            return Err(SaveError::InvalidArgument(format!(
+                "dataset '{}' has no axis 0 to reserve rows on (a 0-d array)",
+                req.dataset
+            )));
+        }
+        let start = existing.shape[0];
+        let mut shape = existing.shape.clone();
+        shape[0] = start.checked_add(req.rows).ok_or_else(|| {
+            SaveError::InvalidArgument(format!("reserving {} rows overflows axis 0", req.rows))
+        })?;
+        let stored_chunk_rows = if req.stored {
+            Some(stored_chunk_rows(txn.container(), &req.dataset, &existing)?)
+        } else {
+            None
+        };
+        let reservation = Reservation {
+            start,
+            shape: shape.clone(),
+            dtype: existing.dtype,
+            chunk_shape: existing.chunk_shape.clone(),
+            stored_chunk_rows,
+        };
+        if req.rows == 0 {
+            return Ok(reservation);
+        }
+        let format = existing.zarr_format();
+        let mut meta = existing.meta;
+        meta["shape"] = serde_json::json!(shape);
+        hierarchy::open_array(txn.container(), &req.dataset, &meta)?;
+        txn.prepare(vec![crate::store::key(&existing.key)?]);
+        let copies = consolidated::groups_with_copies(txn.container(), &req.dataset, format)?;
+        txn.lock_groups(&copies)?;
+        let update = NodeDocs {
+            node: req.dataset.clone(),
+            docs: vec![(existing.key.clone(), meta.clone())],
+            new: false,
+        };
+        txn.commit(Some((&existing.key, &meta, &existing.version)), |c| {
+            consolidated::docs(c, &copies, format, &update)
+        })?;
+        Ok(reservation)
+    })
+}
+
+/// Indices along axis 0 of the chunk rows whose every chunk exists in the store.
+fn stored_chunk_rows(
+    container: &Container,
+    dataset: &str,
+    existing: &Existing,
+) -> Result<Vec<u64>> {
+    let array = hierarchy::open_array(container, dataset, &existing.meta)?;
+    let grid: Vec<u64> = existing
+        .shape
+        .iter()
+        .zip(&existing.chunk_shape)
+        .map(|(&n, &c)| n.div_ceil(c.max(1)))
+        .collect();
+    let rest = &grid[1..];
+    let per_row: u64 = rest.iter().product();
+    let mut rows = Vec::new();
+    for row in 0..grid[0] {
+        let mut all = true;
+        for flat in 0..per_row {
+            let mut index = vec![0; grid.len()];
+            index[0] = row;
+            let mut f = flat;
+            for d in (0..rest.len()).rev() {
+                index[d + 1] = f % rest[d];
+                f /= rest[d];
+            }
+            let key = array.chunk_key(&index);
+            let size = container
+                .storage
+                .size_key(&key)
+                .map_err(|e| SaveError::store("looking up a chunk", e))?;
+            if size.is_none() {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            rows.push(row);
+        }
+    }
+    Ok(rows)
 }

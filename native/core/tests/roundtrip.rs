@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use zarr_saver_core::store::TEMP_PREFIX;
 use zarr_saver_core::{
-    save, save_with_control, Approach, AxisSelection, Control, CreateOptions, DType, Elements,
-    NdData, SaveRequest,
+    reserve, save, save_with_control, Approach, AxisSelection, Control, CreateOptions, DType,
+    Elements, NdData, ReserveRequest, SaveError, SaveRequest, StoreOptions,
 };
 use zarrs::array::Array;
 use zarrs::filesystem::FilesystemStore;
@@ -225,4 +225,63 @@ fn appends_see_tail_chunk_changes_made_between_them() {
     let (shape, values) = read(dir.path());
     assert_eq!(shape, vec![8, 2]);
     assert_eq!(&values[12..], &[60.0, 61.0, 14.0, 15.0]);
+}
+
+fn reserve_request(dir: &std::path::Path, dataset: &str, rows: u64) -> ReserveRequest {
+    ReserveRequest {
+        location: dir.display().to_string(),
+        store: StoreOptions::default(),
+        dataset: dataset.into(),
+        rows,
+        stored: true,
+    }
+}
+
+#[test]
+fn reserved_rows_read_as_fill_until_chunk_aligned_updates_fill_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 rows in chunks of 3: chunk row 1 holds row 3 only.
+    let rows: Vec<f64> = (0..8).map(f64::from).collect();
+    save(
+        &request(dir.path(), Approach::Append),
+        f64s(&rows, vec![4, 2]),
+    )
+    .unwrap();
+
+    let described = reserve(&reserve_request(dir.path(), "group/data", 0)).unwrap();
+    assert_eq!(described.start, 4);
+    assert_eq!(described.shape, vec![4, 2]);
+    assert_eq!(described.chunk_shape, vec![3, 2]);
+    assert_eq!(described.stored_chunk_rows, Some(vec![0, 1]));
+
+    // Grow by 5 rows: metadata only, no chunk written.
+    let grown = reserve(&reserve_request(dir.path(), "group/data", 5)).unwrap();
+    assert_eq!((grown.start, grown.shape.clone()), (4, vec![9, 2]));
+    let (shape, values) = read(dir.path());
+    assert_eq!(shape, vec![9, 2]);
+    assert_eq!(&values[..8], &rows[..]);
+    assert!(values[8..].iter().all(|&v| v == 0.0));
+    let after = reserve(&reserve_request(dir.path(), "group/data", 0)).unwrap();
+    assert_eq!(after.stored_chunk_rows, Some(vec![0, 1]));
+
+    // Fill the last whole chunk (rows 6..9) with an update: its chunk row is stored now.
+    let mut fill = request(dir.path(), Approach::Update);
+    fill.selection = Some(vec![AxisSelection::Slice {
+        start: Some(6),
+        stop: Some(9),
+        step: None,
+    }]);
+    save(&fill, f64s(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![3, 2])).unwrap();
+    let filled = reserve(&reserve_request(dir.path(), "group/data", 0)).unwrap();
+    assert_eq!(filled.stored_chunk_rows, Some(vec![0, 1, 2]));
+    let (_, values) = read(dir.path());
+    assert_eq!(&values[12..], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert!(values[8..12].iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn reserving_in_a_missing_dataset_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = reserve(&reserve_request(dir.path(), "nothing/here", 3)).unwrap_err();
+    assert!(matches!(err, SaveError::NotFound(_)), "{err:?}");
 }

@@ -35,6 +35,9 @@ use super::{
 enum WriterLock {
     Local(local::DirLock),
     Object(object::Lease),
+    /// An object-store update whose chunks no other writer touches: see
+    /// [`Transaction::begin_exclusive_chunks`].
+    None,
 }
 
 impl WriterLock {
@@ -158,6 +161,33 @@ impl<'c> Transaction<'c> {
             recovered,
             committed: false,
         }))
+    }
+
+    /// A transaction on an object store without the dataset's lease, for an update
+    /// whose caller guarantees that no other writer writes its chunks (chunk-aligned,
+    /// disjoint writes, such as the jobs of a TaskManager's queue run). Each chunk is
+    /// one atomic PUT and such an update commits no metadata, so nothing needs the
+    /// lease; `None` for a local dataset, which keeps its lock (its recovery of a
+    /// crashed writer's temp files judges writers by pid, which needs the lock
+    /// between writers of several machines).
+    pub fn begin_exclusive_chunks(container: &'c Container, dataset: &str) -> Option<Self> {
+        match &container.backend {
+            Backend::Object(_) => Some(Self {
+                container,
+                dataset: dataset.to_string(),
+                dir: None,
+                lock: WriterLock::None,
+                array_locks: Vec::new(),
+                owner: temp::unique_id(),
+                abandoned: Vec::new(),
+                record: None,
+                recorded: false,
+                group_locks: Vec::new(),
+                recovered: false,
+                committed: false,
+            }),
+            Backend::Local(..) => None,
+        }
     }
 
     /// Take the writer locks of the arrays `names` of `group` (those that exist, in
