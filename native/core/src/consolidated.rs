@@ -50,13 +50,18 @@ pub fn groups_above(node: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether the group at `group` holds a consolidated copy, in `zarr_format`. Only reads.
-pub fn read_copy(container: &Container, group: &str, zarr_format: u32) -> Result<Option<Copy>> {
-    let key = if zarr_format == 2 {
+/// The key of the document that holds `group`'s consolidated copy in `zarr_format`.
+pub fn copy_key(group: &str, zarr_format: u32) -> String {
+    if zarr_format == 2 {
         format!("{}.zmetadata", prefix(group))
     } else {
         format!("{}zarr.json", prefix(group))
-    };
+    }
+}
+
+/// Whether the group at `group` holds a consolidated copy, in `zarr_format`. Only reads.
+pub fn read_copy(container: &Container, group: &str, zarr_format: u32) -> Result<Option<Copy>> {
+    let key = copy_key(group, zarr_format);
     let Some((doc, version)) = container.get_json_versioned(&key)? else {
         return Ok(None);
     };

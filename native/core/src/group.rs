@@ -441,7 +441,9 @@ fn append_all(
     }
     let format = planned[0].2.zarr_format();
     // Each array's metadata temp file first (its sign, should the save crash), then
-    // the temp files of the chunks each append touches, made while others encode.
+    // those of the consolidated copies and of the chunks each append touches, made
+    // while others encode.
+    let copies = consolidated::groups_with_copies(txn.container(), &planned[0].1, format)?;
     let mut arrays = Vec::new();
     let mut keys = Vec::new();
     for (_, path, existing, _, meta) in &planned {
@@ -450,6 +452,9 @@ fn append_all(
         start[axis] = existing.shape[axis];
         keys.push(crate::store::key(&existing.key)?);
         arrays.push((array, start));
+    }
+    for group in &copies {
+        keys.push(crate::store::key(&consolidated::copy_key(group, format))?);
     }
     for ((array, start), (_, _, _, data, _)) in arrays.iter().zip(&planned) {
         keys.extend(
@@ -482,7 +487,6 @@ fn append_all(
         ));
     }
     control.check()?;
-    let copies = consolidated::groups_with_copies(txn.container(), &planned[0].1, format)?;
     txn.lock_groups(&copies)?;
     let updates: Vec<NodeDocs> = planned
         .iter()

@@ -385,9 +385,14 @@ fn append(
     let mut start = vec![0; shape.len()];
     start[axis] = old[axis];
     let tails = tail_cache(txn.container(), &meta, existing.dtype);
-    // The metadata's temp file comes first (the save's sign, should it crash); a
-    // small append's chunk temp files get created too while its chunks encode.
+    let copies = consolidated::groups_with_copies(txn.container(), &req.dataset, format)?;
+    // The metadata's temp file comes first (the save's sign, should it crash); the
+    // consolidated copies' and a small append's chunk temp files get created too
+    // while its chunks encode.
     let mut keys = vec![crate::store::key(&existing.key)?];
+    for group in &copies {
+        keys.push(crate::store::key(&consolidated::copy_key(group, format))?);
+    }
     keys.extend(
         write::chunk_keys(&array, &start, &data.shape, PREPARED_CHUNKS).unwrap_or_default(),
     );
@@ -395,7 +400,6 @@ fn append(
     write::write_region_cached(&array, &start, &data, options, control, tails.as_ref())?;
     // The commit: until this rename lands, readers see the old shape.
     control.check()?;
-    let copies = consolidated::groups_with_copies(txn.container(), &req.dataset, format)?;
     txn.lock_groups(&copies)?;
     let update = NodeDocs {
         node: req.dataset.clone(),
