@@ -185,6 +185,17 @@ pub struct NativeSaveOptions {
     pub durable: bool,
     /// Give the root a consolidated copy of the hierarchy's metadata at creation.
     pub consolidated: bool,
+    /// `location` is an Icechunk repository; each save is a commit on the branch.
+    pub icechunk: Option<NativeIcechunk>,
+}
+
+/// An Icechunk commit: the branch it goes to and its message.
+#[napi(object)]
+#[derive(Clone)]
+pub struct NativeIcechunk {
+    pub branch: String,
+    /// `None`: a message describing the save.
+    pub message: Option<String>,
 }
 
 /// What a save did.
@@ -195,6 +206,8 @@ pub struct NativeSaveResult {
     /// Per axis `[start, stop)` of the region written.
     pub region: Vec<Vec<i64>>,
     pub created: bool,
+    /// The Icechunk snapshot the save committed.
+    pub snapshot_id: Option<String>,
 }
 
 fn to_napi(err: SaveError) -> Error {
@@ -220,6 +233,10 @@ fn request(o: NativeSaveOptions) -> std::result::Result<(SaveRequest, DType, Vec
             storage_options: o.storage_options.unwrap_or_default().into_iter().collect(),
             concurrency: o.concurrency.map(|c| c as usize),
             durable: o.durable,
+            icechunk: o.icechunk.map(|i| store::IcechunkOptions {
+                branch: i.branch,
+                message: i.message,
+            }),
         },
         dataset: o.dataset,
         approach: o.approach.into(),
@@ -476,6 +493,7 @@ fn result(o: SaveOutcome) -> NativeSaveResult {
             .map(|&(a, b)| vec![a as i64, b as i64])
             .collect(),
         created: o.created,
+        snapshot_id: o.snapshot_id,
     }
 }
 

@@ -23,7 +23,8 @@ use crate::hierarchy::{self, Existing, Node};
 use crate::lock::with_dataset_lock;
 use crate::metadata::{self, CreateOptions, NewArrayMetadata};
 use crate::saver::{
-    check_dtype, fit_update, restore, validate_dataset_name, Approach, SaveOutcome,
+    check_dtype, check_icechunk, fit_update, restore, retry_conflicts, validate_dataset_name,
+    Approach, SaveOutcome,
 };
 use crate::selection::AxisSelection;
 use crate::store::{Container, StoreOptions, Transaction};
@@ -48,7 +49,7 @@ pub struct GroupRequest {
 }
 
 /// One array of a group save.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct GroupArray<'a> {
     /// Its name in the group (one path segment).
     pub name: String,
@@ -103,6 +104,9 @@ fn validate(req: &GroupRequest, arrays: &[GroupArray<'_>]) -> Result<()> {
             req.zarr_format
         )));
     }
+    if req.store.icechunk.is_some() {
+        check_icechunk(req.zarr_format, false)?;
+    }
     Ok(())
 }
 
@@ -151,9 +155,11 @@ pub fn save_group(
     validate(req, &arrays)?;
     let pool = threads::pool(req.threads)?;
     let options = CodecOptions::default().with_concurrent_target(pool.current_num_threads());
+    let names: Vec<String> = arrays.iter().map(|a| a.name.clone()).collect();
+    let attempt = || {
     let container = Container::open(&req.location, &req.store, control.clone())?;
     let lock_key = format!("{}\u{0}{}\u{0}group", container.id, req.group);
-    let names: Vec<String> = arrays.iter().map(|a| a.name.clone()).collect();
+    let arrays = arrays.clone();
     let run = || {
         let create = req.approach != Approach::Update;
         let Some(mut txn) = Transaction::begin_group(&container, &req.group, &names, create)?
@@ -216,7 +222,20 @@ pub fn save_group(
             }
         }
     };
-    with_dataset_lock(&lock_key, || pool.install(run))
+    let mut outcomes = with_dataset_lock(&lock_key, || pool.install(run))?;
+    let snapshot_id = container.snapshot_id();
+    for (_, o) in &mut outcomes {
+        o.snapshot_id.clone_from(&snapshot_id);
+    }
+    Ok(outcomes)
+    };
+    retry_conflicts(req.store.icechunk.is_some(), attempt)
+}
+
+/// The commit message of a group save on an Icechunk repository.
+fn describe_group(req: &GroupRequest, what: &str, names: &[&str]) -> String {
+    let group = if req.group.is_empty() { "/" } else { &req.group };
+    format!("zarr-saver: {what} group '{group}' ({})", names.join(", "))
 }
 
 fn create_all(
@@ -269,7 +288,8 @@ fn create_all(
         consolidated::groups_with_copies(txn.container(), &planned[0].1, format)?;
     // A group this save creates is consolidated as xarray writes it: one copy at the
     // root, listing every node (xarray reads it there, for any group below).
-    let root_copy = new_group && !copies.iter().any(String::is_empty);
+    let root_copy =
+        new_group && !copies.iter().any(String::is_empty) && !txn.container().is_icechunk();
     let mut locked = copies.clone();
     if root_copy {
         locked.push(String::new());
@@ -322,6 +342,15 @@ fn create_all(
     } else {
         // An existing group: each array replaced atomically, then the group's
         // documents and the consolidated copies above the arrays.
+        let what = match req.approach {
+            Approach::Overwrite => "overwrite",
+            _ => "create",
+        };
+        let names: Vec<&str> = planned.iter().map(|p| p.0.as_str()).collect();
+        txn.container().describe(|| describe_group(req, what, &names));
+        for (key, doc) in &groups {
+            txn.container().declare(key, doc)?;
+        }
         for (_, path, data, _, new) in &planned {
             txn.mark_at(path, "overwrite")?;
             fill_array(txn, path, data, new, format, options, control)?;
@@ -347,6 +376,7 @@ fn create_all(
                     dtype,
                     region,
                     created: true,
+                    snapshot_id: None,
                 },
             )
         })
@@ -364,9 +394,6 @@ fn fill_array(
     control: &Control,
 ) -> Result<()> {
     txn.create_at(path, &[], |staging, at| {
-        let array = hierarchy::open_array(staging, at, &new.main)?;
-        write::write_region(&array, &vec![0; data.shape.len()], data, options, control)?;
-        control.check()?;
         let node = |name: &str| {
             if at.is_empty() {
                 name.to_string()
@@ -374,6 +401,12 @@ fn fill_array(
                 format!("{at}/{name}")
             }
         };
+        let array = hierarchy::open_array(staging, at, &new.main)?;
+        if format == 3 {
+            staging.declare(&node("zarr.json"), &new.main)?;
+        }
+        write::write_region(&array, &vec![0; data.shape.len()], data, options, control)?;
+        control.check()?;
         for (key, doc) in new.documents("", format) {
             staging.put_json(&node(key.trim_start_matches('/')), &doc)?;
         }
@@ -441,8 +474,13 @@ fn append_all(
         .map(|(_, _, e, _, _)| crate::store::key(&e.key))
         .collect::<Result<Vec<_>>>()?;
     txn.prepare(marks);
+    let names: Vec<&str> = planned.iter().map(|p| p.0.as_str()).collect();
+    let rows = rows.map_or(0, |(n, _)| n);
+    txn.container()
+        .describe(|| describe_group(req, &format!("append {rows} rows to"), &names));
     let mut outcomes = Vec::new();
     for (name, path, existing, data, meta) in &planned {
+        txn.container().declare(&existing.key, meta)?;
         let array = hierarchy::open_array(txn.container(), path, meta)?;
         let mut start = vec![0; existing.shape.len()];
         start[axis] = existing.shape[axis];
@@ -461,6 +499,7 @@ fn append_all(
                 dtype: existing.dtype,
                 region,
                 created: false,
+                snapshot_id: None,
             },
         ));
     }
@@ -514,6 +553,9 @@ fn update_all(
     for (_, path, _, _, _) in &planned {
         txn.mark_at(path, "update")?;
     }
+    let names: Vec<&str> = planned.iter().map(|p| p.0.as_str()).collect();
+    txn.container()
+        .describe(|| describe_group(req, "update", &names));
     let mut outcomes = Vec::new();
     for (name, path, existing, data, resolved) in planned {
         let array = hierarchy::open_array(txn.container(), &path, &existing.meta)?;
@@ -532,6 +574,7 @@ fn update_all(
                 shape: existing.shape,
                 dtype: existing.dtype,
                 created: false,
+                snapshot_id: None,
             },
         ));
     }

@@ -30,6 +30,9 @@ use super::{json_bytes, key, local, object, temp, Backend, Container, Version, L
 enum WriterLock {
     Local(local::DirLock),
     Object { _lease: object::Lease },
+    /// An Icechunk session needs none of its own: the session is isolated until its
+    /// commit, and a local repository's lock is held by the session.
+    Session,
 }
 
 /// A document written with a commit: its key, JSON, and (object stores) the version
@@ -76,6 +79,8 @@ impl<'c> Transaction<'c> {
                 },
                 None,
             ),
+            #[cfg(feature = "icechunk")]
+            Backend::Icechunk(_) => (WriterLock::Session, None),
         };
         Ok(Some(Self {
             container,
@@ -152,6 +157,8 @@ impl<'c> Transaction<'c> {
                     None,
                 )
             }
+            #[cfg(feature = "icechunk")]
+            Backend::Icechunk(_) => (WriterLock::Session, None),
         };
         Ok(Some(Self {
             container,
@@ -310,6 +317,17 @@ impl<'c> Transaction<'c> {
                 fill(&staged, "")?;
                 staged.flush()
             }
+            // The session shows nothing before the commit: the old node goes and the
+            // new one is written in place. Icechunk checks chunks against the metadata
+            // in the session, which `fill` declares first.
+            #[cfg(feature = "icechunk")]
+            (Backend::Icechunk(session), _) => {
+                session.delete_node(&c.storage, node)?;
+                for (k, doc) in groups {
+                    c.put_json(k, doc)?;
+                }
+                fill(c, node)
+            }
             _ => unreachable!("the lock matches the backend"),
         }?;
         self.committed = true;
@@ -351,6 +369,16 @@ impl<'c> Transaction<'c> {
                 }
                 commit_conditionally(b, || after(c))
             })(),
+            #[cfg(feature = "icechunk")]
+            Backend::Icechunk(session) => (|| {
+                if let Some((path, value, _)) = metadata {
+                    c.put_json(path, value)?;
+                }
+                for (path, value, _) in after(c)? {
+                    c.put_json(&path, &value)?;
+                }
+                session.commit()
+            })(),
         };
         if let Err(e) = committed {
             c.rollback();
@@ -378,7 +406,7 @@ fn commit_conditionally(
             }
             let expected = match &version {
                 Version::Object(v) => Some(v),
-                Version::Local => None,
+                Version::Local | Version::Snapshot => None,
             };
             match b.put_if(&path, json_bytes(&value), expected) {
                 Ok(_) => written.push(path),
@@ -430,6 +458,9 @@ impl Container {
             Backend::Object(b) => {
                 let _ = b.flush();
             }
+            // An uncommitted session is dropped with the container.
+            #[cfg(feature = "icechunk")]
+            Backend::Icechunk(_) => {}
         }
     }
 
