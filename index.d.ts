@@ -65,6 +65,13 @@ export interface NativeGroupResult {
   result: NativeSaveResult
 }
 
+/** An Icechunk commit: the branch it goes to and its message. */
+export interface NativeIcechunk {
+  branch: string
+  /** `None`: a message describing the save. */
+  message?: string
+}
+
 /** Progress of a running save. */
 export interface NativeProgress {
   chunksDone: number
@@ -103,6 +110,8 @@ export interface NativeSaveOptions {
   durable: boolean
   /** Give the root a consolidated copy of the hierarchy's metadata at creation. */
   consolidated: boolean
+  /** `location` is an Icechunk repository; each save is a commit on the branch. */
+  icechunk?: NativeIcechunk
 }
 
 /** What a save did. */
@@ -112,6 +121,8 @@ export interface NativeSaveResult {
   /** Per axis `[start, stop)` of the region written. */
   region: Array<Array<number>>
   created: boolean
+  /** The Icechunk snapshot the save committed. */
+  snapshotId?: string
 }
 
 /** `location` fit for a message or a log: credentials in a URL are masked. */

@@ -8,7 +8,7 @@ import type { PackedArray } from "./convert.js";
 import { DATA_TYPES, type DataType, isDataType } from "./dtypes.js";
 import { InvalidArgumentError } from "./errors.js";
 import { type Indices, parseIndices } from "./indices.js";
-import type { CompressorChoice, NativeIcechunk, Approach as NativeApproach, NativeSaveOptions } from "./native.js";
+import type { CompressorChoice, Approach as NativeApproach, NativeIcechunk, NativeSaveOptions } from "./native.js";
 import type { SameUnion } from "./same-union.js";
 
 /** How a save treats an existing dataset: `append`, `overwrite` or `update`. */
@@ -137,15 +137,7 @@ const SAVE_OPTION_KEYS = new Set([
   "durable",
   "consolidated",
 ]);
-const SAVER_OPTION_KEYS = new Set([
-  "datasetName",
-  "approach",
-  "storageOptions",
-  "threads",
-  "concurrency",
-  "durable",
-  "icechunk",
-]);
+const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads", "concurrency", "durable", "icechunk"]);
 const ICECHUNK_KEYS = new Set(["branch", "message"]);
 
 /** `icechunk` as the core takes it, with the default branch; `undefined` when absent. */

@@ -157,84 +157,90 @@ pub fn save_group(
     let options = CodecOptions::default().with_concurrent_target(pool.current_num_threads());
     let names: Vec<String> = arrays.iter().map(|a| a.name.clone()).collect();
     let attempt = || {
-    let container = Container::open(&req.location, &req.store, control.clone())?;
-    let lock_key = format!("{}\u{0}{}\u{0}group", container.id, req.group);
-    let arrays = arrays.clone();
-    let run = || {
-        let create = req.approach != Approach::Update;
-        let Some(mut txn) = Transaction::begin_group(&container, &req.group, &names, create)?
-        else {
-            return Err(SaveError::NotFound(format!(
-                "group '{}' does not exist; update needs existing arrays",
-                req.group
-            )));
-        };
-        // What is there, each array brought back to the last commit if a writer crashed.
-        let mut nodes = Vec::new();
-        for a in &arrays {
-            let path = node(&req.group, &a.name);
-            let found = match hierarchy::read_node(txn.container(), &path) {
-                Err(SaveError::Corrupt(_)) if req.approach == Approach::Overwrite => Node::Missing,
-                other => other?,
+        let container = Container::open(&req.location, &req.store, control.clone())?;
+        let lock_key = format!("{}\u{0}{}\u{0}group", container.id, req.group);
+        let arrays = arrays.clone();
+        let run = || {
+            let create = req.approach != Approach::Update;
+            let Some(mut txn) = Transaction::begin_group(&container, &req.group, &names, create)?
+            else {
+                return Err(SaveError::NotFound(format!(
+                    "group '{}' does not exist; update needs existing arrays",
+                    req.group
+                )));
             };
-            nodes.push(match found {
-                Node::Array(e) if txn.recovered() => Node::Array(restore(&mut txn, &path, e)?),
-                Node::Group => {
-                    return Err(SaveError::InvalidArgument(format!(
-                        "array name '{}': '{path}' is a group, not an array",
-                        a.name
-                    )))
+            // What is there, each array brought back to the last commit if a writer crashed.
+            let mut nodes = Vec::new();
+            for a in &arrays {
+                let path = node(&req.group, &a.name);
+                let found = match hierarchy::read_node(txn.container(), &path) {
+                    Err(SaveError::Corrupt(_)) if req.approach == Approach::Overwrite => {
+                        Node::Missing
+                    }
+                    other => other?,
+                };
+                nodes.push(match found {
+                    Node::Array(e) if txn.recovered() => Node::Array(restore(&mut txn, &path, e)?),
+                    Node::Group => {
+                        return Err(SaveError::InvalidArgument(format!(
+                            "array name '{}': '{path}' is a group, not an array",
+                            a.name
+                        )))
+                    }
+                    other => other,
+                });
+            }
+            let existing = nodes.iter().filter(|n| matches!(n, Node::Array(_))).count();
+            match req.approach {
+                Approach::Overwrite => create_all(req, &mut txn, arrays, &options, &control),
+                Approach::Append if existing == 0 => {
+                    create_all(req, &mut txn, arrays, &options, &control)
                 }
-                other => other,
-            });
-        }
-        let existing = nodes.iter().filter(|n| matches!(n, Node::Array(_))).count();
-        match req.approach {
-            Approach::Overwrite => create_all(req, &mut txn, arrays, &options, &control),
-            Approach::Append if existing == 0 => {
-                create_all(req, &mut txn, arrays, &options, &control)
-            }
-            Approach::Append if existing == arrays.len() => {
-                append_all(req, &mut txn, arrays, nodes, &options, &control)
-            }
-            Approach::Update if existing == arrays.len() => {
-                update_all(req, &mut txn, arrays, nodes, &options, &control)
-            }
-            _ => {
-                let missing: Vec<&str> = arrays
-                    .iter()
-                    .zip(&nodes)
-                    .filter(|(_, n)| matches!(n, Node::Missing))
-                    .map(|(a, _)| a.name.as_str())
-                    .collect();
-                if req.approach == Approach::Update {
-                    return Err(SaveError::NotFound(format!(
+                Approach::Append if existing == arrays.len() => {
+                    append_all(req, &mut txn, arrays, nodes, &options, &control)
+                }
+                Approach::Update if existing == arrays.len() => {
+                    update_all(req, &mut txn, arrays, nodes, &options, &control)
+                }
+                _ => {
+                    let missing: Vec<&str> = arrays
+                        .iter()
+                        .zip(&nodes)
+                        .filter(|(_, n)| matches!(n, Node::Missing))
+                        .map(|(a, _)| a.name.as_str())
+                        .collect();
+                    if req.approach == Approach::Update {
+                        return Err(SaveError::NotFound(format!(
                         "arrays {missing:?} do not exist in group '{}'; update needs existing arrays",
                         req.group
                     )));
-                }
-                Err(SaveError::InvalidArgument(format!(
+                    }
+                    Err(SaveError::InvalidArgument(format!(
                     "arrays {missing:?} do not exist in group '{}' and the others do: an append \
                      grows every array by the same rows, so create them together, or add one \
                      with its own save",
                     req.group
                 )))
+                }
             }
+        };
+        let mut outcomes = with_dataset_lock(&lock_key, || pool.install(run))?;
+        let snapshot_id = container.snapshot_id();
+        for (_, o) in &mut outcomes {
+            o.snapshot_id.clone_from(&snapshot_id);
         }
-    };
-    let mut outcomes = with_dataset_lock(&lock_key, || pool.install(run))?;
-    let snapshot_id = container.snapshot_id();
-    for (_, o) in &mut outcomes {
-        o.snapshot_id.clone_from(&snapshot_id);
-    }
-    Ok(outcomes)
+        Ok(outcomes)
     };
     retry_conflicts(req.store.icechunk.is_some(), attempt)
 }
 
 /// The commit message of a group save on an Icechunk repository.
 fn describe_group(req: &GroupRequest, what: &str, names: &[&str]) -> String {
-    let group = if req.group.is_empty() { "/" } else { &req.group };
+    let group = if req.group.is_empty() {
+        "/"
+    } else {
+        &req.group
+    };
     format!("zarr-saver: {what} group '{group}' ({})", names.join(", "))
 }
 
@@ -347,7 +353,8 @@ fn create_all(
             _ => "create",
         };
         let names: Vec<&str> = planned.iter().map(|p| p.0.as_str()).collect();
-        txn.container().describe(|| describe_group(req, what, &names));
+        txn.container()
+            .describe(|| describe_group(req, what, &names));
         for (key, doc) in &groups {
             txn.container().declare(key, doc)?;
         }

@@ -182,7 +182,9 @@ pub(crate) fn retry_conflicts<T>(icechunk: bool, attempt: impl Fn() -> Result<T>
                 tries += 1;
             }
             Err(SaveError::Conflict(m)) if icechunk => {
-                return Err(SaveError::Conflict(format!("{m} (gave up after {ATTEMPTS} attempts)")))
+                return Err(SaveError::Conflict(format!(
+                    "{m} (gave up after {ATTEMPTS} attempts)"
+                )))
             }
             other => return other,
         }

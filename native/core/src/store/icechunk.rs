@@ -18,10 +18,12 @@ use icechunk::conflicts::detector::ConflictDetector;
 use icechunk::repository::RepositoryErrorKind;
 use icechunk::session::SessionErrorKind;
 use icechunk::{Repository, Storage};
-use zarrs::storage::storage_adapter::async_to_sync::{
-    AsyncToSyncBlockOn, AsyncToSyncStorageAdapter,
+use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::{
+    AsyncReadableStorageTraits, AsyncWritableStorageTraits, Bytes, MaybeBytesIterator,
+    OffsetBytesIterator, ReadableStorageTraits, ReadableWritableStorage, StorageError, StoreKey,
+    StorePrefix, WritableStorageTraits,
 };
-use zarrs::storage::{ReadableWritableStorage, StoreKey, WritableStorageTraits};
 use zarrs_icechunk::AsyncIcechunkStore;
 
 use super::{local, object};
@@ -49,12 +51,73 @@ impl Default for IcechunkOptions {
 /// on this session.
 const REBASE_ATTEMPTS: u16 = 5;
 
-/// Runs the store's futures on the core's I/O runtime, from the encoding threads.
-pub(super) struct BlockOnIo;
+/// zarrs' sync storage over zarrs_icechunk's store, its futures run on the core's
+/// I/O runtime from the encoding threads. Reads go through the store's whole-value
+/// `get`, which reports a missing key (a chunk never written, a node not there
+/// yet) as absent, as zarrs expects; its partial reads report it as an error.
+struct SessionStorage(Arc<AsyncIcechunkStore>);
 
-impl AsyncToSyncBlockOn for BlockOnIo {
-    fn block_on<F: core::future::Future>(&self, future: F) -> F::Output {
-        object::runtime().block_on(future)
+fn block_on<F: core::future::Future>(future: F) -> F::Output {
+    object::runtime().block_on(future)
+}
+
+impl ReadableStorageTraits for SessionStorage {
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> std::result::Result<MaybeBytesIterator<'a>, StorageError> {
+        let Some(bytes) = block_on(self.0.get(key))? else {
+            return Ok(None);
+        };
+        let len = bytes.len() as u64;
+        let out: Vec<std::result::Result<Bytes, StorageError>> = byte_ranges
+            .map(|r| {
+                let start = r.start(len);
+                let end = start + r.length(len);
+                if end > len {
+                    return Err(StorageError::Other(format!(
+                        "byte range {r} outside {key} of {len} bytes"
+                    )));
+                }
+                Ok(bytes.slice(start as usize..end as usize))
+            })
+            .collect();
+        Ok(Some(Box::new(out.into_iter())))
+    }
+
+    fn size_key(&self, key: &StoreKey) -> std::result::Result<Option<u64>, StorageError> {
+        Ok(block_on(self.0.get(key))?.map(|b| b.len() as u64))
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        false
+    }
+}
+
+impl WritableStorageTraits for SessionStorage {
+    fn set(&self, key: &StoreKey, value: Bytes) -> std::result::Result<(), StorageError> {
+        block_on(self.0.set(key, value))
+    }
+
+    fn set_partial_many(
+        &self,
+        key: &StoreKey,
+        offset_values: OffsetBytesIterator,
+    ) -> std::result::Result<(), StorageError> {
+        block_on(self.0.set_partial_many(key, offset_values))
+    }
+
+    fn erase(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
+        block_on(self.0.erase(key))
+    }
+
+    fn erase_prefix(&self, prefix: &StorePrefix) -> std::result::Result<(), StorageError> {
+        block_on(self.0.erase_prefix(prefix))
+    }
+
+    fn supports_set_partial(&self) -> bool {
+        false
     }
 }
 
@@ -92,10 +155,12 @@ impl Session {
             (storage, Some(lock))
         };
         let branch = options.branch.clone();
-        let session = object::runtime().block_on(async move {
+        let session = block_on(async move {
             let exists = Repository::exists(storage.clone(), None)
                 .await
-                .map_err(|e| io_error(&format!("opening Icechunk repository '{shown}'"), e.kind()))?;
+                .map_err(|e| {
+                    io_error(&format!("opening Icechunk repository '{shown}'"), e.kind())
+                })?;
             let repo = if exists {
                 Repository::open(storage).execute().await
             } else {
@@ -111,8 +176,7 @@ impl Session {
             }
         })?;
         let store = Arc::new(AsyncIcechunkStore::new(session));
-        let storage: ReadableWritableStorage =
-            Arc::new(AsyncToSyncStorageAdapter::new(store.clone(), BlockOnIo));
+        let storage: ReadableWritableStorage = Arc::new(SessionStorage(store.clone()));
         Ok((
             Arc::new(Self {
                 store,
@@ -153,7 +217,7 @@ impl Session {
         };
         let session = self.store.session();
         let branch = self.options.branch.clone();
-        let id = object::runtime().block_on(async move {
+        let id = block_on(async move {
             let mut session = session.write().await;
             session
                 .commit(message)
@@ -221,20 +285,88 @@ fn local_storage(dir: &Path) -> Result<(Arc<dyn Storage + Send + Sync>, local::D
         )
     })?;
     let path = PathBuf::from(dir);
-    let storage = object::runtime()
-        .block_on(icechunk::new_local_filesystem_storage(&path))
+    let storage = block_on(icechunk::new_local_filesystem_storage(&path))
         .map_err(|e| io_error(&format!("opening {shown}"), e.kind()))?;
     Ok((storage, lock))
 }
 
 /// An object-store repository at `s3://bucket/prefix`, with the client options of
-/// `storageOptions`.
+/// `storageOptions` (the subset Icechunk's S3 client takes; any other is refused).
 fn object_storage(
     location: &str,
-    _options: &BTreeMap<String, String>,
+    options: &BTreeMap<String, String>,
 ) -> Result<Arc<dyn Storage + Send + Sync>> {
-    Err(SaveError::Unsupported(format!(
-        "filePath '{}': Icechunk repositories on object stores are not supported yet",
-        super::redact(location)
-    )))
+    use icechunk::storage::{S3Credentials, S3Options, S3StaticCredentials};
+    let shown = super::redact(location);
+    let url = url::Url::parse(location).map_err(|e| {
+        SaveError::InvalidArgument(format!("filePath '{shown}' is not a valid URL: {e}"))
+    })?;
+    if !matches!(url.scheme(), "s3" | "s3a") {
+        return Err(SaveError::Unsupported(format!(
+            "filePath '{shown}': Icechunk repositories are written locally or on S3 (s3://)"
+        )));
+    }
+    let bucket = url.host_str().unwrap_or_default().to_string();
+    let prefix = url.path().trim_matches('/').to_string();
+    if bucket.is_empty() || prefix.is_empty() {
+        return Err(SaveError::InvalidArgument(format!(
+            "filePath '{shown}' must name a bucket and a prefix inside it (s3://bucket/repo)"
+        )));
+    }
+    let flag = |key: &str, value: &str| match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(SaveError::InvalidArgument(format!(
+            "storageOptions.{key} must be true or false"
+        ))),
+    };
+    // As object_store reads the environment when no option says otherwise.
+    let env_http = std::env::var("AWS_ALLOW_HTTP").ok();
+    let mut config = S3Options::default();
+    config.allow_http = env_http.is_some_and(|v| flag("allowHttp", &v).unwrap_or(false));
+    let (mut key_id, mut secret, mut token) = (None, None, None);
+    for (key, value) in options {
+        match key.strip_prefix("aws_").unwrap_or(key) {
+            "endpoint" | "endpoint_url" => config.endpoint_url = Some(value.clone()),
+            "region" | "default_region" => config.region = Some(value.clone()),
+            "access_key_id" => key_id = Some(value.clone()),
+            "secret_access_key" => secret = Some(value.clone()),
+            "session_token" | "token" => token = Some(value.clone()),
+            "allow_http" => config.allow_http = flag(key, value)?,
+            "skip_signature" => config.anonymous = flag(key, value)?,
+            _ => {
+                return Err(SaveError::InvalidArgument(format!(
+                    "storageOptions: option '{key}' is not taken by an Icechunk repository on S3; \
+                     it takes endpoint, region, access_key_id, secret_access_key, session_token, \
+                     allow_http and skip_signature"
+                )))
+            }
+        }
+    }
+    let credentials = match (key_id, secret) {
+        (Some(access_key_id), Some(secret_access_key)) => {
+            S3Credentials::Static(S3StaticCredentials {
+                access_key_id,
+                secret_access_key,
+                session_token: token,
+                expires_after: None,
+            })
+        }
+        (None, None) if config.anonymous => S3Credentials::Anonymous,
+        (None, None) => S3Credentials::FromEnv,
+        _ => {
+            return Err(SaveError::InvalidArgument(
+                "storageOptions: accessKeyId and secretAccessKey go together".into(),
+            ))
+        }
+    };
+    block_on(icechunk::new_s3_object_store_storage(
+        config,
+        bucket,
+        Some(prefix),
+        Some(credentials),
+        Vec::new(),
+        Vec::new(),
+    ))
+    .map_err(|e| io_error(&format!("opening {shown}"), e.kind()))
 }

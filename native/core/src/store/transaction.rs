@@ -29,7 +29,9 @@ use super::{json_bytes, key, local, object, temp, Backend, Container, Version, L
 /// The writer lock a transaction holds until it ends.
 enum WriterLock {
     Local(local::DirLock),
-    Object { _lease: object::Lease },
+    Object {
+        _lease: object::Lease,
+    },
     /// An Icechunk session needs none of its own: the session is isolated until its
     /// commit, and a local repository's lock is held by the session.
     Session,
