@@ -155,18 +155,9 @@ impl Session {
             (storage, Some(lock))
         };
         let branch = options.branch.clone();
+        let local = lock.is_some();
         let session = block_on(async move {
-            let exists = Repository::exists(storage.clone(), None)
-                .await
-                .map_err(|e| {
-                    io_error(&format!("opening Icechunk repository '{shown}'"), e.kind())
-                })?;
-            let repo = if exists {
-                Repository::open(storage).execute().await
-            } else {
-                Repository::create(storage).execute().await
-            }
-            .map_err(|e| repository_error(&shown, e.kind()))?;
+            let repo = open_or_create(storage, &shown, local).await?;
             match repo.writable_session(&branch).await {
                 Ok(session) => Ok(session),
                 Err(e) if is_missing_ref(e.kind()) => Err(SaveError::NotFound(format!(
@@ -248,6 +239,36 @@ impl Session {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+/// Open the repository, or create it. Writers that find none at once all try to
+/// create it, and all but one fail: those open what the winner made, once it is
+/// complete (locally the directory lock lets one writer in at a time).
+async fn open_or_create(
+    storage: Arc<dyn Storage + Send + Sync>,
+    shown: &str,
+    local: bool,
+) -> Result<Repository> {
+    let attempts: u32 = if local { 1 } else { 10 };
+    let mut attempt = 1;
+    loop {
+        let exists = Repository::exists(storage.clone(), None)
+            .await
+            .map_err(|e| io_error(&format!("opening Icechunk repository '{shown}'"), e.kind()))?;
+        let made = if exists {
+            Repository::open(storage.clone()).execute().await
+        } else {
+            Repository::create(storage.clone()).execute().await
+        };
+        match made {
+            Ok(repo) => return Ok(repo),
+            Err(_) if !exists && attempt < attempts => {
+                tokio::time::sleep(std::time::Duration::from_millis(30 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(repository_error(shown, e.kind())),
+        }
     }
 }
 
