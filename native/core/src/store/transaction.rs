@@ -34,6 +34,7 @@ enum WriterLock {
     },
     /// An Icechunk session needs none of its own: the session is isolated until its
     /// commit, and a local repository's lock is held by the session.
+    #[cfg(feature = "icechunk")]
     Session,
 }
 
