@@ -579,3 +579,36 @@ fn update(
         snapshot_id: None,
     })
 }
+
+#[cfg(test)]
+mod retry_tests {
+    use super::retry_conflicts;
+    use crate::error::SaveError;
+    use std::cell::Cell;
+
+    #[test]
+    fn icechunk_conflicts_are_retried_then_reported() {
+        let runs = Cell::new(0);
+        let lost = || {
+            runs.set(runs.get() + 1);
+            Err::<(), _>(SaveError::Conflict("lost".into()))
+        };
+        let err = retry_conflicts(true, lost).unwrap_err();
+        assert_eq!(err.code(), "ERR_ZARR_CONFLICT");
+        assert_eq!(runs.get(), 12);
+        // A plain store's conflict is reported at once; a later win is a win.
+        runs.set(0);
+        assert!(retry_conflicts(false, lost).is_err());
+        assert_eq!(runs.get(), 1);
+        runs.set(0);
+        let third_wins = || {
+            runs.set(runs.get() + 1);
+            if runs.get() < 3 {
+                Err(SaveError::Conflict("lost".into()))
+            } else {
+                Ok(runs.get())
+            }
+        };
+        assert_eq!(retry_conflicts(true, third_wins).unwrap(), 3);
+    }
+}

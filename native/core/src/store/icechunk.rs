@@ -27,6 +27,7 @@ use zarrs::storage::{
 use zarrs_icechunk::AsyncIcechunkStore;
 
 use super::{local, object};
+use crate::control::Control;
 use crate::error::{Result, SaveError};
 
 /// What `icechunk: { branch, message }` asks for.
@@ -55,7 +56,8 @@ const REBASE_ATTEMPTS: u16 = 5;
 /// I/O runtime from the encoding threads. Reads go through the store's whole-value
 /// `get`, which reports a missing key (a chunk never written, a node not there
 /// yet) as absent, as zarrs expects; its partial reads report it as an error.
-struct SessionStorage(Arc<AsyncIcechunkStore>);
+/// Bytes written are counted on the save's `Control`, as the other stores do.
+struct SessionStorage(Arc<AsyncIcechunkStore>, Arc<Control>);
 
 fn block_on<F: core::future::Future>(future: F) -> F::Output {
     object::runtime().block_on(future)
@@ -97,7 +99,10 @@ impl ReadableStorageTraits for SessionStorage {
 
 impl WritableStorageTraits for SessionStorage {
     fn set(&self, key: &StoreKey, value: Bytes) -> std::result::Result<(), StorageError> {
-        block_on(self.0.set(key, value))
+        let len = value.len() as u64;
+        block_on(self.0.set(key, value))?;
+        self.1.wrote(len);
+        Ok(())
     }
 
     fn set_partial_many(
@@ -146,6 +151,7 @@ impl Session {
         location: &str,
         storage_options: &BTreeMap<String, String>,
         options: &IcechunkOptions,
+        control: Arc<Control>,
     ) -> Result<(Arc<Self>, ReadableWritableStorage)> {
         let shown = super::redact(location);
         let (storage, lock) = if location.contains("://") {
@@ -167,7 +173,7 @@ impl Session {
             }
         })?;
         let store = Arc::new(AsyncIcechunkStore::new(session));
-        let storage: ReadableWritableStorage = Arc::new(SessionStorage(store.clone()));
+        let storage: ReadableWritableStorage = Arc::new(SessionStorage(store.clone(), control));
         Ok((
             Arc::new(Self {
                 store,
@@ -390,4 +396,59 @@ fn object_storage(
         Vec::new(),
     ))
     .map_err(|e| io_error(&format!("opening {shown}"), e.kind()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use crate::data::{Elements, NdData};
+    use crate::dtype::DType;
+    use crate::saver::{save, Approach, SaveRequest};
+    use crate::selection::AxisSelection;
+
+    fn f64s(values: &[f64], shape: Vec<u64>) -> NdData<'static> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        NdData::new(
+            Elements::Fixed {
+                dtype: DType::Float64,
+                bytes: Cow::Owned(bytes),
+            },
+            shape,
+        )
+        .unwrap()
+    }
+
+    fn request(repo: &std::path::Path, approach: Approach) -> SaveRequest {
+        let mut req = SaveRequest::new(repo.display().to_string(), "a", approach);
+        req.store.icechunk = Some(super::IcechunkOptions::default());
+        req.threads = Some(1);
+        req
+    }
+
+    #[test]
+    fn each_save_is_a_commit_on_the_branch() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        let first = save(
+            &request(&repo, Approach::Append),
+            f64s(&[1.0, 2.0], vec![2]),
+        )
+        .unwrap();
+        let second = save(&request(&repo, Approach::Append), f64s(&[3.0], vec![1])).unwrap();
+        assert_eq!(second.shape, vec![3]);
+        let mut update = request(&repo, Approach::Update);
+        update.selection = Some(vec![AxisSelection::Index(0)]);
+        let third = save(&update, f64s(&[9.0], vec![1])).unwrap();
+        let ids = [first.snapshot_id, second.snapshot_id, third.snapshot_id];
+        assert!(ids.iter().all(Option::is_some));
+        assert!(ids[0] != ids[1] && ids[1] != ids[2]);
+        // Only Zarr v3, and the request is refused before the repository is touched.
+        let other = dir.path().join("other");
+        let mut v2 = request(&other, Approach::Append);
+        v2.create.zarr_format = 2;
+        let err = save(&v2, f64s(&[1.0], vec![1])).unwrap_err();
+        assert_eq!(err.code(), "ERR_ZARR_INVALID_ARGUMENT");
+        assert!(!other.exists());
+    }
 }

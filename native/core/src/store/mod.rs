@@ -187,8 +187,12 @@ impl Container {
         icechunk: &IcechunkOptions,
         control: Arc<Control>,
     ) -> Result<Self> {
-        let (session, storage) =
-            icechunk::Session::open(location, &options.storage_options, icechunk)?;
+        let (session, storage) = icechunk::Session::open(
+            location,
+            &options.storage_options,
+            icechunk,
+            control.clone(),
+        )?;
         Ok(Self {
             storage,
             id: redact(location),
