@@ -12,16 +12,14 @@
  *
  * Child processes import the built package: run `npm run build` after changing src/ or native/.
  */
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GroupSaver, InvalidArgumentError, ShapeMismatchError, ZarrSaver } from "../src/index.js";
 import { type ArrayAt, batchesIn, history, startWriter } from "./helpers/icechunk.js";
 import { mulberry32 } from "./helpers/prng.js";
 import { runIcechunkPython } from "./helpers/python.js";
-import { tempDir } from "./helpers/tmp.js";
-
-const ROOT = join(import.meta.dirname, "..");
+import { snapshotTree, tempDir } from "./helpers/tmp.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -179,7 +177,23 @@ print(json.dumps({"attrs": dict(a.attrs), "dtype": str(a.dtype), "codecs": repr(
     );
     expect(history({ local: repo }, ["x"]).ancestry).toHaveLength(2);
     // A directory with other files in it never becomes a repository.
-    await expect(new ZarrSaver(ROOT, { icechunk: {} }).save([1])).rejects.toBeInstanceOf(InvalidArgumentError);
+    const other = join(dir, "other");
+    await new ZarrSaver(other, { datasetName: "plain" }).save([1]);
+    const before = snapshotTree(other);
+    await expect(new ZarrSaver(other, { icechunk: {} }).save([1])).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(snapshotTree(other)).toEqual(before);
+  });
+
+  it("a repository removed between two saves of one process is made again", async () => {
+    const repo = join(tempDir("zs-ice-"), "repo");
+    const saver = new ZarrSaver(repo, { datasetName: "x", icechunk: {} });
+    await saver.save([1, 2]);
+    rmSync(repo, { recursive: true });
+    const again = await saver.save([3]);
+    expect(again).toMatchObject({ shape: [1], created: true });
+    const h = history({ local: repo }, ["x"]);
+    expect(h.ancestry).toHaveLength(2);
+    expect(h.at[again.snapshotId as string]?.x).toEqual({ shape: [1], values: [3] });
   });
 });
 

@@ -11,8 +11,9 @@
 //! (two appends always do) the save is run again from a fresh session.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use icechunk::conflicts::detector::ConflictDetector;
 use icechunk::repository::RepositoryErrorKind;
@@ -154,24 +155,51 @@ impl Session {
         control: Arc<Control>,
     ) -> Result<(Arc<Self>, ReadableWritableStorage)> {
         let shown = super::redact(location);
-        let (storage, lock) = if location.contains("://") {
-            (object_storage(location, storage_options)?, None)
+        let local = !location.contains("://");
+        // Locally, the lock comes first: the session must start from the last commit.
+        let lock = if local {
+            Some(lock_local(Path::new(location))?)
         } else {
-            let (storage, lock) = local_storage(Path::new(location))?;
-            (storage, Some(lock))
+            None
         };
-        let branch = options.branch.clone();
-        let local = lock.is_some();
-        let session = block_on(async move {
-            let repo = open_or_create(storage, &shown, local).await?;
-            match repo.writable_session(&branch).await {
-                Ok(session) => Ok(session),
-                Err(e) if is_missing_ref(e.kind()) => Err(SaveError::NotFound(format!(
-                    "icechunk.branch '{branch}' does not exist in '{shown}'"
-                ))),
-                Err(e) => Err(repository_error(&shown, e.kind())),
-            }
-        })?;
+        let key = format!("{location}\u{0}{storage_options:?}");
+        let open_fresh = || -> Result<Arc<Repository>> {
+            let storage = if local {
+                block_on(icechunk::new_local_filesystem_storage(Path::new(location)))
+                    .map_err(|e| io_error(&format!("opening {shown}"), e.kind()))?
+            } else {
+                object_storage(location, storage_options)?
+            };
+            let repo = Arc::new(block_on(open_or_create(storage, &shown, local))?);
+            repositories().insert(key.clone(), repo.clone());
+            Ok(repo)
+        };
+        let branch = options.branch.as_str();
+        let start = |repo: &Repository| {
+            block_on(repo.writable_session(branch)).map_err(|e| {
+                if is_missing_ref(e.kind()) {
+                    SaveError::NotFound(format!(
+                        "icechunk.branch '{branch}' does not exist in '{shown}'"
+                    ))
+                } else {
+                    repository_error(&shown, e.kind())
+                }
+            })
+        };
+        let cached = repositories().get(&key);
+        let session = match cached {
+            // A repository this process opened before: unless it went away meanwhile
+            // (then it is opened again), its session starts at once.
+            Some(repo) => match start(&repo) {
+                Err(SaveError::NotFound(m)) => return Err(SaveError::NotFound(m)),
+                Err(_) => {
+                    repositories().remove(&key);
+                    start(open_fresh()?.as_ref())?
+                }
+                ok => ok?,
+            },
+            None => start(open_fresh()?.as_ref())?,
+        };
         let store = Arc::new(AsyncIcechunkStore::new(session));
         let storage: ReadableWritableStorage = Arc::new(SessionStorage(store.clone(), control));
         Ok((
@@ -294,10 +322,9 @@ fn repository_error(shown: &str, kind: &RepositoryErrorKind) -> SaveError {
     }
 }
 
-/// A local repository directory, made if missing, and the lock on it that this
-/// save holds until it ends. A directory that holds anything but a repository is
-/// refused: a repository is never made on top of other files.
-fn local_storage(dir: &Path) -> Result<(Arc<dyn Storage + Send + Sync>, local::DirLock)> {
+/// The lock on a local repository directory (made if missing), which this save
+/// holds until it ends.
+fn lock_local(dir: &Path) -> Result<local::DirLock> {
     let shown = dir.display().to_string();
     if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
         return Err(SaveError::InvalidArgument(format!(
@@ -305,16 +332,37 @@ fn local_storage(dir: &Path) -> Result<(Arc<dyn Storage + Send + Sync>, local::D
         )));
     }
     std::fs::create_dir_all(dir).map_err(|e| SaveError::store(format!("creating {shown}"), e))?;
-    let lock = local::lock_dataset(dir, false)?.ok_or_else(|| {
+    local::lock_dataset(dir, false)?.ok_or_else(|| {
         SaveError::store(
             format!("locking {shown}"),
             std::io::Error::from(std::io::ErrorKind::NotFound),
         )
-    })?;
-    let path = PathBuf::from(dir);
-    let storage = block_on(icechunk::new_local_filesystem_storage(&path))
-        .map_err(|e| io_error(&format!("opening {shown}"), e.kind()))?;
-    Ok((storage, lock))
+    })
+}
+
+/// Repositories this process opened, by location and client options, kept so that
+/// their caches of snapshots and manifests (which never change) serve every later
+/// save. Each session still reads the branch tip afresh.
+struct Repositories(Mutex<HashMap<String, Arc<Repository>>>);
+
+fn repositories() -> &'static Repositories {
+    static REPOS: OnceLock<Repositories> = OnceLock::new();
+    REPOS.get_or_init(|| Repositories(Mutex::new(HashMap::new())))
+}
+
+impl Repositories {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Repository>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn get(&self, key: &str) -> Option<Arc<Repository>> {
+        self.map().get(key).cloned()
+    }
+    fn insert(&self, key: String, repo: Arc<Repository>) {
+        self.map().insert(key, repo);
+    }
+    fn remove(&self, key: &str) {
+        self.map().remove(key);
+    }
 }
 
 /// An object-store repository at `s3://bucket/prefix`, with the client options of
