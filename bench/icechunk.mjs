@@ -4,8 +4,8 @@
  * commit, by zarr-saver (`icechunk: {}`), by Python icechunk with zarr-python 3
  * (bench/baselines/icechunk_python_bench.py, in the venv of
  * scripts/python-icechunk-venv.sh), and by Icechunk's own Node client with zarrita.js
- * when it is installed (`npm install --no-save @earthmover/icechunk`; skipped and
- * reported otherwise). Same data, chunks and codecs (blosc lz4, byte shuffle) for all.
+ * when it is installed (`npm install --no-save @earthmover/icechunk`, or in another
+ * directory named by ICECHUNK_JS_FROM=<dir>; skipped and reported otherwise). Same data, chunks and codecs (blosc lz4, byte shuffle) for all.
  *
  *   W1: one save of [rows, 16] float64 into a new array
  *   W2: many saves of [100, 16] float64 appended to one array, a commit each
@@ -27,6 +27,8 @@ import { CODECS } from "./lib/workloads.mjs";
 
 const ROOT = join(import.meta.dirname, "..");
 const COLS = 16;
+/** Where `@earthmover/icechunk` is looked up from (not a dependency of the project). */
+const requireIcechunkJs = createRequire(join(process.env.ICECHUNK_JS_FROM ?? ROOT, "package.json"));
 const CHUNKS = [8192, COLS];
 
 /** One contender's job, in a process of its own: `node bench/icechunk.mjs --run NAME JOB`. */
@@ -54,7 +56,7 @@ async function runOne(name, job) {
 
 /** A save with Icechunk's Node client and zarrita.js: a session, zarrita's writes, a commit. */
 async function icechunkJs(job) {
-  const { Repository, Storage } = createRequire(join(ROOT, "package.json"))("@earthmover/icechunk");
+  const { Repository, Storage } = requireIcechunkJs("@earthmover/icechunk");
   const zarr = await import("zarrita");
   await import("./baselines/zarrita-saver.mjs"); // its blosc shuffle-name fix for zarrita
   const storage = await Storage.newLocalFilesystem(job.repo);
@@ -85,12 +87,18 @@ async function resize(zarr, root, shape) {
   return zarr.open.v3(root.resolve("data"), { kind: "array" });
 }
 
-function hasIcechunkJs() {
+/** Why Icechunk's Node client cannot run here (`undefined`: it can). */
+function icechunkJsMissing() {
   try {
-    createRequire(join(ROOT, "package.json")).resolve("@earthmover/icechunk");
-    return true;
-  } catch {
-    return false;
+    requireIcechunkJs("@earthmover/icechunk");
+    return undefined;
+  } catch (err) {
+    // Its loader wraps the reasons (a missing package, a binary this libc cannot load) in causes.
+    const reasons = [];
+    for (let e = err; e; e = e.cause) reasons.push(String(e.message).split("\n")[0]);
+    if (err.code === "MODULE_NOT_FOUND" && reasons.length === 1) return "not installed";
+    const why = reasons.find((r) => /undefined symbol|GLIBC|version/.test(r)) ?? reasons[0];
+    return `installed, fails to load: ${why}`;
   }
 }
 
@@ -122,13 +130,14 @@ async function main() {
     { name: "zarr-saver", command: (job) => [process.execPath, [import.meta.filename, "--run", "zarr-saver", "--job", job]] },
     { name: "python-icechunk", command: (job) => [python, [join(ROOT, "bench", "baselines", "icechunk_python_bench.py"), job]] },
   ];
-  if (hasIcechunkJs()) {
+  const missing = icechunkJsMissing();
+  if (missing === undefined) {
     contenders.push({
       name: "icechunk-js",
       command: (job) => [process.execPath, [import.meta.filename, "--run", "icechunk-js", "--job", job]],
     });
   } else {
-    console.log("icechunk-js (@earthmover/icechunk + zarrita.js): not installed, skipped");
+    console.log(`icechunk-js (@earthmover/icechunk + zarrita.js) skipped: ${missing}`);
   }
   const workloads = [
     { id: "W1", kind: "bulk", rows: bulkRows, bytes: bulkRows * COLS * 8 },
