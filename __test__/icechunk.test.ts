@@ -8,7 +8,8 @@
  * - a GroupSaver save is one commit for all its arrays;
  * - bad input leaves the repository as it was (or not there at all);
  * - 3 processes x 8 appends to one local repository: every batch once, whole;
- * - SIGKILL mid-save: the branch opens, holds whole batches, every acknowledged one.
+ * - SIGKILL mid-save: the branch opens, holds whole batches, every acknowledged one;
+ *   mid group save: every snapshot has every array of the group at one length.
  *
  * Child processes import the built package: run `npm run build` after changing src/ or native/.
  */
@@ -16,7 +17,7 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GroupSaver, InvalidArgumentError, ShapeMismatchError, ZarrSaver } from "../src/index.js";
-import { type ArrayAt, batchesIn, history, startWriter } from "./helpers/icechunk.js";
+import { type ArrayAt, batchesIn, history, startGroupWriter, startWriter } from "./helpers/icechunk.js";
 import { mulberry32 } from "./helpers/prng.js";
 import { runIcechunkPython } from "./helpers/python.js";
 import { snapshotTree, tempDir } from "./helpers/tmp.js";
@@ -246,6 +247,33 @@ describe("many writers and crashes on a local repository", () => {
     expect(new Set(found).size).toBe(found.length);
     for (const batch of [...acknowledged, "99:0"]) expect(found).toContain(batch);
     // Nothing but whole batches in any snapshot, and one commit per batch found.
+    expect(h.ancestry).toHaveLength(found.length + 1);
+  });
+
+  it("SIGKILL mid group save, 5 times: every snapshot has both arrays at one length", async () => {
+    const repo = join(tempDir("zs-ice-"), "repo");
+    const rand = mulberry32(Number(process.env.ZARR_SAVER_SEED ?? 17));
+    const acknowledged: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      const w = startGroupWriter(repo, round, 1_000);
+      await Promise.race([w.firstLine, sleep(15_000)]);
+      await sleep(rand() * 60);
+      w.child.kill("SIGKILL");
+      const { signal, err } = await w.closed;
+      expect(signal, err).toBe("SIGKILL");
+      acknowledged.push(...w.acknowledged.map((k) => `${round}:${k}`));
+    }
+    const h = history({ local: repo }, ["g/a", "g/b"]);
+    for (const commit of h.ancestry.slice(0, -1)) {
+      const at = h.at[commit.id] as Record<string, ArrayAt>;
+      const a = at["g/a"]?.values as number[][];
+      // All arrays or none: b holds, row for row, the batch of a's row.
+      expect(at["g/b"]?.values).toEqual(a.map((row) => row[1]));
+      batchesIn(a);
+    }
+    const head = h.at[h.ancestry[0]?.id as string]?.["g/a"] as ArrayAt;
+    const found = batchesIn(head.values as number[][]);
+    for (const batch of acknowledged) expect(found).toContain(batch);
     expect(h.ancestry).toHaveLength(found.length + 1);
   });
 });

@@ -9,6 +9,7 @@ import { runIcechunkPython } from "./python.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const WRITER = join(ROOT, "__test__", "fixtures", "icechunk-writer.mjs");
+const GROUP_WRITER = join(ROOT, "__test__", "fixtures", "icechunk-group-writer.mjs");
 
 /** Where a repository is: a local directory, or a prefix of a bucket on an S3 endpoint. */
 export type RepoAt =
@@ -109,6 +110,15 @@ export function startWriter(at: RepoAt, writer: number, batches: number): Writer
   const { filePath, storageOptions } = saverTarget(at);
   const args = [WRITER, filePath, "log", String(writer), String(batches)];
   if (storageOptions) args.push(JSON.stringify(storageOptions));
+  return spawnWriter(args);
+}
+
+/** A process appending `batches` batches of writer `writer` to arrays "a" and "b" of group "g" of a local repository. */
+export function startGroupWriter(repo: string, writer: number, batches: number): Writer {
+  return spawnWriter([GROUP_WRITER, repo, String(writer), String(batches)]);
+}
+
+function spawnWriter(args: string[]): Writer {
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   live.add(child);
   const acknowledged: number[] = [];
