@@ -162,6 +162,7 @@ impl Session {
         } else {
             None
         };
+        // Held in memory only: the options may hold credentials.
         let key = format!("{location}\u{0}{storage_options:?}");
         let open_fresh = || -> Result<Arc<Repository>> {
             let storage = if local {

@@ -214,15 +214,6 @@ impl Container {
         ))
     }
 
-    /// The Icechunk session a save writes through, if `filePath` is a repository.
-    #[cfg(feature = "icechunk")]
-    pub fn icechunk_session(&self) -> Option<&icechunk::Session> {
-        match &self.backend {
-            Backend::Icechunk(s) => Some(s),
-            _ => None,
-        }
-    }
-
     /// Whether `filePath` is an Icechunk repository: it lists its nodes itself, so
     /// nothing gets a consolidated copy, and it holds Zarr v3 only.
     pub fn is_icechunk(&self) -> bool {
