@@ -65,6 +65,13 @@ export interface NativeGroupResult {
   result: NativeSaveResult
 }
 
+/** An Icechunk commit: the branch it goes to and its message. */
+export interface NativeIcechunk {
+  branch: string
+  /** `None`: a message describing the save. */
+  message?: string
+}
+
 /** Progress of a running save. */
 export interface NativeProgress {
   chunksDone: number
@@ -133,6 +140,8 @@ export interface NativeSaveOptions {
   consolidated: boolean
   /** An update whose chunks no other writer touches: no lease on object stores. */
   exclusiveChunks?: boolean
+  /** `location` is an Icechunk repository; each save is a commit on the branch. */
+  icechunk?: NativeIcechunk
 }
 
 /** What a save did. */
@@ -142,6 +151,8 @@ export interface NativeSaveResult {
   /** Per axis `[start, stop)` of the region written. */
   region: Array<Array<number>>
   created: boolean
+  /** The Icechunk snapshot the save committed. */
+  snapshotId?: string
 }
 
 /** `location` fit for a message or a log: credentials in a URL are masked. */

@@ -3,13 +3,15 @@ import { controlled, reportOnce } from "./control.js";
 import { packData, type SaveData } from "./convert.js";
 import { fromNativeError, IndicesRequiredError, InvalidArgumentError, ZarrSaverError } from "./errors.js";
 import { redact, resolveLocation, validateDatasetName } from "./location.js";
-import { type NativeBinding, type NativeGroupArray, nativeBinding } from "./native.js";
+import { type NativeBinding, type NativeGroupArray, type NativeIcechunk, nativeBinding } from "./native.js";
 import {
   type Approach,
   checkKeys,
+  type IcechunkOptions,
   parseApproach,
   parseFlag,
   parseThreads,
+  resolveIcechunk,
   resolveSaveOptions,
   resolveStorageOptions,
   type SaveOptions,
@@ -31,6 +33,8 @@ export interface GroupSaverOptions {
   concurrency?: number;
   /** Resolve a save only once it would survive a power cut. Default false. */
   durable?: boolean;
+  /** Write into an Icechunk repository at `filePath`: every array of a save in one commit. */
+  icechunk?: IcechunkOptions;
 }
 
 /** The options one array of a group save may set for itself: those of its creation. */
@@ -45,7 +49,7 @@ export interface GroupSaveOptions extends Omit<SaveOptions, "consolidated"> {
   arrays?: Record<string, ArrayOptions>;
 }
 
-const GROUP_SAVER_KEYS = new Set(["group", "approach", "storageOptions", "threads", "concurrency", "durable"]);
+const GROUP_SAVER_KEYS = new Set(["group", "approach", "storageOptions", "threads", "concurrency", "durable", "icechunk"]);
 const ARRAY_OPTION_KEYS = new Set([
   "dtype",
   "chunks",
@@ -80,6 +84,7 @@ export class GroupSaver {
   readonly #threads: number | undefined;
   readonly #concurrency: number | undefined;
   readonly #durable: boolean;
+  readonly #icechunk: NativeIcechunk | undefined;
 
   constructor(filePath: string | URL, options: GroupSaverOptions = {}) {
     if (typeof options !== "object" || options === null) throw new InvalidArgumentError("options must be an object");
@@ -98,6 +103,7 @@ export class GroupSaver {
     }
     this.#concurrency = c;
     this.#durable = parseFlag(options.durable, "durable") ?? false;
+    this.#icechunk = resolveIcechunk(options.icechunk);
   }
 
   /** Everything that can fail before the core runs, per array, naming the array. */
@@ -130,6 +136,7 @@ export class GroupSaver {
           storageOptions: this.#storageOptions,
           concurrency: this.#concurrency,
           durable: this.#durable,
+          icechunk: this.#icechunk,
         };
         const request = resolveSaveOptions(target, packed, { ...shared, ...perArray[name] });
         return { name, options: request, data: packed.bytes, strings: packed.strings };

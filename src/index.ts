@@ -21,7 +21,14 @@ export {
 export { type ArrayOptions, type GroupSaveOptions, GroupSaver, type GroupSaverOptions } from "./group-saver.js";
 export { type AxisIndex, type Indices, type Slice, slice } from "./indices.js";
 export { HAS_NATIVE } from "./native.js";
-export type { Approach, SaveOptions, SaveProgress, StorageOptions, ZarrSaverOptions } from "./options.js";
+export type {
+  Approach,
+  IcechunkOptions,
+  SaveOptions,
+  SaveProgress,
+  StorageOptions,
+  ZarrSaverOptions,
+} from "./options.js";
 // Pipeline: TaskManager drives a Saver from many tasks, in item order.
 export { QueueUnavailableError, TaskFailedError, type TaskFailure, type TaskStage } from "./pipeline/errors.js";
 export type { TaskItems } from "./pipeline/input.js";

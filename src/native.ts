@@ -19,6 +19,7 @@ export type {
   CompressorChoice,
   DataType,
   NativeGroupArray,
+  NativeIcechunk,
   NativeSaveOptions,
   NativeSaveResult,
 } from "../index.js";

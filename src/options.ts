@@ -8,7 +8,7 @@ import type { PackedArray } from "./convert.js";
 import { DATA_TYPES, type DataType, isDataType } from "./dtypes.js";
 import { InvalidArgumentError } from "./errors.js";
 import { type Indices, parseIndices } from "./indices.js";
-import type { CompressorChoice, Approach as NativeApproach, NativeSaveOptions } from "./native.js";
+import type { CompressorChoice, Approach as NativeApproach, NativeIcechunk, NativeSaveOptions } from "./native.js";
 import type { SameUnion } from "./same-union.js";
 
 /** How a save treats an existing dataset: `append`, `overwrite` or `update`. */
@@ -34,6 +34,18 @@ export interface StorageOptions {
   [key: string]: unknown;
 }
 
+/**
+ * `filePath` is an Icechunk repository (a local directory or an object-store URL,
+ * created if missing): each save is one commit on `branch`, named by
+ * `snapshotId` in each save's result.
+ */
+export interface IcechunkOptions {
+  /** The branch each save commits to. Default `"main"`. */
+  branch?: string;
+  /** The message of every commit. Default: one naming the approach, the dataset and the rows written. */
+  message?: string;
+}
+
 /** Options of `new ZarrSaver(filePath, options)`. */
 export interface ZarrSaverOptions {
   /** Path of the array inside `filePath`, `/`-separated. Default `"dataset"`. */
@@ -52,6 +64,8 @@ export interface ZarrSaverOptions {
    * false: a save survives a crash of the process, not of the machine.
    */
   durable?: boolean;
+  /** Write into an Icechunk repository at `filePath`, one commit per save. */
+  icechunk?: IcechunkOptions;
 }
 
 /** Options of one `save`. Creation options apply only when the save creates the array. */
@@ -123,7 +137,25 @@ const SAVE_OPTION_KEYS = new Set([
   "durable",
   "consolidated",
 ]);
-const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads", "concurrency", "durable"]);
+const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads", "concurrency", "durable", "icechunk"]);
+const ICECHUNK_KEYS = new Set(["branch", "message"]);
+
+/** `icechunk` as the core takes it, with the default branch; `undefined` when absent. */
+export function resolveIcechunk(value: unknown): NativeIcechunk | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidArgumentError("icechunk must be an object: { branch?, message? }");
+  }
+  checkKeys(value, ICECHUNK_KEYS, "icechunk");
+  const { branch = "main", message } = value as IcechunkOptions;
+  if (typeof branch !== "string" || branch.trim() === "" || branch.includes("/")) {
+    throw new InvalidArgumentError(`icechunk.branch must be a branch name (no '/'); got ${JSON.stringify(branch)}`);
+  }
+  if (message !== undefined && typeof message !== "string") {
+    throw new InvalidArgumentError(`icechunk.message must be a string; got ${String(message)}`);
+  }
+  return { branch, message };
+}
 
 /** The approaches, as the core's type names them (a test holds the two together). */
 export const APPROACHES: readonly Approach[] = ["append", "overwrite", "update"];
@@ -230,6 +262,7 @@ interface Target {
   storageOptions: Record<string, string> | undefined;
   concurrency: number | undefined;
   durable: boolean;
+  icechunk: NativeIcechunk | undefined;
 }
 
 /** Check `options` and build the native request for `packed`. */
@@ -297,5 +330,6 @@ export function resolveSaveOptions(target: Target, packed: PackedArray, options:
     concurrency: target.concurrency,
     durable: parseFlag(options.durable, "durable") ?? target.durable,
     consolidated: parseFlag(options.consolidated, "consolidated") ?? false,
+    icechunk: target.icechunk,
   };
 }

@@ -6,12 +6,19 @@ import type { DataType } from "./dtypes.js";
 import { fromNativeError, IndicesRequiredError, InvalidArgumentError } from "./errors.js";
 import type { Indices } from "./indices.js";
 import { redact, resolveLocation, validateDatasetName } from "./location.js";
-import { type NativeBinding, type NativeSaveOptions, type NativeSaveResult, nativeBinding } from "./native.js";
+import {
+  type NativeBinding,
+  type NativeIcechunk,
+  type NativeSaveOptions,
+  type NativeSaveResult,
+  nativeBinding,
+} from "./native.js";
 import {
   type Approach,
   checkSaverOptions,
   parseApproach,
   parseFlag,
+  resolveIcechunk,
   resolveSaveOptions,
   resolveStorageOptions,
   type SaveOptions,
@@ -29,6 +36,11 @@ export interface SaveResult {
   region: [number, number][];
   /** Whether this save created (or, with overwrite, re-created) the array. */
   created: boolean;
+  /**
+   * With `icechunk`: the id of the snapshot this save committed, as Icechunk names it
+   * (`repo.readonly_session(snapshot_id=...)` opens the repository as this save left it).
+   */
+  snapshotId?: string;
 }
 
 /** A request ready for the core, with the packed data it reads. */
@@ -77,6 +89,7 @@ export function toResult(r: NativeSaveResult): SaveResult {
     dtype: r.dtype,
     region: r.region.map(([a, b]) => [a, b] as [number, number]),
     created: r.created,
+    ...(typeof r.snapshotId === "string" ? { snapshotId: r.snapshotId } : {}),
   };
 }
 
@@ -110,6 +123,8 @@ export interface SaverTarget {
   threads: number | undefined;
   concurrency: number | undefined;
   durable: boolean;
+  /** The dataset is in an Icechunk repository. */
+  icechunk: boolean;
 }
 
 /** The target of `saver`, read by the pipeline only; set by ZarrSaver's static block. */
@@ -145,6 +160,7 @@ export class ZarrSaver implements Saver {
   readonly #threads: number | undefined;
   readonly #concurrency: number | undefined;
   readonly #durable: boolean;
+  readonly #icechunk: NativeIcechunk | undefined;
 
   static {
     saverTarget = (saver) => ({
@@ -155,6 +171,7 @@ export class ZarrSaver implements Saver {
       threads: saver.#threads,
       concurrency: saver.#concurrency,
       durable: saver.#durable,
+      icechunk: saver.#icechunk !== undefined,
     });
     saveExclusiveChunks = (saver, data, options) => {
       let prepared: Prepared;
@@ -190,6 +207,7 @@ export class ZarrSaver implements Saver {
     this.#threads = options.threads;
     this.#concurrency = options.concurrency;
     this.#durable = parseFlag(options.durable, "durable") ?? false;
+    this.#icechunk = resolveIcechunk(options.icechunk);
   }
 
   /** Everything that can fail before the core runs, checked while the caller still holds its data. */
@@ -210,6 +228,7 @@ export class ZarrSaver implements Saver {
       storageOptions: this.#storageOptions,
       concurrency: this.#concurrency,
       durable: this.#durable,
+      icechunk: this.#icechunk,
     };
     const request = resolveSaveOptions(target, packed, options);
     return { request, bytes: packed.bytes, strings: packed.strings, signal, onProgress };

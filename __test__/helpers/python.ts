@@ -13,3 +13,14 @@ export function runPython<T = unknown>(code: string, args: string[] = []): T {
   const out = execFileSync(venvPython(), ["-c", code, ...args], { encoding: "utf8", maxBuffer: 1 << 28 });
   return JSON.parse(out) as T;
 }
+
+/** The Python >= 3.12 venv with icechunk 2 (created on first use by scripts/python-icechunk-venv.sh). */
+export function icechunkPython(): string {
+  return execFileSync("bash", [join(ROOT, "scripts", "python-icechunk-venv.sh")], { encoding: "utf8" }).trim();
+}
+
+/** Run a Python snippet with icechunk; `args` arrive as sys.argv[1:]; stdout is parsed as JSON. */
+export function runIcechunkPython<T = unknown>(code: string, args: string[] = []): T {
+  const out = execFileSync(icechunkPython(), ["-c", code, ...args], { encoding: "utf8", maxBuffer: 1 << 28 });
+  return JSON.parse(out) as T;
+}

@@ -7,12 +7,15 @@ import { nativeBinding } from "../native.js";
 import { type SaverTarget, saverTarget, ZarrSaver } from "../saver.js";
 import type { ResolvedSubmitOptions } from "./options.js";
 
-/** Where the run writes in place: a ZarrSaver appending along axis 0. */
+/** Where the run writes in place: a ZarrSaver appending along axis 0 to a plain store. */
 export function inPlaceTarget(opts: ResolvedSubmitOptions): SaverTarget | undefined {
   const saver = opts.saver;
   if (!(saver instanceof ZarrSaver) || saver.approach !== "append") return undefined;
   if ((opts.saveOptions?.axis ?? 0) !== 0) return undefined;
-  return saverTarget(saver);
+  const target = saverTarget(saver);
+  // Reserved rows and in-place updates would bypass a repository's sessions: an
+  // Icechunk saver gets its results through the queue, one commit per save.
+  return target.icechunk ? undefined : target;
 }
 
 /** Storage options a worker must take from its own environment rather than from Redis. */

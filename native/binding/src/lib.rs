@@ -188,6 +188,17 @@ pub struct NativeSaveOptions {
     pub consolidated: bool,
     /// An update whose chunks no other writer touches: no lease on object stores.
     pub exclusive_chunks: Option<bool>,
+    /// `location` is an Icechunk repository; each save is a commit on the branch.
+    pub icechunk: Option<NativeIcechunk>,
+}
+
+/// An Icechunk commit: the branch it goes to and its message.
+#[napi(object)]
+#[derive(Clone)]
+pub struct NativeIcechunk {
+    pub branch: String,
+    /// `None`: a message describing the save.
+    pub message: Option<String>,
 }
 
 /// What a save did.
@@ -198,6 +209,8 @@ pub struct NativeSaveResult {
     /// Per axis `[start, stop)` of the region written.
     pub region: Vec<Vec<i64>>,
     pub created: bool,
+    /// The Icechunk snapshot the save committed.
+    pub snapshot_id: Option<String>,
 }
 
 fn to_napi(err: SaveError) -> Error {
@@ -223,6 +236,10 @@ fn request(o: NativeSaveOptions) -> std::result::Result<(SaveRequest, DType, Vec
             storage_options: o.storage_options.unwrap_or_default().into_iter().collect(),
             concurrency: o.concurrency.map(|c| c as usize),
             durable: o.durable,
+            icechunk: o.icechunk.map(|i| store::IcechunkOptions {
+                branch: i.branch,
+                message: i.message,
+            }),
         },
         dataset: o.dataset,
         approach: o.approach.into(),
@@ -480,6 +497,7 @@ fn result(o: SaveOutcome) -> NativeSaveResult {
             .map(|&(a, b)| vec![a as i64, b as i64])
             .collect(),
         created: o.created,
+        snapshot_id: o.snapshot_id,
     }
 }
 
@@ -608,6 +626,9 @@ fn run_reserve(o: NativeReserveOptions) -> std::result::Result<NativeReservation
             storage_options: o.storage_options.unwrap_or_default().into_iter().collect(),
             concurrency: None,
             durable: o.durable,
+            // Rows are reserved in plain stores only: a queue run into an Icechunk
+            // repository returns its results through the queue.
+            icechunk: None,
         },
         dataset: o.dataset,
         rows,

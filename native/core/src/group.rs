@@ -25,8 +25,8 @@ use crate::lock::with_dataset_lock;
 use crate::metadata::{self, CreateOptions, NewArrayMetadata};
 use crate::recovery::{finish_interrupted, restore};
 use crate::saver::{
-    check_dtype, fit_update, tail_cache, validate_dataset_name, Approach, SaveOutcome,
-    PREPARED_CHUNKS,
+    check_dtype, check_icechunk, fit_update, retry_conflicts, tail_cache, validate_dataset_name,
+    Approach, SaveOutcome, PREPARED_CHUNKS,
 };
 use crate::selection::AxisSelection;
 use crate::store::{Container, Doc, StoreOptions, Transaction};
@@ -52,7 +52,7 @@ pub struct GroupRequest {
 }
 
 /// One array of a group save.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct GroupArray<'a> {
     /// Its name in the group (one path segment).
     pub name: String,
@@ -107,6 +107,9 @@ fn validate(req: &GroupRequest, arrays: &[GroupArray<'_>]) -> Result<()> {
             req.zarr_format
         )));
     }
+    if req.store.icechunk.is_some() {
+        check_icechunk(req.zarr_format, false)?;
+    }
     Ok(())
 }
 
@@ -155,73 +158,94 @@ pub fn save_group(
     validate(req, &arrays)?;
     let pool = threads::pool(req.threads)?;
     let options = CodecOptions::default().with_concurrent_target(pool.current_num_threads());
-    let container = Container::open(&req.location, &req.store, control.clone())?;
-    let lock_key = format!("{}\u{0}{}\u{0}group", container.id, req.group);
     let names: Vec<String> = arrays.iter().map(|a| a.name.clone()).collect();
-    let run = || {
-        let create = req.approach != Approach::Update;
-        let Some(mut txn) = Transaction::begin_group(&container, &req.group, &names, create)?
-        else {
-            return Err(SaveError::NotFound(format!(
-                "group '{}' does not exist; update needs existing arrays",
-                req.group
-            )));
-        };
-        // What is there, each array brought back to the last commit if a writer crashed.
-        finish_interrupted(&mut txn)?;
-        let mut nodes = Vec::new();
-        for a in &arrays {
-            let path = node(&req.group, &a.name);
-            let found = match hierarchy::read_node(txn.container(), &path) {
-                Err(SaveError::Corrupt(_)) if req.approach == Approach::Overwrite => Node::Missing,
-                other => other?,
+    let attempt = || {
+        let container = Container::open(&req.location, &req.store, control.clone())?;
+        let lock_key = format!("{}\u{0}{}\u{0}group", container.id, req.group);
+        let arrays = arrays.clone();
+        let run = || {
+            let create = req.approach != Approach::Update;
+            let Some(mut txn) = Transaction::begin_group(&container, &req.group, &names, create)?
+            else {
+                return Err(SaveError::NotFound(format!(
+                    "group '{}' does not exist; update needs existing arrays",
+                    req.group
+                )));
             };
-            nodes.push(match found {
-                Node::Array(e) if txn.recovered() => Node::Array(restore(&mut txn, &path, e)?),
-                Node::Group => {
-                    return Err(SaveError::InvalidArgument(format!(
-                        "array name '{}': '{path}' is a group, not an array",
-                        a.name
-                    )))
+            // What is there, each array brought back to the last commit if a writer crashed.
+            finish_interrupted(&mut txn)?;
+            let mut nodes = Vec::new();
+            for a in &arrays {
+                let path = node(&req.group, &a.name);
+                let found = match hierarchy::read_node(txn.container(), &path) {
+                    Err(SaveError::Corrupt(_)) if req.approach == Approach::Overwrite => {
+                        Node::Missing
+                    }
+                    other => other?,
+                };
+                nodes.push(match found {
+                    Node::Array(e) if txn.recovered() => Node::Array(restore(&mut txn, &path, e)?),
+                    Node::Group => {
+                        return Err(SaveError::InvalidArgument(format!(
+                            "array name '{}': '{path}' is a group, not an array",
+                            a.name
+                        )))
+                    }
+                    other => other,
+                });
+            }
+            let existing = nodes.iter().filter(|n| matches!(n, Node::Array(_))).count();
+            match req.approach {
+                Approach::Overwrite => create_all(req, &mut txn, arrays, &options, &control),
+                Approach::Append if existing == 0 => {
+                    create_all(req, &mut txn, arrays, &options, &control)
                 }
-                other => other,
-            });
-        }
-        let existing = nodes.iter().filter(|n| matches!(n, Node::Array(_))).count();
-        match req.approach {
-            Approach::Overwrite => create_all(req, &mut txn, arrays, &options, &control),
-            Approach::Append if existing == 0 => {
-                create_all(req, &mut txn, arrays, &options, &control)
-            }
-            Approach::Append if existing == arrays.len() => {
-                append_all(req, &mut txn, arrays, nodes, &options, &control)
-            }
-            Approach::Update if existing == arrays.len() => {
-                update_all(req, &mut txn, arrays, nodes, &options, &control)
-            }
-            _ => {
-                let missing: Vec<&str> = arrays
-                    .iter()
-                    .zip(&nodes)
-                    .filter(|(_, n)| matches!(n, Node::Missing))
-                    .map(|(a, _)| a.name.as_str())
-                    .collect();
-                if req.approach == Approach::Update {
-                    return Err(SaveError::NotFound(format!(
+                Approach::Append if existing == arrays.len() => {
+                    append_all(req, &mut txn, arrays, nodes, &options, &control)
+                }
+                Approach::Update if existing == arrays.len() => {
+                    update_all(req, &mut txn, arrays, nodes, &options, &control)
+                }
+                _ => {
+                    let missing: Vec<&str> = arrays
+                        .iter()
+                        .zip(&nodes)
+                        .filter(|(_, n)| matches!(n, Node::Missing))
+                        .map(|(a, _)| a.name.as_str())
+                        .collect();
+                    if req.approach == Approach::Update {
+                        return Err(SaveError::NotFound(format!(
                         "arrays {missing:?} do not exist in group '{}'; update needs existing arrays",
                         req.group
                     )));
-                }
-                Err(SaveError::InvalidArgument(format!(
+                    }
+                    Err(SaveError::InvalidArgument(format!(
                     "arrays {missing:?} do not exist in group '{}' and the others do: an append \
                      grows every array by the same rows, so create them together, or add one \
                      with its own save",
                     req.group
                 )))
+                }
             }
+        };
+        let mut outcomes = with_dataset_lock(&lock_key, || pool.install(run))?;
+        let snapshot_id = container.snapshot_id();
+        for (_, o) in &mut outcomes {
+            o.snapshot_id.clone_from(&snapshot_id);
         }
+        Ok(outcomes)
     };
-    with_dataset_lock(&lock_key, || pool.install(run))
+    retry_conflicts(req.store.icechunk.is_some(), attempt)
+}
+
+/// The commit message of a group save on an Icechunk repository.
+fn describe_group(req: &GroupRequest, what: &str, names: &[&str]) -> String {
+    let group = if req.group.is_empty() {
+        "/"
+    } else {
+        &req.group
+    };
+    format!("zarr-saver: {what} group '{group}' ({})", names.join(", "))
 }
 
 fn create_all(
@@ -274,7 +298,8 @@ fn create_all(
         consolidated::groups_with_copies(txn.container(), &planned[0].1, format)?;
     // A group this save creates is consolidated as xarray writes it: one copy at the
     // root, listing every node (xarray reads it there, for any group below).
-    let root_copy = new_group && !copies.iter().any(String::is_empty);
+    let root_copy =
+        new_group && !copies.iter().any(String::is_empty) && !txn.container().is_icechunk();
     let mut locked = copies.clone();
     if root_copy {
         locked.push(String::new());
@@ -327,6 +352,16 @@ fn create_all(
     } else {
         // An existing group: each array replaced atomically, then the group's
         // documents and the consolidated copies above the arrays.
+        let what = match req.approach {
+            Approach::Overwrite => "overwrite",
+            _ => "create",
+        };
+        let names: Vec<&str> = planned.iter().map(|p| p.0.as_str()).collect();
+        txn.container()
+            .describe(|| describe_group(req, what, &names));
+        for (key, doc) in &groups {
+            txn.container().declare(key, doc)?;
+        }
         for (_, path, data, _, new) in &planned {
             txn.mark_at(path, "overwrite")?;
             fill_array(txn, path, data, new, format, options, control)?;
@@ -352,6 +387,7 @@ fn create_all(
                     dtype,
                     region,
                     created: true,
+                    snapshot_id: None,
                 },
             )
         })
@@ -369,9 +405,6 @@ fn fill_array(
     control: &Control,
 ) -> Result<()> {
     txn.create_at(path, &[], |staging, at| {
-        let array = hierarchy::open_array(staging, at, &new.main)?;
-        write::write_region(&array, &vec![0; data.shape.len()], data, options, control)?;
-        control.check()?;
         let node = |name: &str| {
             if at.is_empty() {
                 name.to_string()
@@ -379,6 +412,12 @@ fn fill_array(
                 format!("{at}/{name}")
             }
         };
+        let array = hierarchy::open_array(staging, at, &new.main)?;
+        if format == 3 {
+            staging.declare(&node("zarr.json"), &new.main)?;
+        }
+        write::write_region(&array, &vec![0; data.shape.len()], data, options, control)?;
+        control.check()?;
         for (key, doc) in new.documents("", format) {
             staging.put_json(&node(key.trim_start_matches('/')), &doc)?;
         }
@@ -440,6 +479,10 @@ fn append_all(
         planned.push((a.name, path, existing, data, meta));
     }
     let format = planned[0].2.zarr_format();
+    let names: Vec<&str> = planned.iter().map(|p| p.0.as_str()).collect();
+    let rows = rows.map_or(0, |(n, _)| n);
+    txn.container()
+        .describe(|| describe_group(req, &format!("append {rows} rows to"), &names));
     // Each array's metadata temp file first (its sign, should the save crash), then
     // those of the consolidated copies and of the chunks each append touches, made
     // while others encode.
@@ -447,6 +490,7 @@ fn append_all(
     let mut arrays = Vec::new();
     let mut keys = Vec::new();
     for (_, path, existing, _, meta) in &planned {
+        txn.container().declare(&existing.key, meta)?;
         let array = hierarchy::open_array(txn.container(), path, meta)?;
         let mut start = vec![0; existing.shape.len()];
         start[axis] = existing.shape[axis];
@@ -483,6 +527,7 @@ fn append_all(
                 dtype: existing.dtype,
                 region,
                 created: false,
+                snapshot_id: None,
             },
         ));
     }
@@ -540,6 +585,9 @@ fn update_all(
     for (_, path, _, _, _) in &planned {
         txn.mark_at(path, "update")?;
     }
+    let names: Vec<&str> = planned.iter().map(|p| p.0.as_str()).collect();
+    txn.container()
+        .describe(|| describe_group(req, "update", &names));
     let mut outcomes = Vec::new();
     for (name, path, existing, data, resolved) in planned {
         let array = hierarchy::open_array(txn.container(), &path, &existing.meta)?;
@@ -558,6 +606,7 @@ fn update_all(
                 shape: existing.shape,
                 dtype: existing.dtype,
                 created: false,
+                snapshot_id: None,
             },
         ));
     }

@@ -7,13 +7,14 @@
 //! Modules: [`saver`] holds the rules of the three approaches; [`store::Transaction`]
 //! the commit protocol they all go through; [`hierarchy`] reads nodes and group
 //! documents; `write` encodes chunks (with the blosc accelerator in `blosc/`);
-//! [`store`] is where bytes go (local directories, object stores); `recovery` brings
-//! a dataset back to its last commit after a writer died mid-commit.
+//! [`store`] is where bytes go (local directories, object stores, and with the
+//! `icechunk` feature Icechunk repositories, where a save is one commit); `recovery`
+//! brings a dataset back to its last commit after a writer died mid-commit.
 //!
 //! Process-wide state, each created on first use and living until the process ends:
 //! - `lock`: one mutex per dataset, so saves to it in this process take turns.
 //! - `threads`: one rayon pool per requested thread count, and the core count.
-//! - `store::object`: one Tokio runtime for all object-store I/O.
+//! - `store::object`: one Tokio runtime for all object-store I/O (Icechunk's too).
 //! - `store::opener`: the thread that creates temp files ahead of a save.
 //! - `store::reaper`: the thread that removes displaced files (waited for at exit).
 //! - `store::temp`: this process's writer id (pid and token) and the temp-name counter.

@@ -92,6 +92,8 @@ pub struct SaveOutcome {
     pub region: Vec<(u64, u64)>,
     /// Whether this save created the array.
     pub created: bool,
+    /// The Icechunk snapshot this save committed (repositories only).
+    pub snapshot_id: Option<String>,
 }
 
 /// Rejects names that could escape the container or alias another node.
@@ -147,35 +149,85 @@ pub fn save_with_control(
     validate(req, &data)?;
     let pool = threads::pool(req.threads)?;
     let options = codec_options(pool.current_num_threads());
-    let container = Container::open(&req.location, &req.store, control.clone())?;
-    let lock_key = format!("{}\u{0}{}", container.id, req.dataset);
     // A small append touches one or two chunks: handing it to the pool costs more than it saves.
     let small = req.inline_small_appends
         && req.approach == Approach::Append
         && data.num_elements() * data.dtype().size().unwrap_or(32) as u64 <= SMALL_APPEND_BYTES;
-    if req.exclusive_chunks && req.approach == Approach::Update {
-        if let Some(txn) = Transaction::begin_exclusive_chunks(&container, &req.dataset) {
-            return pool.install(|| save_locked(req, txn, data, &options, &control));
+    let attempt = || {
+        let container = Container::open(&req.location, &req.store, control.clone())?;
+        if req.exclusive_chunks && req.approach == Approach::Update {
+            if let Some(txn) = Transaction::begin_exclusive_chunks(&container, &req.dataset) {
+                return pool.install(|| save_locked(req, txn, data.clone(), &options, &control));
+            }
+        }
+        let lock_key = format!("{}\u{0}{}", container.id, req.dataset);
+        let run = || {
+            let create = req.approach != Approach::Update;
+            let Some(txn) = Transaction::begin(&container, &req.dataset, create)? else {
+                return Err(not_found(req));
+            };
+            save_locked(req, txn, data.clone(), &options, &control)
+        };
+        let mut outcome =
+            with_dataset_lock(&lock_key, || if small { run() } else { pool.install(run) })?;
+        outcome.snapshot_id = container.snapshot_id();
+        Ok(outcome)
+    };
+    retry_conflicts(req.store.icechunk.is_some(), attempt)
+}
+
+/// Run a save; on an Icechunk repository, run it again from a fresh session when a
+/// concurrent commit changed what it read (an append's row count above all), a
+/// bounded number of times with growing, jittered pauses.
+pub(crate) fn retry_conflicts<T>(icechunk: bool, attempt: impl Fn() -> Result<T>) -> Result<T> {
+    const ATTEMPTS: u32 = 12;
+    let mut tries = 1;
+    loop {
+        match attempt() {
+            Err(SaveError::Conflict(_)) if icechunk && tries < ATTEMPTS => {
+                let jitter = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos() as u64 % 50);
+                let pause = 20 * u64::from(tries.min(8)) + jitter;
+                std::thread::sleep(std::time::Duration::from_millis(pause));
+                tries += 1;
+            }
+            Err(SaveError::Conflict(m)) if icechunk => {
+                return Err(SaveError::Conflict(format!(
+                    "{m} (gave up after {ATTEMPTS} attempts)"
+                )))
+            }
+            other => return other,
         }
     }
-    let run = || {
-        let create = req.approach != Approach::Update;
-        let Some(txn) = Transaction::begin(&container, &req.dataset, create)? else {
-            return Err(not_found(req));
-        };
-        save_locked(req, txn, data, &options, &control)
-    };
-    with_dataset_lock(&lock_key, || if small { run() } else { pool.install(run) })
 }
 
 /// Everything about a request that needs no store: checked before the first
 /// file-system or network call.
 fn validate(req: &SaveRequest, data: &NdData<'_>) -> Result<()> {
     validate_dataset_name(&req.dataset)?;
+    if req.store.icechunk.is_some() {
+        check_icechunk(req.create.zarr_format, req.create.consolidated)?;
+    }
     if req.approach == Approach::Overwrite {
         // Overwrite always creates: its whole array can be checked now.
         let dtype = req.dtype.unwrap_or(data.dtype());
         metadata::new_array(&data.shape, dtype, &req.create)?;
+    }
+    Ok(())
+}
+
+/// What an Icechunk repository holds: Zarr v3 nodes, listed by the repository itself.
+pub(crate) fn check_icechunk(zarr_format: u32, consolidated: bool) -> Result<()> {
+    if zarr_format != 3 {
+        return Err(SaveError::InvalidArgument(format!(
+            "zarrFormat {zarr_format}: an Icechunk repository holds Zarr v3 only"
+        )));
+    }
+    if consolidated {
+        return Err(SaveError::InvalidArgument(
+            "consolidated: an Icechunk repository lists its nodes itself and takes no consolidated metadata".into(),
+        ));
     }
     Ok(())
 }
@@ -269,10 +321,18 @@ fn create(
         docs,
         new: true,
     };
+    txn.container().describe(|| {
+        format!(
+            "zarr-saver: {} '{dataset}' with shape {:?}",
+            if req.approach == Approach::Overwrite {
+                "overwrite"
+            } else {
+                "create"
+            },
+            data.shape
+        )
+    });
     txn.create(&groups, |staging, path| {
-        let array = hierarchy::open_array(staging, path, &new.main)?;
-        write::write_region(&array, &vec![0; data.shape.len()], &data, options, control)?;
-        control.check()?;
         let node = |name: &str| {
             if path.is_empty() {
                 name.to_string()
@@ -280,14 +340,18 @@ fn create(
                 format!("{path}/{name}")
             }
         };
-        if let Some(attrs) = &new.v2_attributes {
-            staging.put_json(&node(".zattrs"), attrs)?;
-        }
         let key = if req.create.zarr_format == 2 {
             ".zarray"
         } else {
             "zarr.json"
         };
+        let array = hierarchy::open_array(staging, path, &new.main)?;
+        staging.declare(&node(key), &new.main)?;
+        write::write_region(&array, &vec![0; data.shape.len()], &data, options, control)?;
+        control.check()?;
+        if let Some(attrs) = &new.v2_attributes {
+            staging.put_json(&node(".zattrs"), attrs)?;
+        }
         staging.put_json(&node(key), &new.main)
     })?;
     txn.commit(None, |c| {
@@ -302,6 +366,7 @@ fn create(
         shape: data.shape,
         dtype,
         created: true,
+        snapshot_id: None,
     })
 }
 
@@ -397,6 +462,13 @@ fn append(
         write::chunk_keys(&array, &start, &data.shape, PREPARED_CHUNKS).unwrap_or_default(),
     );
     txn.prepare(keys);
+    txn.container().declare(&existing.key, &meta)?;
+    txn.container().describe(|| {
+        format!(
+            "zarr-saver: append rows {}..{} along axis {axis} to '{}'",
+            old[axis], shape[axis], req.dataset
+        )
+    });
     write::write_region_cached(&array, &start, &data, options, control, tails.as_ref())?;
     // The commit: until this rename lands, readers see the old shape.
     control.check()?;
@@ -420,6 +492,7 @@ fn append(
         dtype: existing.dtype,
         region,
         created: false,
+        snapshot_id: None,
     })
 }
 
@@ -456,6 +529,21 @@ fn update(
     let (data, resolved) = fit_update(data, req.dtype, &existing, selection, &what)?;
     let array = hierarchy::open_array(txn.container(), &req.dataset, &existing.meta)?;
     txn.mark("update")?;
+    txn.container().describe(|| {
+        let bounds: Vec<String> = resolved
+            .axes
+            .iter()
+            .map(|p| {
+                let (a, b) = p.bounds();
+                format!("{a}..{b}")
+            })
+            .collect();
+        format!(
+            "zarr-saver: update [{}] of '{}'",
+            bounds.join(", "),
+            req.dataset
+        )
+    });
     write::write_resolved(
         &array,
         &existing.chunk_shape,
@@ -473,6 +561,7 @@ fn update(
         dtype: existing.dtype,
         region,
         created: false,
+        snapshot_id: None,
     })
 }
 
@@ -624,4 +713,37 @@ fn stored_chunk_rows(
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::retry_conflicts;
+    use crate::error::SaveError;
+    use std::cell::Cell;
+
+    #[test]
+    fn icechunk_conflicts_are_retried_then_reported() {
+        let runs = Cell::new(0);
+        let lost = || {
+            runs.set(runs.get() + 1);
+            Err::<(), _>(SaveError::Conflict("lost".into()))
+        };
+        let err = retry_conflicts(true, lost).unwrap_err();
+        assert_eq!(err.code(), "ERR_ZARR_CONFLICT");
+        assert_eq!(runs.get(), 12);
+        // A plain store's conflict is reported at once; a later win is a win.
+        runs.set(0);
+        assert!(retry_conflicts(false, lost).is_err());
+        assert_eq!(runs.get(), 1);
+        runs.set(0);
+        let third_wins = || {
+            runs.set(runs.get() + 1);
+            if runs.get() < 3 {
+                Err(SaveError::Conflict("lost".into()))
+            } else {
+                Ok(runs.get())
+            }
+        };
+        assert_eq!(retry_conflicts(true, third_wins).unwrap(), 3);
+    }
 }

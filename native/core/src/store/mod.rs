@@ -3,6 +3,8 @@
 //! write path needs beyond get/set: versioned metadata reads and conditional
 //! commits. A [`Transaction`] owns the protocol of one save on top of it.
 
+#[cfg(feature = "icechunk")]
+pub mod icechunk;
 pub mod local;
 pub mod object;
 mod opener;
@@ -12,6 +14,18 @@ mod transaction;
 
 pub use temp::TEMP_PREFIX;
 pub use transaction::{Doc, Interrupted, Transaction};
+
+#[cfg(feature = "icechunk")]
+pub use self::icechunk::IcechunkOptions;
+
+/// Without the `icechunk` feature the option still parses, and a save that asks
+/// for it is refused.
+#[cfg(not(feature = "icechunk"))]
+#[derive(Debug, Clone, Default)]
+pub struct IcechunkOptions {
+    pub branch: String,
+    pub message: Option<String>,
+}
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,12 +68,16 @@ pub struct StoreOptions {
     /// Sync what a save writes before it returns, so it survives a power cut
     /// (local disk; an object store's completed PUT is durable already).
     pub durable: bool,
+    /// `filePath` is an Icechunk repository and a save is a commit on this branch.
+    pub icechunk: Option<IcechunkOptions>,
 }
 
 #[derive(Clone)]
 enum Backend {
     Local(PathBuf, Arc<local::AtomicFilesystemStore>),
     Object(Arc<object::ObjectBackend>),
+    #[cfg(feature = "icechunk")]
+    Icechunk(Arc<icechunk::Session>),
 }
 
 /// The store version a metadata document was read at; commits check it.
@@ -68,6 +86,9 @@ pub enum Version {
     /// Local files: the dataset lock already excludes other writers.
     Local,
     Object(object::Version),
+    /// An Icechunk session reads one snapshot; a concurrent commit is found when
+    /// this one commits.
+    Snapshot,
 }
 
 /// A Zarr hierarchy (the `filePath`) opened for writing.
@@ -106,6 +127,9 @@ impl Container {
     /// relative paths) or an `s3://`, `gs://`, `az://` URL. Every byte written
     /// through it is counted on `control`.
     pub fn open(location: &str, options: &StoreOptions, control: Arc<Control>) -> Result<Self> {
+        if let Some(icechunk) = &options.icechunk {
+            return Self::icechunk(location, options, icechunk, control);
+        }
         if location.contains("://") {
             let concurrency = options.concurrency.unwrap_or(object::DEFAULT_CONCURRENCY);
             let backend = object::ObjectBackend::open(
@@ -158,11 +182,83 @@ impl Container {
         }
     }
 
+    #[cfg(feature = "icechunk")]
+    fn icechunk(
+        location: &str,
+        options: &StoreOptions,
+        icechunk: &IcechunkOptions,
+        control: Arc<Control>,
+    ) -> Result<Self> {
+        let (session, storage) = icechunk::Session::open(
+            location,
+            &options.storage_options,
+            icechunk,
+            control.clone(),
+        )?;
+        Ok(Self {
+            storage,
+            id: redact(location),
+            backend: Backend::Icechunk(session),
+            control,
+            durable: false,
+        })
+    }
+
+    #[cfg(not(feature = "icechunk"))]
+    fn icechunk(
+        _location: &str,
+        _options: &StoreOptions,
+        _icechunk: &IcechunkOptions,
+        _control: Arc<Control>,
+    ) -> Result<Self> {
+        Err(SaveError::Unsupported(
+            "icechunk: this build of zarr-saver was made without Icechunk support".into(),
+        ))
+    }
+
+    /// Whether `filePath` is an Icechunk repository: it lists its nodes itself, so
+    /// nothing gets a consolidated copy, and it holds Zarr v3 only.
+    pub fn is_icechunk(&self) -> bool {
+        #[cfg(feature = "icechunk")]
+        if let Backend::Icechunk(_) = self.backend {
+            return true;
+        }
+        false
+    }
+
+    /// Say what the save does: an Icechunk commit's message unless one was given.
+    pub fn describe(&self, _what: impl FnOnce() -> String) {
+        #[cfg(feature = "icechunk")]
+        if let Backend::Icechunk(s) = &self.backend {
+            s.describe(_what());
+        }
+    }
+
+    /// The snapshot the save committed, on an Icechunk repository.
+    pub fn snapshot_id(&self) -> Option<String> {
+        #[cfg(feature = "icechunk")]
+        if let Backend::Icechunk(s) = &self.backend {
+            return s.snapshot_id();
+        }
+        None
+    }
+
+    /// Put the metadata of an array this save creates or resizes before its chunks,
+    /// where the store checks chunks against it (Icechunk, where it stays invisible
+    /// until the commit). Elsewhere metadata is the commit point and waits for it.
+    pub fn declare(&self, _path: &str, _meta: &Value) -> Result<()> {
+        #[cfg(feature = "icechunk")]
+        if let Backend::Icechunk(_) = self.backend {
+            return self.put_json(_path, _meta);
+        }
+        Ok(())
+    }
+
     /// The directory of a local container (`None` for object stores).
     pub fn local_root(&self) -> Option<&std::path::Path> {
         match &self.backend {
             Backend::Local(root, _) => Some(root),
-            Backend::Object(_) => None,
+            _ => None,
         }
     }
 
@@ -177,6 +273,11 @@ impl Container {
                 Ok(out)
             }
             Backend::Object(b) => b.list_keys(wanted),
+            #[cfg(feature = "icechunk")]
+            // Only a new consolidated copy lists keys, and repositories get none.
+            Backend::Icechunk(_) => Err(SaveError::Unsupported(
+                "an Icechunk repository gets no consolidated metadata".into(),
+            )),
         }
     }
 
@@ -188,6 +289,9 @@ impl Container {
                 .commit()
                 .map_err(|e| SaveError::store("committing chunks", e)),
             Backend::Object(b) => b.flush(),
+            // The session holds what was written until its commit.
+            #[cfg(feature = "icechunk")]
+            Backend::Icechunk(_) => Ok(()),
         }
     }
 
@@ -198,20 +302,27 @@ impl Container {
 
     /// Read a JSON document with the version a later conditional commit checks.
     pub fn get_json_versioned(&self, path: &str) -> Result<Option<(Value, Version)>> {
-        match &self.backend {
-            Backend::Local(..) => {
+        let version = match &self.backend {
+            Backend::Object(_) => None,
+            Backend::Local(..) => Some(Version::Local),
+            #[cfg(feature = "icechunk")]
+            Backend::Icechunk(_) => Some(Version::Snapshot),
+        };
+        match (&self.backend, version) {
+            (_, Some(version)) => {
                 let bytes = self
                     .storage
                     .get(&key(path)?)
                     .map_err(|e| SaveError::store(format!("reading {path}"), e))?;
                 bytes
-                    .map(|b| Ok((parse_json(path, &b)?, Version::Local)))
+                    .map(|b| Ok((parse_json(path, &b)?, version)))
                     .transpose()
             }
-            Backend::Object(b) => b
+            (Backend::Object(b), None) => b
                 .get_versioned(path)?
                 .map(|(bytes, v)| Ok((parse_json(path, &bytes)?, Version::Object(v))))
                 .transpose(),
+            _ => unreachable!("only object stores read object versions"),
         }
     }
 

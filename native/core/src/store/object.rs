@@ -29,7 +29,7 @@ use crate::control::Control;
 use crate::error::{Result, SaveError};
 
 /// One runtime for all object-store I/O: its threads only wait on sockets.
-fn runtime() -> &'static Runtime {
+pub(super) fn runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()

@@ -38,6 +38,10 @@ enum WriterLock {
     /// An object-store update whose chunks no other writer touches: see
     /// [`Transaction::begin_exclusive_chunks`].
     None,
+    /// An Icechunk session needs none of its own: the session is isolated until its
+    /// commit, and a local repository's lock is held by the session.
+    #[cfg(feature = "icechunk")]
+    Session,
 }
 
 impl WriterLock {
@@ -146,6 +150,8 @@ impl<'c> Transaction<'c> {
                 abandoned.extend(gone);
                 (WriterLock::Object(lease), None)
             }
+            #[cfg(feature = "icechunk")]
+            Backend::Icechunk(_) => (WriterLock::Session, None),
         };
         Ok(Some(Self {
             container,
@@ -186,7 +192,7 @@ impl<'c> Transaction<'c> {
                 recovered: false,
                 committed: false,
             }),
-            Backend::Local(..) => None,
+            _ => None,
         }
     }
 
@@ -263,6 +269,8 @@ impl<'c> Transaction<'c> {
                 };
                 (WriterLock::Object(take(&lease)?), None)
             }
+            #[cfg(feature = "icechunk")]
+            Backend::Icechunk(_) => (WriterLock::Session, None),
         };
         Ok(Some(Self {
             container,
@@ -425,6 +433,17 @@ impl<'c> Transaction<'c> {
                 fill(&staged, "")?;
                 staged.flush()
             }
+            // The session shows nothing before the commit: the old node goes and the
+            // new one is written in place. Icechunk checks chunks against the metadata
+            // in the session, which `fill` declares first.
+            #[cfg(feature = "icechunk")]
+            (Backend::Icechunk(session), _) => {
+                session.delete_node(&c.storage, node)?;
+                for (k, doc) in groups {
+                    c.put_json(k, doc)?;
+                }
+                fill(c, node)
+            }
             _ => unreachable!("the lock matches the backend"),
         }?;
         self.committed = true;
@@ -466,6 +485,16 @@ impl<'c> Transaction<'c> {
                 }
                 commit_conditionally(b, || after(c))
             })(),
+            #[cfg(feature = "icechunk")]
+            Backend::Icechunk(session) => (|| {
+                if let Some((path, value, _)) = metadata {
+                    c.put_json(path, value)?;
+                }
+                for (path, value, _) in after(c)? {
+                    c.put_json(&path, &value)?;
+                }
+                session.commit()
+            })(),
         };
         if let Err(e) = committed {
             c.rollback();
@@ -496,7 +525,7 @@ impl<'c> Transaction<'c> {
             .map(|(path, value, version)| {
                 let version = match version {
                     Version::Object(v) => v.to_json(),
-                    Version::Local => Value::Null,
+                    _ => Value::Null,
                 };
                 json!({"key": path, "value": value, "version": version})
             })
@@ -574,7 +603,7 @@ fn commit_conditionally(
             }
             let expected = match &version {
                 Version::Object(v) => Some(v),
-                Version::Local => None,
+                Version::Local | Version::Snapshot => None,
             };
             match b.put_if(&path, json_bytes(&value), expected) {
                 Ok(_) => written.push(path),
@@ -632,6 +661,9 @@ impl Container {
             Backend::Object(b) => {
                 let _ = b.flush();
             }
+            // An uncommitted session is dropped with the container.
+            #[cfg(feature = "icechunk")]
+            Backend::Icechunk(_) => {}
         }
     }
 
