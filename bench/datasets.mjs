@@ -30,7 +30,7 @@
  *
  * Exit status: 0 unless a run crashed or a read-back was wrong.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -66,6 +66,10 @@ const compressor = new Blosc({ cname: "lz4", clevel: 5, shuffle: 1 });
 
 const scratch = mkdtempSync(join(tmpdir(), "zarr-saver-bench-datasets-"));
 process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
+// Outputs stay until exit, each run's in a block group of its own (ext4's `chattr +T`,
+// best effort): a contender creating files right after another deleted thousands would
+// step over the freed inodes and pay for it (bench/README.md, Disk).
+spawnSync("chattr", ["+T", scratch], { stdio: "ignore" });
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
 
 /** Step k's rows: value k + column / 100 in every variable, time k*ROWS + i (as the xarray side). */
@@ -189,8 +193,6 @@ async function main() {
         } catch (err) {
           crashes.push(`${c.name} (repetition ${rep + 1}): ${err.message}`);
           log(`CRASH ${c.name}: ${err.message}`);
-        } finally {
-          rmSync(path, { recursive: true, force: true });
         }
       }
     }
