@@ -19,6 +19,8 @@
 //! - `store::reaper`: the thread that removes displaced files (waited for at exit).
 //! - `store::temp`: this process's writer id (pid and token) and the temp-name counter.
 //! - `tail_cache`: the last chunks appends wrote, decoded and encoded.
+//! - `store::icechunk` (feature `icechunk`): the repositories this process opened, so
+//!   their snapshot and manifest caches serve its later saves.
 //! - `blosc`: a pool of output buffers, and a scratch buffer per thread.
 
 #![deny(clippy::all)]
