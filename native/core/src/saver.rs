@@ -17,7 +17,7 @@ use crate::lock::with_dataset_lock;
 use crate::metadata::{self, CreateOptions};
 use crate::recovery::{self, restore};
 use crate::selection::{self, AxisSelection};
-use crate::store::{Container, StoreOptions, Transaction};
+use crate::store::{Container, StoreOptions, Transaction, Version};
 use crate::tail_cache::TailCache;
 use crate::threads;
 use crate::write;
@@ -230,6 +230,27 @@ pub(crate) fn check_icechunk(zarr_format: u32, consolidated: bool) -> Result<()>
         ));
     }
     Ok(())
+}
+
+/// The commit of an array's new metadata `meta` (an append's or a reservation's new
+/// shape), with every consolidated copy in `copies` rewritten in the same commit.
+fn commit_metadata(
+    txn: &mut Transaction<'_>,
+    dataset: &str,
+    (key, version): (&str, &Version),
+    meta: &Value,
+    copies: &[String],
+    format: u32,
+) -> Result<()> {
+    txn.lock_groups(copies)?;
+    let update = NodeDocs {
+        node: dataset.to_string(),
+        docs: vec![(key.to_string(), meta.clone())],
+        new: false,
+    };
+    txn.commit(Some((key, meta, version)), |c| {
+        consolidated::docs(c, copies, format, &update)
+    })
 }
 
 /// Appends up to this size run on the calling thread.
@@ -472,15 +493,14 @@ fn append(
     write::write_region_cached(&array, &start, &data, options, control, tails.as_ref())?;
     // The commit: until this rename lands, readers see the old shape.
     control.check()?;
-    txn.lock_groups(&copies)?;
-    let update = NodeDocs {
-        node: req.dataset.clone(),
-        docs: vec![(existing.key.clone(), meta.clone())],
-        new: false,
-    };
-    txn.commit(Some((&existing.key, &meta, &existing.version)), |c| {
-        consolidated::docs(c, &copies, format, &update)
-    })?;
+    commit_metadata(
+        &mut txn,
+        &req.dataset,
+        (&existing.key, &existing.version),
+        &meta,
+        &copies,
+        format,
+    )?;
     if let Some(tails) = tails {
         tails.commit();
     }
@@ -659,15 +679,14 @@ pub fn reserve(req: &ReserveRequest) -> Result<Reservation> {
         hierarchy::open_array(txn.container(), &req.dataset, &meta)?;
         txn.prepare(vec![crate::store::key(&existing.key)?]);
         let copies = consolidated::groups_with_copies(txn.container(), &req.dataset, format)?;
-        txn.lock_groups(&copies)?;
-        let update = NodeDocs {
-            node: req.dataset.clone(),
-            docs: vec![(existing.key.clone(), meta.clone())],
-            new: false,
-        };
-        txn.commit(Some((&existing.key, &meta, &existing.version)), |c| {
-            consolidated::docs(c, &copies, format, &update)
-        })?;
+        commit_metadata(
+            &mut txn,
+            &req.dataset,
+            (&existing.key, &existing.version),
+            &meta,
+            &copies,
+            format,
+        )?;
         Ok(reservation)
     })
 }
