@@ -11,14 +11,22 @@ const ROOT = join(import.meta.dirname, "..", "..");
 const WRITER = join(ROOT, "__test__", "fixtures", "icechunk-writer.mjs");
 const GROUP_WRITER = join(ROOT, "__test__", "fixtures", "icechunk-group-writer.mjs");
 
-/** Where a repository is: a local directory, or a prefix of a bucket on an S3 endpoint. */
+/** Where a repository is: a local directory, a prefix of a bucket on an S3 endpoint, or of a container on an Azure Blob endpoint. */
 export type RepoAt =
   | { local: string }
-  | { s3: { bucket: string; prefix: string; endpoint: string; region: string; key: string; secret: string } };
+  | { s3: { bucket: string; prefix: string; endpoint: string; region: string; key: string; secret: string } }
+  | { az: { container: string; prefix: string; endpoint: string; account: string; key: string } };
 
 /** `filePath` and `storageOptions` of a saver for `at`. */
 export function saverTarget(at: RepoAt): { filePath: string; storageOptions?: Record<string, string | boolean> } {
   if ("local" in at) return { filePath: at.local };
+  if ("az" in at) {
+    const { container, prefix, endpoint, account, key } = at.az;
+    return {
+      filePath: `az://${container}/${prefix}`,
+      storageOptions: { accountName: account, accessKey: key, endpoint, allowHttp: true },
+    };
+  }
   const { bucket, prefix, endpoint, region, key, secret } = at.s3;
   return {
     filePath: `s3://${bucket}/${prefix}`,
@@ -47,6 +55,10 @@ import icechunk, json, sys, zarr
 at, branch, names = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 if "local" in at:
     storage = icechunk.local_filesystem_storage(at["local"])
+elif "az" in at:
+    az = at["az"]
+    storage = icechunk.azure_storage(account=az["account"], container=az["container"], prefix=az["prefix"],
+                                     access_key=az["key"], config={"endpoint": az["endpoint"], "allow_http": "true"})
 else:
     s3 = at["s3"]
     storage = icechunk.s3_storage(bucket=s3["bucket"], prefix=s3["prefix"], endpoint_url=s3["endpoint"],

@@ -366,29 +366,47 @@ impl Repositories {
     }
 }
 
-/// An object-store repository at `s3://bucket/prefix`, with the client options of
-/// `storageOptions` (the subset Icechunk's S3 client takes; any other is refused).
+/// An object-store repository at `s3://`, `gs://` or `az://` `bucket/prefix`, with the
+/// client options of `storageOptions`.
 fn object_storage(
     location: &str,
     options: &BTreeMap<String, String>,
 ) -> Result<Arc<dyn Storage + Send + Sync>> {
-    use icechunk::storage::{S3Credentials, S3Options, S3StaticCredentials};
     let shown = super::redact(location);
     let url = url::Url::parse(location).map_err(|e| {
         SaveError::InvalidArgument(format!("filePath '{shown}' is not a valid URL: {e}"))
     })?;
-    if !matches!(url.scheme(), "s3" | "s3a") {
-        return Err(SaveError::Unsupported(format!(
-            "filePath '{shown}': Icechunk repositories are written locally or on S3 (s3://)"
-        )));
-    }
     let bucket = url.host_str().unwrap_or_default().to_string();
     let prefix = url.path().trim_matches('/').to_string();
     if bucket.is_empty() || prefix.is_empty() {
         return Err(SaveError::InvalidArgument(format!(
-            "filePath '{shown}' must name a bucket and a prefix inside it (s3://bucket/repo)"
+            "filePath '{shown}' must name a bucket and a prefix inside it ({}://bucket/repo)",
+            url.scheme()
         )));
     }
+    let storage = match url.scheme() {
+        "s3" | "s3a" => block_on(s3_storage(bucket, prefix, options)?),
+        "gs" | "gcs" => gcs_storage(bucket, prefix, options)?,
+        "az" | "abfs" | "azure" => block_on(azure_storage(bucket, prefix, options)?),
+        _ => {
+            return Err(SaveError::Unsupported(format!(
+                "filePath '{shown}': Icechunk repositories are written locally or on \
+                 S3 (s3://), Google Cloud Storage (gs://) or Azure Blob Storage (az://)"
+            )))
+        }
+    };
+    storage.map_err(|e| io_error(&format!("opening {shown}"), e.kind()))
+}
+
+type StorageResult = icechunk::storage::StorageResult<Arc<dyn Storage + Send + Sync>>;
+
+/// Icechunk's S3 client, which takes the subset of options below (any other is refused).
+fn s3_storage(
+    bucket: String,
+    prefix: String,
+    options: &BTreeMap<String, String>,
+) -> Result<impl core::future::Future<Output = StorageResult>> {
+    use icechunk::storage::{S3Credentials, S3Options, S3StaticCredentials};
     let flag = |key: &str, value: &str| match value.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
@@ -436,7 +454,7 @@ fn object_storage(
             ))
         }
     };
-    block_on(icechunk::new_s3_object_store_storage(
+    Ok(icechunk::new_s3_object_store_storage(
         config,
         bucket,
         Some(prefix),
@@ -444,7 +462,134 @@ fn object_storage(
         Vec::new(),
         Vec::new(),
     ))
-    .map_err(|e| io_error(&format!("opening {shown}"), e.kind()))
+}
+
+/// Icechunk's Azure client, configured as a plain `az://` save's client is: the
+/// `AZURE_*` environment, then every option of `storageOptions` (the account name
+/// among them, or `AZURE_STORAGE_ACCOUNT_NAME`).
+fn azure_storage(
+    container: String,
+    prefix: String,
+    options: &BTreeMap<String, String>,
+) -> Result<impl core::future::Future<Output = StorageResult>> {
+    use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+    let config = object::config_keys::<AzureConfigKey>(options, "azure_")?;
+    let builder = config
+        .iter()
+        .fold(MicrosoftAzureBuilder::from_env(), |b, (k, v)| {
+            b.with_config(*k, v.clone())
+        });
+    let account = builder
+        .get_config_value(&AzureConfigKey::AccountName)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            SaveError::InvalidArgument(
+                "storageOptions.accountName (or AZURE_STORAGE_ACCOUNT_NAME) must name the \
+                 storage account of an az:// Icechunk repository"
+                    .into(),
+            )
+        })?;
+    let config = config
+        .into_iter()
+        .map(|(k, v)| (k.as_ref().to_string(), v))
+        .collect();
+    Ok(icechunk::storage::new_azure_blob_storage(
+        account,
+        container,
+        Some(prefix),
+        None, // the environment, then `config`: as the plain client
+        Some(config),
+    ))
+}
+
+/// Icechunk's GCS client, with the plain `gs://` client's options and its rule for
+/// credentials: no token for `skipSignature` or an emulator's `baseUrl`, the given
+/// ones as object_store reads them, and the metadata server only when nothing was
+/// given, within a bound.
+fn gcs_storage(
+    bucket: String,
+    prefix: String,
+    options: &BTreeMap<String, String>,
+) -> Result<StorageResult> {
+    use icechunk::storage::{GcsBearerCredential, GcsCredentials, GcsStaticCredentials};
+    use object::GcsCredentialSource;
+    use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+    let mut config = object::config_keys::<GoogleConfigKey>(options, "google_")?;
+    let builder = config
+        .iter()
+        .fold(GoogleCloudStorageBuilder::from_env(), |b, (k, v)| {
+            b.with_config(*k, v.clone())
+        });
+    let credentials = match object::gcs_credential_source(&builder) {
+        GcsCredentialSource::None => {
+            config.push((GoogleConfigKey::SkipSignature, "true".into()));
+            GcsCredentials::Static(GcsStaticCredentials::BearerToken(GcsBearerCredential {
+                bearer: String::new(),
+                expires_after: None,
+            }))
+        }
+        GcsCredentialSource::Given => GcsCredentials::FromEnv,
+        GcsCredentialSource::MetadataServer => {
+            GcsCredentials::Refreshable(Arc::new(MetadataServerToken::new(bucket.clone())))
+        }
+    };
+    let config = config
+        .into_iter()
+        .map(|(k, v)| (k.as_ref().to_string(), v))
+        .collect();
+    Ok(icechunk::storage::new_gcs_storage(
+        bucket,
+        Some(prefix),
+        Some(credentials),
+        Some(config),
+        Vec::new(),
+        Vec::new(),
+    ))
+}
+
+/// A GCS token from the metadata server, as a plain `gs://` save gets one when nothing
+/// else was given: bounded in time, failing with the sources that were looked at.
+/// (Icechunk asks for credentials through this serialisable trait.)
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct MetadataServerToken {
+    bucket: String,
+    /// Built on first use; it caches the token until it expires.
+    #[serde(skip)]
+    provider: OnceLock<object_store::gcp::GcpCredentialProvider>,
+}
+
+impl MetadataServerToken {
+    fn new(bucket: String) -> Self {
+        Self {
+            bucket,
+            provider: OnceLock::new(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+#[typetag::serde(name = "zarr_saver_metadata_server_token")]
+impl icechunk::storage::GcsCredentialsFetcher for MetadataServerToken {
+    async fn get(&self) -> std::result::Result<icechunk::storage::GcsBearerCredential, String> {
+        let provider = match self.provider.get() {
+            Some(p) => p.clone(),
+            None => {
+                let builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(&self.bucket);
+                let p = object::metadata_server_credentials(builder).map_err(|e| e.to_string())?;
+                self.provider.get_or_init(|| p).clone()
+            }
+        };
+        let token = provider.get_credential().await.map_err(|e| match e {
+            object_store::Error::Generic { source, .. } => source.to_string(),
+            other => other.to_string(),
+        })?;
+        Ok(icechunk::storage::GcsBearerCredential {
+            bearer: token.bearer.clone(),
+            // None: asked again for every request, answered from the provider's cache
+            expires_after: None,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -59,6 +59,36 @@ fn storage_error(err: object_store::Error) -> StorageError {
     StorageError::Other(err.to_string())
 }
 
+/// `options` (already snake_case) parsed as one provider's config keys, a key either
+/// as given or with the provider's `prefix` (`aws_`, `google_`, `azure_`) left off;
+/// with the client timeouts every save gets unless given.
+pub(super) fn config_keys<K: std::str::FromStr>(
+    options: &BTreeMap<String, String>,
+    prefix: &str,
+) -> Result<Vec<(K, String)>> {
+    // Timeouts go in as config keys: `with_client_options` would drop the client
+    // settings `from_env` read (AWS_ALLOW_HTTP, ...).
+    let mut options = options.clone();
+    options
+        .entry("connect_timeout".into())
+        .or_insert_with(|| "5s".into());
+    options
+        .entry("timeout".into())
+        .or_insert_with(|| "60s".into());
+    options
+        .into_iter()
+        .map(|(key, value)| {
+            let parsed = key
+                .parse()
+                .or_else(|_| format!("{prefix}{key}").parse())
+                .map_err(|_| {
+                    SaveError::InvalidArgument(format!("storageOptions: unknown option '{key}'"))
+                })?;
+            Ok((parsed, value))
+        })
+        .collect()
+}
+
 /// Build the client for `url` from `options` (already snake_case; `aws_` may be left off)
 /// on top of the usual environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
 fn build_client(
@@ -71,28 +101,13 @@ fn build_client(
         retry_timeout: Duration::from_secs(30),
         ..Default::default()
     };
-    // Timeouts go in as config keys: `with_client_options` would drop the client
-    // settings `from_env` read (AWS_ALLOW_HTTP, ...).
-    let mut options = options.clone();
-    options
-        .entry("connect_timeout".into())
-        .or_insert_with(|| "5s".into());
-    options
-        .entry("timeout".into())
-        .or_insert_with(|| "60s".into());
-    let unknown =
-        |key: &str| SaveError::InvalidArgument(format!("storageOptions: unknown option '{key}'"));
     let invalid =
         |e: object_store::Error| SaveError::InvalidArgument(format!("storageOptions: {e}"));
     macro_rules! configure {
         ($builder:expr, $key_type:ty, $prefix:literal, $finish:expr) => {{
             let mut b = $builder.with_url(url.as_str()).with_retry(retry);
-            for (key, value) in &options {
-                let parsed: $key_type = key
-                    .parse()
-                    .or_else(|_| format!("{}{key}", $prefix).parse())
-                    .map_err(|_| unknown(key))?;
-                b = b.with_config(parsed, value.clone());
+            for (key, value) in config_keys::<$key_type>(options, $prefix)? {
+                b = b.with_config(key, value);
             }
             Arc::new($finish(b)?.build().map_err(invalid)?) as Arc<dyn ObjectStore>
         }};
@@ -129,22 +144,28 @@ fn build_client(
 /// request would otherwise hang until the connection and retry timeouts run out.
 const METADATA_WAIT: Duration = Duration::from_secs(5);
 
-/// The GCS client's credentials, chosen so that it asks the metadata server for a token
-/// only when nothing else was given:
+/// Where a GCS client takes its token from, chosen so that it asks the metadata
+/// server only when nothing else was given:
 ///
-/// - `skip_signature`, or a `base_url` (an emulator, a proxy) with no credentials: no
-///   token at all. object_store's GCS client still fetches one for writes even with
-///   `skip_signature`, so an empty bearer (as its `disable_oauth` keys do) is set.
+/// - `skip_signature`, or a `base_url` (an emulator, a proxy) with no credentials:
+///   [`GcsCredentialSource::None`].
 /// - a service account (path or key), `application_credentials`, a `bearer_token` (from
 ///   storageOptions or `GOOGLE_*` variables) or gcloud's application-default file:
-///   object_store's own handling.
-/// - nothing: the metadata server, bounded by [`METADATA_WAIT`], failing with the list
-///   of the sources that were looked at.
-fn gcs_credentials(
-    builder: object_store::gcp::GoogleCloudStorageBuilder,
-) -> std::result::Result<object_store::gcp::GoogleCloudStorageBuilder, object_store::Error> {
-    use object_store::gcp::{GcpCredential, GoogleConfigKey as Key};
-    use object_store::StaticCredentialProvider;
+///   [`GcsCredentialSource::Given`], object_store's own handling.
+/// - nothing: [`GcsCredentialSource::MetadataServer`], bounded by [`METADATA_WAIT`] and
+///   failing with the list of the sources that were looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GcsCredentialSource {
+    None,
+    Given,
+    MetadataServer,
+}
+
+/// The credential source of a GCS client `builder` would build.
+pub(super) fn gcs_credential_source(
+    builder: &object_store::gcp::GoogleCloudStorageBuilder,
+) -> GcsCredentialSource {
+    use object_store::gcp::GoogleConfigKey as Key;
     let set = |key: Key| {
         builder
             .get_config_value(&key)
@@ -168,20 +189,47 @@ fn gcs_credentials(
     .any(set)
         || gcloud_default_credentials_file().is_some_and(|p| p.exists());
     if skip || (!given && set(Key::BaseUrl)) {
-        let anonymous = StaticCredentialProvider::new(GcpCredential {
-            bearer: String::new(),
-        });
-        return Ok(builder
-            .with_skip_signature(true)
-            .with_credentials(Arc::new(anonymous)));
+        GcsCredentialSource::None
+    } else if given {
+        GcsCredentialSource::Given
+    } else {
+        GcsCredentialSource::MetadataServer
     }
-    if given {
-        return Ok(builder);
-    }
-    // Nothing given: the provider object_store would use (the metadata server), with a
-    // bound and an error that says where else credentials could have come from.
-    let inner = builder.clone().build()?.credentials().clone();
-    Ok(builder.with_credentials(Arc::new(MetadataServerCredentials { inner })))
+}
+
+/// The GCS client's credentials by [`gcs_credential_source`]. With no token at all,
+/// object_store's GCS client still fetches one for writes even with `skip_signature`,
+/// so an empty bearer (as its `disable_oauth` keys do) is set.
+fn gcs_credentials(
+    builder: object_store::gcp::GoogleCloudStorageBuilder,
+) -> std::result::Result<object_store::gcp::GoogleCloudStorageBuilder, object_store::Error> {
+    use object_store::gcp::GcpCredential;
+    use object_store::StaticCredentialProvider;
+    Ok(match gcs_credential_source(&builder) {
+        GcsCredentialSource::None => {
+            let anonymous = StaticCredentialProvider::new(GcpCredential {
+                bearer: String::new(),
+            });
+            builder
+                .with_skip_signature(true)
+                .with_credentials(Arc::new(anonymous))
+        }
+        GcsCredentialSource::Given => builder,
+        GcsCredentialSource::MetadataServer => {
+            let provider = metadata_server_credentials(builder.clone())?;
+            builder.with_credentials(provider)
+        }
+    })
+}
+
+/// The token provider object_store would use for `builder` when nothing was given (the
+/// metadata server), bounded by [`METADATA_WAIT`], with an error that says where else
+/// credentials could have come from.
+pub(super) fn metadata_server_credentials(
+    builder: object_store::gcp::GoogleCloudStorageBuilder,
+) -> std::result::Result<object_store::gcp::GcpCredentialProvider, object_store::Error> {
+    let inner = builder.build()?.credentials().clone();
+    Ok(Arc::new(MetadataServerCredentials { inner }))
 }
 
 /// gcloud's application-default credentials file, which object_store reads when present.

@@ -1,36 +1,87 @@
 /**
- * Icechunk repositories on S3 (the moto server of the object-store tests), read
- * back by Python icechunk:
+ * Icechunk repositories on object stores, S3 (the moto server of the object-store tests)
+ * and Azure Blob Storage (Azurite), read back by Python icechunk:
  *
  * - appends and an update, each one commit, values and history as Python sees them;
  * - a GroupSaver save is one commit for all its arrays;
  * - 3 processes x 8 appends racing for the branch: Icechunk's conflict detection
  *   and the retried save lose and double no batch;
- * - options Icechunk's S3 client does not take are refused, naming the option.
+ * - options the store's client does not take are refused, naming the option;
+ * - refused credentials and a missing container are StoreErrors without the secret.
+ *
+ * gs:// repositories are not written here: Icechunk's GCS client uploads through the
+ * XML API, which no GCS emulator installable here implements (object-store-gcs.test.ts
+ * checks which credentials their client uses).
  *
  * Child processes import the built package: run `npm run build` after changing src/ or native/.
  */
 import { describe, expect, it } from "vitest";
-import { GroupSaver, InvalidArgumentError, ZarrSaver } from "../src/index.js";
+import { GroupSaver, InvalidArgumentError, StoreError, ZarrSaver } from "../src/index.js";
+import { AZURITE_ACCOUNT, AZURITE_KEY, useAzurite } from "./helpers/emulators.js";
 import { type ArrayAt, batchesIn, history, type RepoAt, saverTarget, startWriter } from "./helpers/icechunk.js";
 import { MOTO_KEY, MOTO_REGION, MOTO_SECRET, useMoto } from "./helpers/moto.js";
 
-const BUCKET = "ice";
-const s3 = useMoto({ buckets: [BUCKET] });
-
 let repos = 0;
-const repoAt = (): RepoAt => ({
-  s3: {
-    bucket: BUCKET,
-    prefix: `repo${repos++}`,
-    endpoint: s3().endpoint,
-    region: MOTO_REGION,
-    key: MOTO_KEY,
-    secret: MOTO_SECRET,
-  },
-});
 
 describe("an Icechunk repository on S3", () => {
+  const BUCKET = "ice";
+  const s3 = useMoto({ buckets: [BUCKET] });
+  onObjectStore(() => ({
+    s3: {
+      bucket: BUCKET,
+      prefix: `repo${repos++}`,
+      endpoint: s3().endpoint,
+      region: MOTO_REGION,
+      key: MOTO_KEY,
+      secret: MOTO_SECRET,
+    },
+  }));
+});
+
+describe("an Icechunk repository on Azure Blob Storage", () => {
+  const CONTAINER = "ice";
+  const azure = useAzurite({ containers: [CONTAINER] });
+  const repoAt = (): RepoAt => ({
+    az: {
+      container: CONTAINER,
+      prefix: `repo${repos++}`,
+      endpoint: azure().endpoint,
+      account: AZURITE_ACCOUNT,
+      key: AZURITE_KEY,
+    },
+  });
+  onObjectStore(repoAt);
+
+  it("without an account name the save is refused by name, before any request", async () => {
+    const { filePath, storageOptions } = saverTarget(repoAt());
+    const { accountName: _, ...rest } = storageOptions as Record<string, string | boolean>;
+    const saver = new ZarrSaver(filePath, { storageOptions: rest, icechunk: {} });
+    await expect(saver.save([1])).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(saver.save([1])).rejects.toThrow(/accountName/);
+  });
+
+  it("a refused key and a missing container are StoreErrors without the key", async () => {
+    const wrongKey = Buffer.from("not-the-account-key-0123456789abcdef").toString("base64");
+    const { filePath, storageOptions } = saverTarget(repoAt());
+    for (const [path, options] of [
+      [filePath, { ...storageOptions, accessKey: wrongKey }],
+      [filePath.replace(`az://${CONTAINER}/`, "az://no-such-container/"), storageOptions],
+    ] as const) {
+      const err = await new ZarrSaver(path, { storageOptions: options, icechunk: {} }).save([1]).then(
+        () => expect.unreachable("the save succeeded"),
+        (e: unknown) => e as StoreError,
+      );
+      expect(err).toBeInstanceOf(StoreError);
+      for (const secret of [wrongKey, AZURITE_KEY]) {
+        expect(err.message).not.toContain(secret);
+        expect(String(err.stack)).not.toContain(secret);
+      }
+    }
+  });
+});
+
+/** The tests every object store runs, each on a fresh repository of `repoAt()`. */
+function onObjectStore(repoAt: () => RepoAt): void {
   it("appends and an update: one commit each, read back by Python icechunk", async () => {
     const at = repoAt();
     const { filePath, storageOptions } = saverTarget(at);
@@ -98,10 +149,10 @@ describe("an Icechunk repository on S3", () => {
     expect(h.ancestry).toHaveLength(25);
   });
 
-  it("an option Icechunk's S3 client does not take is refused by name", async () => {
+  it("an option the store's client does not take is refused by name", async () => {
     const { filePath, storageOptions } = saverTarget(repoAt());
     const saver = new ZarrSaver(filePath, { storageOptions: { ...storageOptions, requestPayer: true }, icechunk: {} });
     await expect(saver.save([1])).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(saver.save([1])).rejects.toThrow(/request_payer/);
   });
-});
+}
