@@ -7,7 +7,9 @@
  * - 3 processes x 8 appends racing for the branch: Icechunk's conflict detection
  *   and the retried save lose and double no batch;
  * - options the store's client does not take are refused, naming the option;
- * - refused credentials and a missing container are StoreErrors without the secret.
+ * - refused credentials and a missing container are StoreErrors without the secret;
+ * - on S3, a save that loses the race for the branch every time: after its bounded
+ *   retries a ConflictError, and nothing of it on the branch.
  *
  * gs:// repositories are not written here: Icechunk's GCS client uploads through the
  * XML API, which no GCS emulator installable here implements (object-store-gcs.test.ts
@@ -15,8 +17,10 @@
  *
  * Child processes import the built package: run `npm run build` after changing src/ or native/.
  */
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { GroupSaver, InvalidArgumentError, StoreError, ZarrSaver } from "../src/index.js";
+import { ConflictError, GroupSaver, InvalidArgumentError, StoreError, ZarrSaver } from "../src/index.js";
 import { AZURITE_ACCOUNT, AZURITE_KEY, useAzurite } from "./helpers/emulators.js";
 import { type ArrayAt, batchesIn, history, type RepoAt, saverTarget, startWriter } from "./helpers/icechunk.js";
 import { MOTO_KEY, MOTO_REGION, MOTO_SECRET, useMoto } from "./helpers/moto.js";
@@ -36,6 +40,64 @@ describe("an Icechunk repository on S3", () => {
       secret: MOTO_SECRET,
     },
   }));
+});
+
+describe("an Icechunk repository on S3, a writer that always loses the race", () => {
+  const BUCKET = "ice";
+  const s3 = useMoto({ buckets: [BUCKET] });
+
+  it("is retried a bounded number of times, then ConflictError, and the branch holds nothing of it", async () => {
+    const at: RepoAt = {
+      s3: { bucket: BUCKET, prefix: "raced", endpoint: s3().endpoint, region: MOTO_REGION, key: MOTO_KEY, secret: MOTO_SECRET },
+    };
+    const commitOther = async (writer: number) => {
+      const { code, err } = await startWriter(at, writer, 1).closed;
+      expect(code, err).toBe(0);
+    };
+    await commitOther(0);
+    // Between the loser's session and its commit (the conditional PUT of the repository's
+    // info file), another process commits an append to the same array, every time.
+    const target = new URL(s3().endpoint);
+    let interposed = 0;
+    const proxy = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", async () => {
+        if (req.method === "PUT" && req.url?.split("?")[0] === `/${BUCKET}/raced/repo`) await commitOther(++interposed);
+        const forward = request(
+          { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+          (up) => {
+            res.writeHead(up.statusCode ?? 502, up.headers);
+            up.pipe(res);
+          },
+        );
+        forward.end(Buffer.concat(chunks));
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    try {
+      const { filePath, storageOptions } = saverTarget(at);
+      const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const loser = new ZarrSaver(filePath, {
+        datasetName: "log",
+        storageOptions: { ...storageOptions, endpoint },
+        icechunk: {},
+      });
+      const err = await loser.save({ data: new Float64Array([-1, -1, -1]), shape: [1, 3] }, { chunks: [4, 3] }).then(
+        () => expect.unreachable("the save won a race it was made to lose"),
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ConflictError);
+      expect((err as ConflictError).message).toMatch(/gave up after 12 attempts/);
+    } finally {
+      proxy.close();
+    }
+    expect(interposed).toBe(12);
+    const h = history(at, ["log"]);
+    expect(h.ancestry).toHaveLength(2 + 12); // the repository's first commit, the first save, one per race
+    const head = h.at[h.ancestry[0]?.id as string]?.log as ArrayAt;
+    expect(batchesIn(head.values as number[][])).toEqual(Array.from({ length: 13 }, (_, w) => `${w}:0`));
+  }, 120_000);
 });
 
 describe("an Icechunk repository on Azure Blob Storage", () => {

@@ -21,6 +21,16 @@ export function icechunkPython(): string {
 
 /** Run a Python snippet with icechunk; `args` arrive as sys.argv[1:]; stdout is parsed as JSON. */
 export function runIcechunkPython<T = unknown>(code: string, args: string[] = []): T {
-  const out = execFileSync(icechunkPython(), ["-c", code, ...args], { encoding: "utf8", maxBuffer: 1 << 28 });
-  return JSON.parse(out) as T;
+  try {
+    const out = execFileSync(icechunkPython(), ["-c", code, ...args], {
+      encoding: "utf8",
+      maxBuffer: 1 << 28,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    return JSON.parse(out) as T;
+  } catch (e) {
+    // The traceback, not only "Command failed", in the test's failure
+    const stderr = (e as { stderr?: string }).stderr;
+    throw stderr ? new Error(`icechunk Python failed:\n${stderr}`) : e;
+  }
 }
