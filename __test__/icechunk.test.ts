@@ -120,6 +120,33 @@ print(json.dumps({"attrs": dict(a.attrs), "dtype": str(a.dtype), "codecs": repr(
     expect(meta.codecs).toMatch(/Zstd/);
   });
 
+  it("an append after another writer rewrote the tail chunk builds on that writer's values", async () => {
+    // The appender keeps the tail chunk it wrote for its next append; Python's commit
+    // in between replaces that chunk, and the next append must read it again. (Rows
+    // of noise: a chunk small after compression would be inlined in the manifest,
+    // and only chunks stored as objects are kept.)
+    const repo = join(tempDir("zs-ice-"), "repo");
+    const appender = new ZarrSaver(repo, { datasetName: "t", icechunk: {} });
+    const rows = Array.from({ length: 64 }, (_, i) => [Math.sin(i + 1) * 1e6, Math.cos(i + 1) / 3]);
+    await appender.save(rows, { chunks: [128, 2] });
+    await appender.save([[2, 2]]);
+    runIcechunkPython(
+      `
+import icechunk, json, sys, zarr
+repo = icechunk.Repository.open(icechunk.local_filesystem_storage(sys.argv[1]))
+session = repo.writable_session("main")
+zarr.open_group(session.store)["t"][1] = [-2, -2]
+print(json.dumps(session.commit("python rewrites row 1")))
+`,
+      [repo],
+    );
+    const last = await appender.save([[3, 3]]);
+    const h = history({ local: repo }, ["t"]);
+    const expected = [...rows, [2, 2], [3, 3]];
+    expected[1] = [-2, -2];
+    expect(h.at[last.snapshotId as string]?.t).toEqual({ shape: [66, 2], values: expected });
+  });
+
   it("a GroupSaver save is one commit for all its arrays", async () => {
     const repo = join(tempDir("zs-ice-"), "repo");
     const ds = new GroupSaver(repo, { group: "ds", icechunk: {} });

@@ -123,6 +123,12 @@ async function main() {
   const rowsPerSave = 100;
   const scratch = mkdtempSync(join(args.tmp ?? tmpdir(), "zarr-saver-bench-icechunk-"));
   process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
+  // Repositories stay until exit, in a block group of their own (ext4's `chattr +T`,
+  // best effort): a contender creating its thousands of small files right after
+  // another's were deleted would step over the freed inodes and run 2-3x slower
+  // (bench/README.md, Disk).
+  spawnSync("chattr", ["+T", scratch], { stdio: "ignore" });
+  for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
   const dataFile = join(scratch, "data.f64");
   writeDataFile(dataFile, Math.max(bulkRows, saves * rowsPerSave) * COLS);
   const python = execFileSync("bash", [join(ROOT, "scripts", "python-icechunk-venv.sh")], { encoding: "utf8" }).trim();
@@ -152,7 +158,6 @@ async function main() {
         const job = JSON.stringify({ ...w, cols: COLS, chunks: CHUNKS, codec: CODECS["blosc-lz4"], dataFile, repo });
         const [cmd, argv] = c.command(job);
         const r = spawnSync(cmd, argv, { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 26 });
-        rmSync(repo, { recursive: true, force: true });
         if (r.status !== 0) throw new Error(`${c.name} ${w.id} failed:\n${r.stderr}`);
         const { seconds } = JSON.parse(r.stdout.trim().split("\n").at(-1));
         const key = `${w.id}\0${c.name}`;

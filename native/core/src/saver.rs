@@ -519,8 +519,9 @@ fn append(
 /// Appends touching up to this many chunks prepare their temp files ahead.
 pub(crate) const PREPARED_CHUNKS: usize = 4;
 
-/// Appends to local arrays of fixed-size elements in plain (unsharded) chunks keep
-/// their decoded tail chunk for the next append.
+/// Appends to arrays of fixed-size elements in plain (unsharded) chunks, in a store
+/// that stamps its chunks (local, Icechunk), keep their decoded tail chunk for the
+/// next append.
 pub(crate) fn tail_cache(container: &Container, meta: &Value, dtype: DType) -> Option<TailCache> {
     let sharded = meta
         .get("codecs")
@@ -530,8 +531,8 @@ pub(crate) fn tail_cache(container: &Container, meta: &Value, dtype: DType) -> O
                 .iter()
                 .any(|c| c.get("name").and_then(Value::as_str) == Some("sharding_indexed"))
         });
-    let root = container.local_root()?;
-    (dtype.size().is_some() && !sharded).then(|| TailCache::new(root, meta))
+    (container.stamps_chunks() && dtype.size().is_some() && !sharded)
+        .then(|| TailCache::new(container, meta))
 }
 
 fn update(

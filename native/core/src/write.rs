@@ -181,14 +181,13 @@ fn patch_chunk(
     tails: Option<&TailCache>,
     fast: Option<&ShuffledBlosc>,
 ) -> Result<()> {
-    let key = array.chunk_key(chunk);
     let shape = in_array.shape().to_vec();
     let size = array
         .data_type()
         .fixed_size()
         .ok_or_else(|| SaveError::Unsupported("cached chunks hold fixed-size elements".into()))?;
     let len = shape.iter().product::<u64>() as usize * size;
-    let (old, previous) = match tails.and_then(|t| t.take(&key, len)) {
+    let (old, previous) = match tails.and_then(|t| t.take(array, chunk, len)) {
         Some((bytes, encoded)) => (ArrayBytes::new_flen(bytes), encoded),
         None => (
             array.retrieve_chunk_opt::<ArrayBytes<'static>>(chunk, options)?,
@@ -206,7 +205,7 @@ fn patch_chunk(
             let changed = changed_bytes(in_chunk, &shape, size);
             let previous = previous.as_deref().map(|p| (p, changed));
             let stored = blosc::store_patched_chunk(array, fast, chunk, &new, previous, options)?;
-            tails.keep(&key, new, stored);
+            tails.keep(array, chunk, new, stored);
         }
         None => blosc::store_chunk(array, fast, chunk, ArrayBytes::new_flen(&new[..]), options)?,
     }

@@ -268,6 +268,35 @@ impl Session {
         }
     }
 
+    /// The manifest entry of `chunk` of the array at `node` as this session sees it,
+    /// for a chunk stored as an object of its own (not inline, not virtual): the same
+    /// entry means the same bytes, since Icechunk never rewrites a chunk object.
+    pub fn chunk_stamp(&self, node: &str, chunk: &[u64]) -> Option<String> {
+        use icechunk::format::manifest::ChunkPayload;
+        use icechunk::format::{ChunkIndices, Path};
+        let path = Path::new(node).ok()?;
+        let coords = ChunkIndices(
+            chunk
+                .iter()
+                .map(|&c| u32::try_from(c).ok())
+                .collect::<Option<_>>()?,
+        );
+        let session = self.store.session();
+        let payload = block_on(async move {
+            session
+                .read()
+                .await
+                .get_chunk_ref(&path, &coords)
+                .await
+                .ok()
+                .flatten()
+        })?;
+        match payload {
+            ChunkPayload::Ref(r) => Some(format!("{} {} {}", r.id, r.offset, r.length)),
+            _ => None,
+        }
+    }
+
     /// The snapshot id of the commit, once made.
     pub fn snapshot_id(&self) -> Option<String> {
         self.snapshot
@@ -292,9 +321,17 @@ async fn open_or_create(
             .await
             .map_err(|e| io_error(&format!("opening Icechunk repository '{shown}'"), e.kind()))?;
         let made = if exists {
-            Repository::open(storage.clone()).execute().await
+            Repository::open(storage.clone())
+                .config(writer_config())
+                .execute()
+                .await
         } else {
-            Repository::create(storage.clone()).execute().await
+            // Created with the defaults (a config given here would be persisted),
+            // then reopened with the writer's.
+            match Repository::create(storage.clone()).execute().await {
+                Ok(repo) => repo.reopen(Some(writer_config()), None).await,
+                err => err,
+            }
         };
         match made {
             Ok(repo) => return Ok(repo),
@@ -304,6 +341,24 @@ async fn open_or_create(
             }
             Err(e) => return Err(repository_error(shown, e.kind())),
         }
+    }
+}
+
+/// What a writer here changes of a repository's configuration, for itself only (it
+/// is never persisted): no manifest preloading, which serves readers of coordinate
+/// arrays and would cost every writable session a scan of the snapshot.
+fn writer_config() -> icechunk::RepositoryConfig {
+    use icechunk::config::{ManifestConfig, ManifestPreloadCondition, ManifestPreloadConfig};
+    icechunk::RepositoryConfig {
+        manifest: Some(ManifestConfig {
+            preload: Some(ManifestPreloadConfig {
+                max_total_refs: Some(0),
+                preload_if: Some(ManifestPreloadCondition::False),
+                max_arrays_to_scan: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 

@@ -80,6 +80,16 @@ enum Backend {
     Icechunk(Arc<icechunk::Session>),
 }
 
+/// What identifies a chunk's stored bytes (see [`Container::chunk_stamp`]): while
+/// the stamp is the same, so are the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkStamp {
+    /// A local file: device, inode, size, modification and change times.
+    File(local::FileStamp),
+    /// An Icechunk manifest entry (chunk objects are never rewritten).
+    Entry(String),
+}
+
 /// The store version a metadata document was read at; commits check it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Version {
@@ -252,6 +262,24 @@ impl Container {
             return self.put_json(_path, _meta);
         }
         Ok(())
+    }
+
+    /// What identifies the stored bytes of `chunk` (at `key`) of the array at `node`
+    /// now: the chunk file's identity on local disk, its manifest entry in an Icechunk
+    /// session. `None` for a chunk not stored, and on plain object stores, whose
+    /// objects another writer may replace unseen.
+    pub fn chunk_stamp(&self, key: &StoreKey, _node: &str, _chunk: &[u64]) -> Option<ChunkStamp> {
+        match &self.backend {
+            Backend::Local(root, _) => local::file_stamp(&root.join(key.as_str())),
+            Backend::Object(_) => None,
+            #[cfg(feature = "icechunk")]
+            Backend::Icechunk(s) => s.chunk_stamp(_node, _chunk).map(ChunkStamp::Entry),
+        }
+    }
+
+    /// Whether chunks here have a [`ChunkStamp`].
+    pub fn stamps_chunks(&self) -> bool {
+        !matches!(self.backend, Backend::Object(_))
     }
 
     /// The directory of a local container (`None` for object stores).

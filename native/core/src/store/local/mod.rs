@@ -5,3 +5,27 @@ mod dirs;
 
 pub use atomic::{AtomicFilesystemStore, Mode};
 pub use dirs::{dataset_dir, lock_dataset, publish_dir, sync_dir, DirLock};
+
+/// A file's identity and version: device, inode, size, modification and change
+/// times. A file renamed into place, or written again, gets another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// The stamp of the file at `path` (not following a link), if there is one.
+pub fn file_stamp(path: &std::path::Path) -> Option<super::ChunkStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some(super::ChunkStamp::File(FileStamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        ctime: (m.ctime(), m.ctime_nsec()),
+    }))
+}
