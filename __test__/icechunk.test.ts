@@ -147,6 +147,50 @@ print(json.dumps(session.commit("python rewrites row 1")))
     expect(h.at[last.snapshotId as string]?.t).toEqual({ shape: [66, 2], values: expected });
   });
 
+  it("keeps a repository's configuration: its manifest splitting is followed, nothing is persisted", async () => {
+    // zarr-saver opens repositories with a writer's configuration of its own (no
+    // manifest preloading); a repository's splitting must still rule its manifests,
+    // and none of it may be saved into the repository.
+    const dir = tempDir("zs-ice-");
+    const manifests = (repo: string, snapshot: string) =>
+      runIcechunkPython<{ refs: number[]; persisted: boolean }>(
+        `
+import icechunk, json, sys
+storage = icechunk.local_filesystem_storage(sys.argv[1])
+repo = icechunk.Repository.open(storage)
+refs = sorted(m.num_chunk_refs for m in repo.list_manifest_files(sys.argv[2]))
+print(json.dumps({"refs": refs, "persisted": icechunk.Repository.fetch_config(storage) is not None}))
+`,
+        [repo, snapshot],
+      );
+    const split = join(dir, "split");
+    runIcechunkPython(
+      `
+import icechunk, json, sys, zarr
+one = {icechunk.ManifestSplitCondition.AnyArray(): {icechunk.ManifestSplitDimCondition.Any(): 1}}
+config = icechunk.RepositoryConfig(manifest=icechunk.ManifestConfig(splitting=icechunk.ManifestSplittingConfig.from_dict(one)))
+repo = icechunk.Repository.create(icechunk.local_filesystem_storage(sys.argv[1]), config=config)
+session = repo.writable_session("main")
+zarr.group(session.store).create_array("t", shape=(0, 2), chunks=(2, 2), dtype="float64")
+print(json.dumps(session.commit("made by python")))
+`,
+      [split],
+    );
+    const rows = [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+      [7, 8],
+      [9, 10],
+      [11, 12],
+    ];
+    const intoSplit = await new ZarrSaver(split, { datasetName: "t", icechunk: {} }).save(rows);
+    expect(manifests(split, intoSplit.snapshotId as string)).toEqual({ refs: [1, 1, 1], persisted: true });
+    const plain = join(dir, "plain");
+    const intoPlain = await new ZarrSaver(plain, { datasetName: "t", icechunk: {} }).save(rows, { chunks: [2, 2] });
+    expect(manifests(plain, intoPlain.snapshotId as string)).toEqual({ refs: [3], persisted: false });
+  });
+
   it("a GroupSaver save is one commit for all its arrays", async () => {
     const repo = join(tempDir("zs-ice-"), "repo");
     const ds = new GroupSaver(repo, { group: "ds", icechunk: {} });

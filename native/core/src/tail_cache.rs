@@ -36,7 +36,13 @@ fn cache() -> std::sync::MutexGuard<'static, Vec<Entry>> {
 
 /// A chunk an append wrote: its key, array path and grid position, decoded bytes and
 /// (if kept) stored bytes.
-type Kept = (zarrs::storage::StoreKey, String, Vec<u64>, Vec<u8>, Option<Bytes>);
+type Kept = (
+    zarrs::storage::StoreKey,
+    String,
+    Vec<u64>,
+    Vec<u8>,
+    Option<Bytes>,
+);
 
 /// The cache as one append to one array sees it.
 pub struct TailCache {

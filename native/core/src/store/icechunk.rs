@@ -321,17 +321,18 @@ async fn open_or_create(
             .await
             .map_err(|e| io_error(&format!("opening Icechunk repository '{shown}'"), e.kind()))?;
         let made = if exists {
-            Repository::open(storage.clone())
-                .config(writer_config())
-                .execute()
-                .await
+            Repository::open(storage.clone()).execute().await
         } else {
-            // Created with the defaults (a config given here would be persisted),
-            // then reopened with the writer's.
-            match Repository::create(storage.clone()).execute().await {
-                Ok(repo) => repo.reopen(Some(writer_config()), None).await,
-                err => err,
+            Repository::create(storage.clone()).execute().await
+        };
+        // Reopened with the writer's configuration: given to `create` it would be
+        // persisted.
+        let made = match made {
+            Ok(repo) => {
+                let config = writer_config(repo.config());
+                repo.reopen(Some(config), None).await
             }
+            err => err,
         };
         match made {
             Ok(repo) => return Ok(repo),
@@ -344,11 +345,32 @@ async fn open_or_create(
     }
 }
 
-/// What a writer here changes of a repository's configuration, for itself only (it
-/// is never persisted): no manifest preloading, which serves readers of coordinate
-/// arrays and would cost every writable session a scan of the snapshot.
-fn writer_config() -> icechunk::RepositoryConfig {
-    use icechunk::config::{ManifestConfig, ManifestPreloadCondition, ManifestPreloadConfig};
+/// What a writer here changes of a repository's configuration (`persisted`), for
+/// itself only (it is never saved):
+/// - no manifest preloading, which serves readers of coordinate arrays and would cost
+///   every writable session a scan of the snapshot with a regex built per array;
+/// - without a splitting configuration of the repository's own, the default's
+///   meaning (one manifest per array) said without its match-all regex, which would
+///   be built again for every array of every commit.
+fn writer_config(persisted: &icechunk::RepositoryConfig) -> icechunk::RepositoryConfig {
+    use icechunk::config::{
+        ManifestConfig, ManifestPreloadCondition, ManifestPreloadConfig, ManifestSplitCondition,
+        ManifestSplitDim, ManifestSplitDimCondition, ManifestSplittingConfig,
+    };
+    let splitting = persisted
+        .manifest
+        .as_ref()
+        .and_then(|m| m.splitting.as_ref())
+        .is_none()
+        .then(|| ManifestSplittingConfig {
+            split_sizes: Some(vec![(
+                ManifestSplitCondition::AnyArray,
+                vec![ManifestSplitDim {
+                    condition: ManifestSplitDimCondition::Any,
+                    num_chunks: u32::MAX,
+                }],
+            )]),
+        });
     icechunk::RepositoryConfig {
         manifest: Some(ManifestConfig {
             preload: Some(ManifestPreloadConfig {
@@ -356,6 +378,7 @@ fn writer_config() -> icechunk::RepositoryConfig {
                 preload_if: Some(ManifestPreloadCondition::False),
                 max_arrays_to_scan: None,
             }),
+            splitting,
             ..Default::default()
         }),
         ..Default::default()
