@@ -454,6 +454,12 @@ fn object_storage(
     let url = url::Url::parse(location).map_err(|e| {
         SaveError::InvalidArgument(format!("filePath '{shown}' is not a valid URL: {e}"))
     })?;
+    if !matches!(url.scheme(), "s3" | "s3a" | "gs" | "gcs" | "az" | "azure") {
+        return Err(SaveError::Unsupported(format!(
+            "filePath '{shown}': Icechunk repositories are written locally or on \
+             S3 (s3://), Google Cloud Storage (gs://) or Azure Blob Storage (az://)"
+        )));
+    }
     let bucket = url.host_str().unwrap_or_default().to_string();
     let prefix = url.path().trim_matches('/').to_string();
     if bucket.is_empty() || prefix.is_empty() {
@@ -465,13 +471,7 @@ fn object_storage(
     let storage = match url.scheme() {
         "s3" | "s3a" => block_on(s3_storage(bucket, prefix, options)?),
         "gs" | "gcs" => gcs_storage(bucket, prefix, options)?,
-        "az" | "abfs" | "azure" => block_on(azure_storage(bucket, prefix, options)?),
-        _ => {
-            return Err(SaveError::Unsupported(format!(
-                "filePath '{shown}': Icechunk repositories are written locally or on \
-                 S3 (s3://), Google Cloud Storage (gs://) or Azure Blob Storage (az://)"
-            )))
-        }
+        _ => block_on(azure_storage(bucket, prefix, options)?),
     };
     storage.map_err(|e| io_error(&format!("opening {shown}"), e.kind()))
 }
