@@ -542,6 +542,14 @@ fn s3_storage(
     ))
 }
 
+/// Parsed client options as the names Icechunk's constructors parse again.
+fn by_name<K: AsRef<str>>(config: Vec<(K, String)>) -> HashMap<String, String> {
+    config
+        .into_iter()
+        .map(|(k, v)| (k.as_ref().to_string(), v))
+        .collect()
+}
+
 /// Icechunk's Azure client, configured as a plain `az://` save's client is: the
 /// `AZURE_*` environment, then every option of `storageOptions` (the account name
 /// among them, or `AZURE_STORAGE_ACCOUNT_NAME`).
@@ -567,16 +575,12 @@ fn azure_storage(
                     .into(),
             )
         })?;
-    let config = config
-        .into_iter()
-        .map(|(k, v)| (k.as_ref().to_string(), v))
-        .collect();
     Ok(icechunk::storage::new_azure_blob_storage(
         account,
         container,
         Some(prefix),
         None, // the environment, then `config`: as the plain client
-        Some(config),
+        Some(by_name(config)),
     ))
 }
 
@@ -611,15 +615,11 @@ fn gcs_storage(
             GcsCredentials::Refreshable(Arc::new(MetadataServerToken::new(bucket.clone())))
         }
     };
-    let config = config
-        .into_iter()
-        .map(|(k, v)| (k.as_ref().to_string(), v))
-        .collect();
     Ok(icechunk::storage::new_gcs_storage(
         bucket,
         Some(prefix),
         Some(credentials),
-        Some(config),
+        Some(by_name(config)),
         Vec::new(),
         Vec::new(),
     ))
