@@ -7,7 +7,8 @@
  * - 3 processes x 8 appends racing for the branch: Icechunk's conflict detection
  *   and the retried save lose and double no batch;
  * - options the store's client does not take are refused, naming the option;
- * - refused credentials and a missing container are StoreErrors without the secret;
+ * - on Azure, AZURE_* variables alone configure the client; refused credentials and a
+ *   missing container are StoreErrors without the secret;
  * - on S3, a save that loses the race for the branch every time: after its bounded
  *   retries a ConflictError, and nothing of it on the branch.
  *
@@ -21,6 +22,7 @@ import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { ConflictError, GroupSaver, InvalidArgumentError, StoreError, ZarrSaver } from "../src/index.js";
+import { runFixture } from "./helpers/child.js";
 import { AZURITE_ACCOUNT, AZURITE_KEY, useAzurite } from "./helpers/emulators.js";
 import { type ArrayAt, batchesIn, history, type RepoAt, saverTarget, startWriter } from "./helpers/icechunk.js";
 import { MOTO_KEY, MOTO_REGION, MOTO_SECRET, useMoto } from "./helpers/moto.js";
@@ -120,6 +122,22 @@ describe("an Icechunk repository on Azure Blob Storage", () => {
     const saver = new ZarrSaver(filePath, { storageOptions: rest, icechunk: {} });
     await expect(saver.save([1])).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(saver.save([1])).rejects.toThrow(/accountName/);
+  });
+
+  it("AZURE_* environment variables alone configure the repository's client", async () => {
+    const at = repoAt();
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("AZURE_")));
+    const run = await runFixture("s3-env-writer.mjs", [saverTarget(at).filePath, "env", "icechunk"], {
+      ...env,
+      AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT,
+      AZURE_STORAGE_ACCOUNT_KEY: AZURITE_KEY,
+      AZURE_STORAGE_ENDPOINT: azure().endpoint,
+      AZURE_ALLOW_HTTP: "true",
+    });
+    expect(run.code, run.err).toBe(0);
+    expect(JSON.parse(run.out)).toMatchObject({ result: { shape: [3], snapshotId: expect.any(String) } });
+    const h = history(at, ["env"]);
+    expect(h.at[h.ancestry[0]?.id as string]?.env).toEqual({ shape: [3], values: [1.5, 2.5, 3.5] });
   });
 
   it("a refused key and a missing container are StoreErrors without the key", async () => {
