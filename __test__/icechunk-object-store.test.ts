@@ -73,6 +73,7 @@ describe("an Icechunk repository on S3, a writer that always loses the race", ()
             up.pipe(res);
           },
         );
+        forward.on("error", () => res.writeHead(502).end());
         forward.end(Buffer.concat(chunks));
       });
     });
@@ -116,7 +117,7 @@ describe("an Icechunk repository on Azure Blob Storage", () => {
   });
   onObjectStore(repoAt);
 
-  it("without an account name the save is refused by name, before any request", async () => {
+  it("without an account name the save is refused, naming accountName", async () => {
     const { filePath, storageOptions } = saverTarget(repoAt());
     const { accountName: _, ...rest } = storageOptions as Record<string, string | boolean>;
     const saver = new ZarrSaver(filePath, { storageOptions: rest, icechunk: {} });
