@@ -233,6 +233,28 @@ print(json.dumps(session.commit("made by python")))
     });
   });
 
+  it("saves on another branch commit there and leave main as it was", async () => {
+    const repo = join(tempDir("zs-ice-"), "repo");
+    const first = await new ZarrSaver(repo, { datasetName: "x", icechunk: {} }).save([1, 2]);
+    runIcechunkPython(
+      `
+import icechunk, json, sys
+repo = icechunk.Repository.open(icechunk.local_filesystem_storage(sys.argv[1]))
+repo.create_branch("dev", snapshot_id=sys.argv[2])
+print(json.dumps(True))
+`,
+      [repo, first.snapshotId as string],
+    );
+    const onDev = new ZarrSaver(repo, { datasetName: "x", icechunk: { branch: "dev" } });
+    const appended = await onDev.save([3]);
+    const dev = history({ local: repo }, ["x"], "dev");
+    expect(dev.ancestry.map((c) => c.id).slice(0, 2)).toEqual([appended.snapshotId, first.snapshotId]);
+    expect(dev.at[appended.snapshotId as string]?.x).toEqual({ shape: [3], values: [1, 2, 3] });
+    const main = history({ local: repo }, ["x"]);
+    expect(main.ancestry[0]?.id).toBe(first.snapshotId);
+    expect(main.at[first.snapshotId as string]?.x).toEqual({ shape: [2], values: [1, 2] });
+  });
+
   it("bad input leaves the repository as it was, or not made", async () => {
     const dir = tempDir("zs-ice-");
     const repo = join(dir, "repo");
