@@ -145,6 +145,32 @@ describe.each([3, 2] as const)("a dataset xarray wrote, zarr format %i, consolid
     expect(openDefaults(path).variables).toEqual(["pressure", "temp", "time", "x"]);
   });
 
+  it("without zarrFormat, an overwrite and a new variable take the store's format and read back", async () => {
+    const path = xarrayStore(format);
+    const own = format === 3 ? "zarr.json" : ".zarray";
+    await new ZarrSaver(path, { datasetName: "temp", approach: "overwrite" }).save(
+      { data: new Float64Array(12).fill(2.5), shape: [4, 3] },
+      { dimensionNames: ["time", "x"] },
+    );
+    await new ZarrSaver(path, { datasetName: "temp" }).save([[7, 8, 9]]);
+    await new ZarrSaver(path, { datasetName: "time" }).save(new BigInt64Array([4n]));
+    await new ZarrSaver(path, { datasetName: "pressure" }).save(
+      Array.from({ length: 5 }, () => [1, 2, 3]),
+      { dimensionNames: ["time", "x"] },
+    );
+    for (const name of ["temp", "pressure"]) {
+      expect(JSON.parse(readFileSync(join(path, name, own), "utf8")).zarr_format, name).toBe(format);
+    }
+    const seen = openDefaults(path);
+    expect(seen.warnings).toEqual([]);
+    expect(seen.dims).toEqual({ time: 5, x: 3 });
+    expect(seen.temp[0]).toEqual([2.5, 2.5, 2.5]);
+    expect(seen.temp[4]).toEqual([7, 8, 9]);
+    expect(seen.variables).toEqual(["pressure", "temp", "time", "x"]);
+    const after = consolidatedAndOwn(path, format);
+    expect(after.entries).toEqual(after.own);
+  });
+
   it("an array of the other format is refused, naming both, and nothing changes", async () => {
     const path = xarrayStore(format);
     const before = snapshotTree(path);

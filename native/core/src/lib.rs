@@ -1,23 +1,28 @@
 //! zarr-saver-core: the pure-Rust write path behind the `zarr-saver` npm package.
 //!
-//! One entry point, [`save`], takes a [`SaveRequest`] (where, how, creation options)
-//! and an [`NdData`] (one C-order buffer plus shape) and appends, overwrites or
-//! updates a Zarr v2/v3 array with zarrs. The napi binding is a thin shell over it.
+//! Three entry points take a [`Destination`] (where saves write and how they reach
+//! it): [`save`] writes one array (a [`SaveRequest`] and an [`NdData`], one C-order
+//! buffer plus shape), [`group::save_group`] several arrays of one group in one
+//! commit, and [`reserve`] grows an array without data. The napi binding is a thin
+//! shell over them.
 //!
-//! Modules: [`saver`] holds the rules of the three approaches; [`store::Transaction`]
-//! the commit protocol they all go through; [`hierarchy`] reads nodes and group
-//! documents; `write` encodes chunks (with the blosc accelerator in `blosc/`);
-//! [`store`] is where bytes go (local directories, object stores, and with the
-//! `icechunk` feature Icechunk repositories, where a save is one commit); `recovery`
-//! brings a dataset back to its last commit after a writer died mid-commit.
+//! How a save runs: [`plan`] holds the rules of the approaches and turns a save of
+//! one array or many into checked plans; `commit` (the executor) opens the
+//! container, takes the locks, recovers what a crashed writer left (`recovery`),
+//! plans, and commits the plans in order through a [`store::Transaction`], whose
+//! steps each store kind implements once ([`store::CommitBackend`]: `store/local`,
+//! `store/object`, `store/icechunk`). [`hierarchy`] reads nodes and group documents,
+//! [`consolidated`] keeps consolidated metadata true, `write` encodes chunks (with
+//! the blosc accelerator in `blosc/`), [`store::cloud`] turns URLs and options into
+//! object-store clients.
 //!
 //! Process-wide state, each created on first use and living until the process ends:
 //! - `lock`: one mutex per dataset, so saves to it in this process take turns.
 //! - `threads`: one rayon pool per requested thread count, and the core count.
-//! - `store::object`: one Tokio runtime for all object-store I/O (Icechunk's too).
-//! - `store::opener`: the thread that creates temp files ahead of a save.
-//! - `store::reaper`: the thread that removes displaced files (waited for at exit).
-//! - `store::temp`: this process's writer id (pid and token) and the temp-name counter.
+//! - `store::cloud`: one Tokio runtime for all object-store I/O (Icechunk's too).
+//! - `store::local::opener`: the thread that creates temp files ahead of a save.
+//! - `store::local::reaper`: the thread that removes displaced files (waited for at exit).
+//! - `store::writer`: this process's writer id (pid and token) and the temp-name counter.
 //! - `tail_cache`: the last chunks appends wrote, decoded and encoded.
 //! - `store::icechunk` (feature `icechunk`): the repositories this process opened, so
 //!   their snapshot and manifest caches serve its later saves.
@@ -27,6 +32,7 @@
 
 mod blosc;
 pub mod codecs;
+mod commit;
 pub mod consolidated;
 pub mod control;
 pub mod data;
@@ -36,7 +42,9 @@ pub mod group;
 pub mod hierarchy;
 mod lock;
 pub mod metadata;
+pub mod plan;
 mod recovery;
+pub mod request;
 pub mod saver;
 pub mod selection;
 pub mod store;
@@ -49,11 +57,15 @@ pub use control::{Control, Progress};
 pub use data::{Elements, NdData};
 pub use dtype::DType;
 pub use error::SaveError;
+pub use group::save_group;
 pub use metadata::CreateOptions;
-pub use saver::{
-    reserve, save, save_with_control, Approach, Reservation, ReserveRequest, SaveOutcome,
-    SaveRequest,
+pub use plan::Approach;
+pub use request::{
+    validate_dataset_name, Destination, GroupArray, GroupRequest, Reservation, ReserveRequest,
+    SaveOutcome, SaveRequest,
 };
+pub use saver::{reserve, save, save_with_control};
 pub use selection::AxisSelection;
-pub use store::reaper::wait_idle as finish_removals;
+pub use store::cloud::schemes as object_store_schemes;
+pub use store::local::reaper::wait_idle as finish_removals;
 pub use store::StoreOptions;

@@ -16,7 +16,8 @@ pub struct CreateOptions {
     pub compressor: Compressor,
     pub filters: Vec<Value>,
     pub fill_value: Option<Value>,
-    pub zarr_format: u32,
+    /// `None`: the format of the hierarchy the array joins (3 for a new one).
+    pub zarr_format: Option<u32>,
     pub dimension_names: Option<Vec<Option<String>>>,
     pub attributes: Map<String, Value>,
     /// Give the container's root a consolidated copy of the hierarchy's metadata if it
@@ -32,7 +33,7 @@ impl Default for CreateOptions {
             compressor: Compressor::Default,
             filters: Vec::new(),
             fill_value: None,
-            zarr_format: 3,
+            zarr_format: None,
             dimension_names: None,
             attributes: Map::new(),
             consolidated: false,
@@ -206,7 +207,7 @@ pub fn new_array(shape: &[u64], dtype: DType, opts: &CreateOptions) -> Result<Ne
         .map(|(i, f)| codecs::normalise(f, dtype, &format!("filters[{i}]")))
         .collect::<Result<Vec<_>>>()?;
 
-    match opts.zarr_format {
+    match opts.zarr_format.unwrap_or(3) {
         3 => v3(shape, dtype, chunks, fill, compressor, filters, opts),
         2 => v2(shape, dtype, chunks, fill, compressor, filters, opts),
         f => Err(SaveError::InvalidArgument(format!(

@@ -44,7 +44,7 @@ pub(crate) fn restore(
 /// recorded: their documents first, then the consolidated copies above their
 /// arrays, rewritten from what each array now is. Nothing to do without a takeover.
 pub(crate) fn finish_interrupted(txn: &mut Transaction<'_>) -> Result<()> {
-    for commit in txn.interrupted()? {
+    for commit in txn.interrupted() {
         let format = commit.zarr_format;
         txn.finish(&commit, |c| {
             let Some(first) = commit.nodes.first() else {
@@ -65,4 +65,77 @@ pub(crate) fn finish_interrupted(txn: &mut Transaction<'_>) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    use serde_json::{json, Value};
+
+    use crate::data::{Elements, NdData};
+    use crate::dtype::DType;
+    use crate::metadata::CreateOptions;
+    use crate::plan::Approach;
+    use crate::request::{Destination, GroupArray, GroupRequest};
+    use crate::store::TEMP_PREFIX;
+
+    fn f64s(values: &[f64]) -> NdData<'static> {
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let elements = Elements::Fixed {
+            dtype: DType::Float64,
+            bytes: Cow::Owned(bytes),
+        };
+        NdData::new(elements, vec![values.len() as u64]).unwrap()
+    }
+
+    fn append(root: &std::path::Path, values: &[f64]) -> Vec<u64> {
+        let req = GroupRequest {
+            destination: Destination::new(root.display().to_string()),
+            group: "ds".into(),
+            approach: Approach::Append,
+            axis: 0,
+            selection: None,
+            zarr_format: None,
+        };
+        let arrays = ["a", "b"]
+            .map(|name| GroupArray {
+                name: name.into(),
+                data: f64s(values),
+                dtype: None,
+                create: CreateOptions::default(),
+            })
+            .to_vec();
+        let out = crate::save_group(&req, arrays, Arc::default()).unwrap();
+        out[0].1.shape.clone()
+    }
+
+    fn read(path: &std::path::Path) -> Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    /// A group commit lands the arrays' own metadata, then the consolidated copy (the
+    /// commit point). A writer that died between the two left one array longer than
+    /// the copy says, and its temp files: the next writer of the group brings the
+    /// array back to the copy before it appends.
+    #[test]
+    fn a_crash_between_an_array_and_its_consolidated_copy_is_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(append(root, &[1.0, 2.0]), vec![2]);
+        let own = root.join("ds/a/zarr.json");
+        let mut grown = read(&own);
+        grown["shape"] = json!([3]);
+        std::fs::write(&own, grown.to_string()).unwrap();
+        // The dead writer's sign: a temp file of a pid that cannot run.
+        let debris = root.join(format!("ds/a/{TEMP_PREFIX}zarr.json.99999999-00000000.1"));
+        std::fs::write(&debris, b"{}").unwrap();
+        assert_eq!(append(root, &[3.0]), vec![3]);
+        assert!(!debris.exists());
+        assert_eq!(read(&own)["shape"], json!([3]));
+        let listed = &read(&root.join("zarr.json"))["consolidated_metadata"]["metadata"];
+        assert_eq!(listed["ds/a"]["shape"], json!([3]));
+        assert_eq!(listed["ds/b"]["shape"], json!([3]));
+    }
 }

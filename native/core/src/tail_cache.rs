@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::hierarchy::ZArray;
+use crate::dtype::DType;
 use crate::store::{ChunkStamp, Container};
 
 /// Entries kept across all arrays; each one is a chunk of at most [`MAX_BYTES`].
@@ -52,6 +53,22 @@ pub struct TailCache {
 }
 
 impl TailCache {
+    /// The cache for an append to the array whose (new) metadata is `meta`: arrays
+    /// of fixed-size elements in plain (unsharded) chunks, in a store that stamps its
+    /// chunks (local, Icechunk), keep their decoded tail chunk for the next append.
+    pub fn for_append(container: &Container, meta: &Value, dtype: DType) -> Option<Self> {
+        let sharded = meta
+            .get("codecs")
+            .and_then(Value::as_array)
+            .is_some_and(|codecs| {
+                codecs
+                    .iter()
+                    .any(|c| c.get("name").and_then(Value::as_str) == Some("sharding_indexed"))
+            });
+        (container.stamps_chunks() && dtype.size().is_some() && !sharded)
+            .then(|| Self::new(container, meta))
+    }
+
     /// For the array whose metadata is `meta` in `container` (one whose chunks have
     /// stamps: local, or an Icechunk session).
     pub fn new(container: &Container, meta: &Value) -> Self {

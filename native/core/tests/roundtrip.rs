@@ -6,7 +6,7 @@ use std::sync::Arc;
 use zarr_saver_core::store::TEMP_PREFIX;
 use zarr_saver_core::{
     reserve, save, save_with_control, Approach, AxisSelection, Control, CreateOptions, DType,
-    Elements, NdData, ReserveRequest, SaveError, SaveRequest, StoreOptions,
+    Destination, Elements, NdData, ReserveRequest, SaveError, SaveRequest,
 };
 use zarrs::array::Array;
 use zarrs::filesystem::FilesystemStore;
@@ -17,7 +17,7 @@ fn request(dir: &std::path::Path, approach: Approach) -> SaveRequest {
         chunks: Some(vec![3, 2]),
         ..Default::default()
     };
-    req.threads = Some(2);
+    req.destination.threads = Some(2);
     req
 }
 
@@ -132,7 +132,7 @@ fn temp_files_of_a_crashed_process_with_our_pid_are_removed_by_the_next_save() {
         read(dir.path()),
         (vec![4, 2], vec![1.0, 2.0, 3.0, 4.0, 3.0, 4.0, 3.0, 4.0])
     );
-    zarr_saver_core::store::reaper::wait_idle();
+    zarr_saver_core::finish_removals();
     let temps = entries_containing(dir.path(), &[TEMP_PREFIX]);
     assert!(temps.is_empty(), "{temps:?}");
 }
@@ -166,7 +166,7 @@ fn one_row_array() -> tempfile::TempDir {
 /// Entries under `root` whose path contains any of `needles`, once the background
 /// removals of earlier saves are done.
 fn entries_containing(root: &std::path::Path, needles: &[&str]) -> Vec<String> {
-    zarr_saver_core::store::reaper::wait_idle();
+    zarr_saver_core::finish_removals();
     walk(root)
         .into_iter()
         .filter(|p| needles.iter().any(|n| p.contains(n)))
@@ -229,8 +229,7 @@ fn appends_see_tail_chunk_changes_made_between_them() {
 
 fn reserve_request(dir: &std::path::Path, dataset: &str, rows: u64) -> ReserveRequest {
     ReserveRequest {
-        location: dir.display().to_string(),
-        store: StoreOptions::default(),
+        destination: Destination::new(dir.display().to_string()),
         dataset: dataset.into(),
         rows,
         stored: true,

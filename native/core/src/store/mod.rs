@@ -1,19 +1,26 @@
-//! Where arrays live: a `Container` is the Zarr hierarchy at `filePath`, on local
-//! disk or in an object store, offering zarrs storage plus the few operations the
-//! write path needs beyond get/set: versioned metadata reads and conditional
-//! commits. A [`Transaction`] owns the protocol of one save on top of it.
+//! Where arrays live: a [`Container`] is the Zarr hierarchy at `filePath` (a local
+//! directory, an object-store prefix, or an Icechunk repository), offering zarrs
+//! storage plus the few operations the write path needs beyond get/set: versioned
+//! metadata reads, and the commit protocol of a [`Transaction`], whose steps each
+//! store kind implements once as its [`CommitBackend`] in its own folder. URLs,
+//! options and credentials of the clouds are `cloud`'s.
 
+mod backend;
+pub mod cloud;
+#[cfg(test)]
+mod conformance;
 #[cfg(feature = "icechunk")]
 pub mod icechunk;
 pub mod local;
 pub mod object;
-mod opener;
-pub mod reaper;
-pub mod temp;
+mod record;
 mod transaction;
+pub(crate) mod writer;
 
-pub use temp::TEMP_PREFIX;
-pub use transaction::{Doc, Interrupted, Transaction};
+pub use backend::{CommitBackend, DocRef, Locked, Scope};
+pub use local::temp::TEMP_PREFIX;
+pub use record::Interrupted;
+pub use transaction::{Doc, Transaction};
 
 #[cfg(feature = "icechunk")]
 pub use self::icechunk::IcechunkOptions;
@@ -28,7 +35,6 @@ pub struct IcechunkOptions {
 }
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -39,9 +45,9 @@ use crate::control::Control;
 use crate::error::{Result, SaveError};
 
 /// Object-store writers of one dataset take turns through this key inside it.
-const LEASE_KEY: &str = ".zarr-saver-lease";
+pub(crate) const LEASE_KEY: &str = ".zarr-saver-lease";
 /// A group save on an object store records its commit here (in the group) first.
-const COMMIT_RECORD: &str = ".zarr-saver-commit";
+pub(crate) const COMMIT_RECORD: &str = ".zarr-saver-commit";
 
 /// `location` fit for a message: any `user:password@` in a URL is masked.
 pub fn redact(location: &str) -> String {
@@ -72,14 +78,6 @@ pub struct StoreOptions {
     pub icechunk: Option<IcechunkOptions>,
 }
 
-#[derive(Clone)]
-enum Backend {
-    Local(PathBuf, Arc<local::AtomicFilesystemStore>),
-    Object(Arc<object::ObjectBackend>),
-    #[cfg(feature = "icechunk")]
-    Icechunk(Arc<icechunk::Session>),
-}
-
 /// What identifies a chunk's stored bytes (see [`Container::chunk_stamp`]): while
 /// the stamp is the same, so are the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,15 +99,13 @@ pub enum Version {
     Snapshot,
 }
 
-/// A Zarr hierarchy (the `filePath`) opened for writing.
+/// A Zarr hierarchy (the `filePath`) opened for one save.
 #[derive(Clone)]
 pub struct Container {
     pub storage: ReadableWritableStorage,
     /// Identifies the container for in-process locks.
     pub id: String,
-    backend: Backend,
-    control: Arc<Control>,
-    durable: bool,
+    backend: Arc<dyn CommitBackend>,
 }
 
 pub(crate) fn key(path: &str) -> Result<StoreKey> {
@@ -126,7 +122,7 @@ fn parse_json(path: &str, bytes: &[u8]) -> Result<Value> {
     }
 }
 
-fn json_bytes(value: &Value) -> Bytes {
+pub(crate) fn json_bytes(value: &Value) -> Bytes {
     let mut bytes = serde_json::to_vec_pretty(value).expect("JSON values serialise");
     bytes.push(b'\n');
     bytes.into()
@@ -134,61 +130,29 @@ fn json_bytes(value: &Value) -> Bytes {
 
 impl Container {
     /// Open `location`: a local directory path (the facade resolves `file://` and
-    /// relative paths) or an `s3://`, `gs://`, `az://` URL. Every byte written
+    /// relative paths), an object-store URL (see `cloud::SCHEMES`), or with
+    /// `options.icechunk` an Icechunk repository at either. Every byte written
     /// through it is counted on `control`.
     pub fn open(location: &str, options: &StoreOptions, control: Arc<Control>) -> Result<Self> {
         if let Some(icechunk) = &options.icechunk {
             return Self::icechunk(location, options, icechunk, control);
         }
         if location.contains("://") {
-            let concurrency = options.concurrency.unwrap_or(object::DEFAULT_CONCURRENCY);
-            let backend = object::ObjectBackend::open(
-                location,
-                &options.storage_options,
-                concurrency,
-                control.clone(),
-            )?;
-            return Ok(Self::object(Arc::new(backend), redact(location), control));
+            return object::open(location, options, control);
         }
-        let root = PathBuf::from(location);
-        if std::fs::metadata(&root).is_ok_and(|m| !m.is_dir()) {
-            return Err(SaveError::InvalidArgument(format!(
-                "filePath '{location}' exists and is not a directory"
-            )));
-        }
-        Self::local(root, local::Mode::Atomic, options.durable, control)
+        local::open(location, options.durable, control)
     }
 
-    /// A local container; `Mode::Direct` for a staging directory that only becomes
-    /// visible whole.
-    fn local(
-        root: PathBuf,
-        mode: local::Mode,
-        durable: bool,
-        control: Arc<Control>,
-    ) -> Result<Self> {
-        let store = Arc::new(local::AtomicFilesystemStore::new(
-            &root,
-            mode,
-            durable,
-            control.clone(),
-        )?);
-        Ok(Self {
-            storage: store.clone(),
-            id: root.display().to_string(),
-            backend: Backend::Local(root, store),
-            control,
-            durable,
-        })
-    }
-
-    fn object(backend: Arc<object::ObjectBackend>, id: String, control: Arc<Control>) -> Self {
+    /// A container over `storage`, committed through `backend`.
+    pub(crate) fn new(
+        storage: ReadableWritableStorage,
+        id: String,
+        backend: Arc<dyn CommitBackend>,
+    ) -> Self {
         Self {
-            storage: backend.clone(),
+            storage,
             id,
-            backend: Backend::Object(backend),
-            control,
-            durable: false,
+            backend,
         }
     }
 
@@ -199,19 +163,7 @@ impl Container {
         icechunk: &IcechunkOptions,
         control: Arc<Control>,
     ) -> Result<Self> {
-        let (session, storage) = icechunk::Session::open(
-            location,
-            &options.storage_options,
-            icechunk,
-            control.clone(),
-        )?;
-        Ok(Self {
-            storage,
-            id: redact(location),
-            backend: Backend::Icechunk(session),
-            control,
-            durable: false,
-        })
+        icechunk::open(location, &options.storage_options, icechunk, control)
     }
 
     #[cfg(not(feature = "icechunk"))]
@@ -226,101 +178,44 @@ impl Container {
         ))
     }
 
-    /// Whether `filePath` is an Icechunk repository: it lists its nodes itself, so
-    /// nothing gets a consolidated copy, and it holds Zarr v3 only.
-    pub fn is_icechunk(&self) -> bool {
-        #[cfg(feature = "icechunk")]
-        if let Backend::Icechunk(_) = self.backend {
-            return true;
-        }
-        false
+    /// The store kind's part in the commit protocol.
+    pub fn backend(&self) -> &dyn CommitBackend {
+        self.backend.as_ref()
     }
 
-    /// Say what the save does: an Icechunk commit's message unless one was given.
-    pub fn describe(&self, _what: impl FnOnce() -> String) {
-        #[cfg(feature = "icechunk")]
-        if let Backend::Icechunk(s) = &self.backend {
-            s.describe(_what());
-        }
+    /// Whether the store lists its nodes itself and holds Zarr v3 only (an Icechunk
+    /// repository): nothing gets consolidated metadata there.
+    pub fn lists_nodes(&self) -> bool {
+        self.backend.lists_nodes()
     }
 
-    /// The snapshot the save committed, on an Icechunk repository.
-    pub fn snapshot_id(&self) -> Option<String> {
-        #[cfg(feature = "icechunk")]
-        if let Backend::Icechunk(s) = &self.backend {
-            return s.snapshot_id();
-        }
-        None
-    }
-
-    /// Put the metadata of an array this save creates or resizes before its chunks,
-    /// where the store checks chunks against it (Icechunk, where it stays invisible
-    /// until the commit). Elsewhere metadata is the commit point and waits for it.
-    pub fn declare(&self, _path: &str, _meta: &Value) -> Result<()> {
-        #[cfg(feature = "icechunk")]
-        if let Backend::Icechunk(_) = self.backend {
-            return self.put_json(_path, _meta);
-        }
-        Ok(())
+    /// See [`CommitBackend::declare`].
+    pub fn declare(&self, path: &str, meta: &Value) -> Result<()> {
+        self.backend.declare(self, path, meta)
     }
 
     /// What identifies the stored bytes of `chunk` (at `key`) of the array at `node`
-    /// now: the chunk file's identity on local disk, its manifest entry in an Icechunk
-    /// session. `None` for a chunk not stored, and on plain object stores, whose
-    /// objects another writer may replace unseen.
-    pub fn chunk_stamp(&self, key: &StoreKey, _node: &str, _chunk: &[u64]) -> Option<ChunkStamp> {
-        match &self.backend {
-            Backend::Local(root, _) => local::file_stamp(&root.join(key.as_str())),
-            Backend::Object(_) => None,
-            #[cfg(feature = "icechunk")]
-            Backend::Icechunk(s) => s.chunk_stamp(_node, _chunk).map(ChunkStamp::Entry),
-        }
+    /// now; `None` for a chunk not stored, or a store whose objects another writer
+    /// may replace unseen.
+    pub fn chunk_stamp(&self, key: &StoreKey, node: &str, chunk: &[u64]) -> Option<ChunkStamp> {
+        self.backend.chunk_stamp(key, node, chunk)
     }
 
     /// Whether chunks here have a [`ChunkStamp`].
     pub fn stamps_chunks(&self) -> bool {
-        !matches!(self.backend, Backend::Object(_))
-    }
-
-    /// The directory of a local container (`None` for object stores).
-    pub fn local_root(&self) -> Option<&std::path::Path> {
-        match &self.backend {
-            Backend::Local(root, _) => Some(root),
-            _ => None,
-        }
+        self.backend.stamps_chunks()
     }
 
     /// Every key in the container whose file name `wanted` accepts (temp names and
     /// links never), relative to its root.
     pub fn list_keys(&self, wanted: impl Fn(&str) -> bool) -> Result<Vec<String>> {
-        match &self.backend {
-            Backend::Local(root, _) => {
-                let mut out = Vec::new();
-                walk(root, "", &wanted, &mut out)
-                    .map_err(|e| SaveError::store(format!("listing {}", root.display()), e))?;
-                Ok(out)
-            }
-            Backend::Object(b) => b.list_keys(wanted),
-            #[cfg(feature = "icechunk")]
-            // Only a new consolidated copy lists keys, and repositories get none.
-            Backend::Icechunk(_) => Err(SaveError::Unsupported(
-                "an Icechunk repository gets no consolidated metadata".into(),
-            )),
-        }
+        self.backend.list_keys(&wanted)
     }
 
     /// Make every chunk written so far visible (locally: rename the staged files;
     /// object stores: wait for the uploads in flight).
     pub fn flush(&self) -> Result<()> {
-        match &self.backend {
-            Backend::Local(_, store) => store
-                .commit()
-                .map_err(|e| SaveError::store("committing chunks", e)),
-            Backend::Object(b) => b.flush(),
-            // The session holds what was written until its commit.
-            #[cfg(feature = "icechunk")]
-            Backend::Icechunk(_) => Ok(()),
-        }
+        self.backend.flush()
     }
 
     /// Read and parse a JSON document; `Ok(None)` when the key is absent.
@@ -330,67 +225,33 @@ impl Container {
 
     /// Read a JSON document with the version a later conditional commit checks.
     pub fn get_json_versioned(&self, path: &str) -> Result<Option<(Value, Version)>> {
-        let version = match &self.backend {
-            Backend::Object(_) => None,
-            Backend::Local(..) => Some(Version::Local),
-            #[cfg(feature = "icechunk")]
-            Backend::Icechunk(_) => Some(Version::Snapshot),
-        };
-        match (&self.backend, version) {
-            (_, Some(version)) => {
-                let bytes = self
-                    .storage
-                    .get(&key(path)?)
-                    .map_err(|e| SaveError::store(format!("reading {path}"), e))?;
-                bytes
-                    .map(|b| Ok((parse_json(path, &b)?, version)))
-                    .transpose()
-            }
-            (Backend::Object(b), None) => b
-                .get_versioned(path)?
-                .map(|(bytes, v)| Ok((parse_json(path, &bytes)?, Version::Object(v))))
-                .transpose(),
-            _ => unreachable!("only object stores read object versions"),
-        }
+        self.backend
+            .get_versioned(self, path)?
+            .map(|(bytes, version)| Ok((parse_json(path, &bytes)?, version)))
+            .transpose()
     }
 
     /// Write a JSON document atomically, unconditionally.
     pub fn put_json(&self, path: &str, value: &Value) -> Result<()> {
-        self.storage
-            .set(&key(path)?, json_bytes(value))
-            .map_err(|e| SaveError::store(format!("writing {path}"), e))?;
+        self.stage_json(path, value)?;
         self.flush()
     }
-}
 
-fn walk(
-    dir: &std::path::Path,
-    prefix: &str,
-    wanted: &impl Fn(&str) -> bool,
-    out: &mut Vec<String>,
-) -> std::io::Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        if name.starts_with(TEMP_PREFIX) {
-            continue;
-        }
-        let kind = entry.file_type()?;
-        let key = format!("{prefix}{name}");
-        if kind.is_dir() {
-            walk(&entry.path(), &format!("{key}/"), wanted, out)?;
-        } else if kind.is_file() && wanted(&name) {
-            out.push(key);
-        }
+    /// Stage a JSON document; [`Container::flush`] publishes it.
+    pub(crate) fn stage_json(&self, path: &str, value: &Value) -> Result<()> {
+        self.storage
+            .set(&key(path)?, json_bytes(value))
+            .map_err(|e| SaveError::store(format!("writing {path}"), e))
     }
-    Ok(())
+
+    /// The bytes at `path` as the storage reads them (`None`: absent).
+    pub(crate) fn get_bytes(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .storage
+            .get(&key(path)?)
+            .map_err(|e| SaveError::store(format!("reading {path}"), e))?
+            .map(|b| b.to_vec()))
+    }
 }
 
 #[cfg(test)]

@@ -17,9 +17,9 @@ use zarrs::storage::{
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 
-use super::super::opener::{create_new, create_soon, Ahead};
-use super::super::reaper::remove_later;
-use super::super::temp::temp_beside;
+use super::opener::{create_new, create_soon, Ahead};
+use super::reaper::remove_later;
+use super::temp::temp_beside;
 use super::dirs::{exchange, sync_dir};
 
 /// How a store writes.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Result, SaveError};
 
-use super::super::temp::{temp_beside, temp_name};
+use super::temp::{temp_beside, temp_name};
 
 fn io_error(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> SaveError {
     move |e| SaveError::store(context, e)

@@ -1,9 +1,18 @@
-//! Local directories: the atomic file store, and the directory operations around it.
+//! Local directories: the atomic file store, the directory operations around it,
+//! temp names and the debris of crashed writers, and the local [`CommitBackend`].
+//!
+//! [`CommitBackend`]: crate::store::CommitBackend
 
 mod atomic;
+mod backend;
 mod dirs;
+pub(crate) mod opener;
+pub mod reaper;
+pub(crate) mod temp;
+mod walk;
 
 pub use atomic::{AtomicFilesystemStore, Mode};
+pub use backend::{open, LocalBackend};
 pub use dirs::{dataset_dir, lock_dataset, publish_dir, sync_dir, DirLock};
 
 /// A file's identity and version: device, inode, size, modification and change

@@ -7,39 +7,11 @@
 //! with the same pid) still tells its own names from the ones the crash left.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+
+use crate::store::writer::{unique_id, writer_id};
 
 /// Temp files and directories start with this so readers can tell them apart.
 pub const TEMP_PREFIX: &str = ".zarr-saver-tmp-";
-
-/// This process as a writer: `<pid>-<token>`.
-pub fn writer_id() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| format!("{}-{:08x}", std::process::id(), process_token()))
-}
-
-/// A number that differs between two processes with the same pid, with high odds.
-fn process_token() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let stack = &nanos as *const _ as usize as u128;
-    let mixed = nanos ^ stack.rotate_left(17) ^ (u128::from(std::process::id()) << 40);
-    (mixed ^ (mixed >> 32) ^ (mixed >> 64)) as u32
-}
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A name no other write of any process uses: `<writer>.<n>`.
-pub fn unique_id() -> String {
-    format!(
-        "{}.{}",
-        writer_id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// A process-unique temp name for `name`.
 pub fn temp_name(name: &str) -> String {

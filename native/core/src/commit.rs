@@ -1,0 +1,492 @@
+//! The executor: one save of one array or many, whatever the approach. It opens the
+//! container, takes the locks, brings back what a crashed writer left, reads the
+//! nodes, has [`plan`] decide, then commits the plans in order: chunks, then
+//! metadata, then consolidated copies. It owns the retries (an Icechunk commit that
+//! lost a race) and the crash records (a commit of several arrays).
+
+use std::sync::Arc;
+
+use zarrs::array::CodecOptions;
+
+use crate::consolidated::{self, NodeDocs};
+use crate::control::Control;
+use crate::error::{Result, SaveError};
+use crate::hierarchy::{self, Node};
+use crate::lock::with_dataset_lock;
+use crate::plan::{self, Approach, ArrayInput, ArrayPlan, Change, Rules};
+use crate::recovery::{finish_interrupted, restore};
+use crate::request::{Destination, SaveOutcome};
+use crate::store::{self, Container, Doc, Scope, Transaction, Version, COMMIT_RECORD};
+use crate::tail_cache::TailCache;
+use crate::{threads, write};
+
+/// Appends touching up to this many chunks prepare their temp files ahead.
+const PREPARED_CHUNKS: usize = 4;
+/// Appends up to this size may run on the calling thread.
+const SMALL_APPEND_BYTES: u64 = 1 << 20;
+/// Times a save runs from a fresh session when an Icechunk commit lost a race.
+const ICECHUNK_ATTEMPTS: u32 = 12;
+
+/// What the arrays of a save share: one dataset, or a group's arrays.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// One array at this path.
+    Dataset(&'a str),
+    /// Arrays of the group at this path (`""`: the root), named by their inputs.
+    Group(&'a str),
+}
+
+/// A look at the plans under the locks, before anything is written.
+pub type Inspect = dyn Fn(&Container, &[ArrayPlan<'_>]) -> Result<()> + Sync;
+
+/// One save, as the entry points hand it over.
+pub struct Job<'j, 'a> {
+    pub destination: &'j Destination,
+    pub target: Target<'j>,
+    pub rules: Rules<'j>,
+    pub inputs: Vec<ArrayInput<'a>>,
+    /// An update whose chunks no other writer touches (see `SaveRequest`).
+    pub exclusive_chunks: bool,
+    /// Whether a small append may run on the calling thread.
+    pub inline_small_appends: bool,
+}
+
+/// Run `job`: its outcome per array, in input order. `inspect` sees the plans under
+/// the locks, before anything is written.
+pub fn run(
+    job: &Job<'_, '_>,
+    control: &Arc<Control>,
+    inspect: &Inspect,
+) -> Result<Vec<SaveOutcome>> {
+    let dest = job.destination;
+    let pool = threads::pool(dest.threads)?;
+    let options = CodecOptions::default().with_concurrent_target(pool.current_num_threads());
+    // A small append touches one or two chunks: handing it to the pool costs more than it saves.
+    let small = job.inline_small_appends
+        && job.rules.approach == Approach::Append
+        && job.inputs.iter().all(|i| {
+            i.data.as_ref().is_some_and(|d| {
+                d.num_elements() * d.dtype().size().unwrap_or(32) as u64 <= SMALL_APPEND_BYTES
+            })
+        });
+    let attempt = || {
+        let container = Container::open(&dest.location, &dest.store, control.clone())?;
+        let go = || execute(&container, job, &options, control, inspect);
+        let go = || if small { go() } else { pool.install(go) };
+        // Saves to one dataset take turns in this process, in call order; updates of
+        // chunks no other writer touches need not.
+        if job.exclusive_chunks && job.rules.approach == Approach::Update {
+            return go();
+        }
+        let key = match job.target {
+            Target::Dataset(path) => format!("{}\u{0}{path}", container.id),
+            Target::Group(path) => format!("{}\u{0}{path}\u{0}group", container.id),
+        };
+        with_dataset_lock(&key, go)
+    };
+    retry_conflicts(dest.store.icechunk.is_some(), attempt)
+}
+
+/// Run a save; on an Icechunk repository, run it again from a fresh session when a
+/// concurrent commit changed what it read (an append's row count above all), a
+/// bounded number of times with growing, jittered pauses.
+pub(crate) fn retry_conflicts<T>(icechunk: bool, attempt: impl Fn() -> Result<T>) -> Result<T> {
+    let mut tries = 1;
+    loop {
+        match attempt() {
+            Err(SaveError::Conflict(_)) if icechunk && tries < ICECHUNK_ATTEMPTS => {
+                let jitter = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos() as u64 % 50);
+                let pause = 20 * u64::from(tries.min(8)) + jitter;
+                std::thread::sleep(std::time::Duration::from_millis(pause));
+                tries += 1;
+            }
+            Err(SaveError::Conflict(m)) if icechunk => {
+                return Err(SaveError::Conflict(format!(
+                    "{m} (gave up after {ICECHUNK_ATTEMPTS} attempts)"
+                )))
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Where messages say the arrays are.
+fn container_label(job: &Job<'_, '_>) -> String {
+    match job.target {
+        Target::Dataset(_) => format!("'{}'", store::redact(&job.destination.location)),
+        Target::Group(group) => format!("group '{group}'"),
+    }
+}
+
+fn execute(
+    container: &Container,
+    job: &Job<'_, '_>,
+    options: &CodecOptions,
+    control: &Control,
+    inspect: &Inspect,
+) -> Result<Vec<SaveOutcome>> {
+    let rules = &job.rules;
+    let create = rules.approach != Approach::Update && rules.reserve.is_none();
+    let names: Vec<String> = job
+        .inputs
+        .iter()
+        .map(|i| i.node.rsplit('/').next().unwrap_or(&i.node).to_string())
+        .collect();
+    let record = match job.target {
+        Target::Group("") => COMMIT_RECORD.to_string(),
+        Target::Group(g) => format!("{g}/{COMMIT_RECORD}"),
+        Target::Dataset(_) => String::new(),
+    };
+    let scope = match job.target {
+        Target::Dataset(path) if job.exclusive_chunks && rules.approach == Approach::Update => {
+            Scope::ExclusiveChunks { path }
+        }
+        Target::Dataset(path) => Scope::Dataset { path, create },
+        Target::Group(path) => Scope::Group {
+            path,
+            arrays: &names,
+            create,
+            record: &record,
+        },
+    };
+    let what = container_label(job);
+    let Some(mut txn) = Transaction::begin(container, &scope)? else {
+        let labels: Vec<&str> = job.inputs.iter().map(|i| i.label.as_str()).collect();
+        return Err(plan::not_found(&what, &labels, rules));
+    };
+    // What is there, each array brought back to the last commit if a writer crashed.
+    finish_interrupted(&mut txn)?;
+    let mut nodes = Vec::with_capacity(job.inputs.len());
+    for input in &job.inputs {
+        let found = match hierarchy::read_node(container, &input.node) {
+            // Overwrite is the way out of a damaged dataset: it replaces whatever is there.
+            Err(SaveError::Corrupt(_)) if rules.approach == Approach::Overwrite => Node::Missing,
+            other => other?,
+        };
+        nodes.push(match found {
+            Node::Array(e) if txn.recovered() => Node::Array(restore(&mut txn, &input.node, e)?),
+            other => other,
+        });
+    }
+    let plans = plan::plan(container, rules, job.inputs.clone(), nodes, &what)?;
+    inspect(container, &plans)?;
+    let message = describe(job, &plans);
+    match plans.first().map(|p| &p.change) {
+        Some(Change::Create { format, .. }) => {
+            let format = *format;
+            create(&mut txn, job, &plans, format, &message, options, control)?
+        }
+        Some(Change::Append { .. } | Change::Reserve { .. }) => {
+            grow(&mut txn, &plans, &message, options, control)?
+        }
+        Some(Change::Update { .. }) => update(&mut txn, &plans, &message, options, control)?,
+        None => {}
+    }
+    let snapshot_id = txn.snapshot_id();
+    Ok(plans
+        .into_iter()
+        .map(|p| SaveOutcome {
+            created: matches!(p.change, Change::Create { .. }),
+            shape: p.shape,
+            dtype: p.dtype,
+            region: p.region,
+            snapshot_id: snapshot_id.clone(),
+        })
+        .collect())
+}
+
+/// What the save does, in words: an Icechunk commit's message unless one was given.
+fn describe(job: &Job<'_, '_>, plans: &[ArrayPlan<'_>]) -> String {
+    let Some(first) = plans.first() else {
+        return String::new();
+    };
+    let verb = match &first.change {
+        Change::Create { .. } if job.rules.approach == Approach::Overwrite => "overwrite".into(),
+        Change::Create { .. } => "create".into(),
+        Change::Update { .. } => "update".into(),
+        Change::Reserve { .. } => "reserve rows in".into(),
+        Change::Append { start, .. } => {
+            let axis = job.rules.axis;
+            let (from, to) = (start[axis], first.shape[axis]);
+            match job.target {
+                Target::Dataset(_) => format!("append rows {from}..{to} along axis {axis} to"),
+                Target::Group(_) => format!("append {} rows to", to - from),
+            }
+        }
+    };
+    match job.target {
+        Target::Dataset(path) => match &first.change {
+            Change::Create { .. } => format!("zarr-saver: {verb} '{path}' with shape {:?}", first.shape),
+            Change::Update { .. } => {
+                let bounds: Vec<String> =
+                    first.region.iter().map(|(a, b)| format!("{a}..{b}")).collect();
+                format!("zarr-saver: update [{}] of '{path}'", bounds.join(", "))
+            }
+            _ => format!("zarr-saver: {verb} '{path}'"),
+        },
+        Target::Group(group) => {
+            let group = if group.is_empty() { "/" } else { group };
+            let names: Vec<&str> = plans
+                .iter()
+                .map(|p| p.node.rsplit('/').next().unwrap_or(&p.node))
+                .collect();
+            format!("zarr-saver: {verb} group '{group}' ({})", names.join(", "))
+        }
+    }
+}
+
+/// The store key of `name` in the node at `node` (`""`: the container's root).
+fn child(node: &str, name: &str) -> String {
+    if node.is_empty() {
+        name.to_string()
+    } else {
+        format!("{node}/{name}")
+    }
+}
+
+/// New arrays, each written whole and published at once in place of whatever is at
+/// its path. A node the transaction locked that does not exist yet appears whole,
+/// every array inside and the groups it lacks with it.
+fn create(
+    txn: &mut Transaction<'_>,
+    job: &Job<'_, '_>,
+    plans: &[ArrayPlan<'_>],
+    format: u32,
+    message: &str,
+    options: &CodecOptions,
+    control: &Control,
+) -> Result<()> {
+    let c = txn.container();
+    let first = &plans[0].node;
+    let groups = hierarchy::missing_groups(c, first, format)?;
+    let copies = consolidated::groups_with_copies(c, first, format)?;
+    let scope_node = match job.target {
+        Target::Dataset(path) | Target::Group(path) => path,
+    };
+    // A group a group save creates is consolidated as xarray writes it: one copy at
+    // the root, listing every node (xarray reads it there, for any group below).
+    let new_group = matches!(job.target, Target::Group(_))
+        && groups.iter().any(|(k, _)| {
+            *k == child(scope_node, "zarr.json") || *k == child(scope_node, ".zgroup")
+        });
+    let asked = plans.iter().any(|p| p.consolidated_asked());
+    let root_copy =
+        (asked || new_group) && !copies.iter().any(String::is_empty) && !c.lists_nodes();
+    let mut locked = copies.clone();
+    if root_copy {
+        locked.push(String::new());
+    }
+    txn.lock_groups(&locked)?;
+    let new_docs = |p: &ArrayPlan<'_>| match &p.change {
+        Change::Create { new, .. } => new.documents(&p.node, format),
+        _ => Vec::new(),
+    };
+    let updates: Vec<NodeDocs> = plans
+        .iter()
+        .map(|p| NodeDocs {
+            node: p.node.clone(),
+            docs: new_docs(p),
+            new: true,
+        })
+        .collect();
+    // What this commit writes besides: listed in a new root copy as if already there.
+    let pending: Vec<(String, serde_json::Value)> = groups
+        .iter()
+        .cloned()
+        .chain(plans.iter().flat_map(new_docs))
+        .collect();
+    let fill = |staging: &Container, at: &str, p: &ArrayPlan<'_>| {
+        fill_array(staging, at, p, format, options, control)
+    };
+    if txn.missing() {
+        txn.stage_node(scope_node, &groups, |staging, at| {
+            for p in plans {
+                let rel = p.node.strip_prefix(scope_node).unwrap_or(&p.node);
+                let rel = rel.trim_start_matches('/');
+                let inside = if rel.is_empty() { at.to_string() } else { child(at, rel) };
+                fill(staging, &inside, p)?;
+            }
+            Ok(())
+        })?;
+    } else {
+        for (i, p) in plans.iter().enumerate() {
+            // This save's sign in the array's directory before anything else.
+            txn.announce(vec![store::key(&child(&p.node, "overwrite"))?]);
+            let lacking = if i == 0 { &groups[..] } else { &[] };
+            txn.stage_node(&p.node, lacking, |staging, at| fill(staging, at, p))?;
+        }
+    }
+    txn.commit(message, None, |c| {
+        let mut docs = consolidated::docs_many(c, &copies, format, &updates)?;
+        if root_copy {
+            let copy = consolidated::new_root_copy(c, format, &pending)?;
+            // The copy is the root's document, whole: it replaces a plain one.
+            docs.retain(|(k, _, _)| *k != copy.0);
+            docs.push(copy);
+        }
+        Ok(docs)
+    })
+}
+
+/// One new array written into `staging` at `at`: its metadata declared where the
+/// store checks chunks against it, its chunks, then its documents, the main one last.
+fn fill_array(
+    staging: &Container,
+    at: &str,
+    p: &ArrayPlan<'_>,
+    format: u32,
+    options: &CodecOptions,
+    control: &Control,
+) -> Result<()> {
+    let (Change::Create { new, .. }, Some(data)) = (&p.change, &p.data) else {
+        return Ok(());
+    };
+    let main_key = child(at, if format == 2 { ".zarray" } else { "zarr.json" });
+    let array = hierarchy::open_array(staging, at, &new.main)?;
+    staging.declare(&main_key, &new.main)?;
+    write::write_region(&array, &vec![0; data.shape.len()], data, options, control)?;
+    control.check()?;
+    let mut docs = new.documents(at, format);
+    docs.sort_by_key(|(k, _)| k.trim_start_matches('/') == main_key);
+    for (key, doc) in docs {
+        staging.put_json(&key, &doc)?;
+    }
+    Ok(())
+}
+
+/// Appends (rows after the last, data written) and reservations (rows only): each
+/// array's chunks, then, recorded first where the store needs it, every array's new
+/// metadata and the consolidated copies above them.
+fn grow(
+    txn: &mut Transaction<'_>,
+    plans: &[ArrayPlan<'_>],
+    message: &str,
+    options: &CodecOptions,
+    control: &Control,
+) -> Result<()> {
+    // A reservation of no rows only describes the arrays.
+    if plans.iter().all(|p| match &p.change {
+        Change::Reserve { existing, .. } => existing.shape == p.shape,
+        _ => false,
+    }) {
+        return Ok(());
+    }
+    let c = txn.container();
+    let metas: Vec<(&str, &serde_json::Value, &Version)> =
+        plans.iter().filter_map(ArrayPlan::committed_metadata).collect();
+    let format = if metas[0].0.ends_with(".zarray") { 2 } else { 3 };
+    let copies = consolidated::groups_with_copies(c, &plans[0].node, format)?;
+    // Each array's metadata temp file first (its sign, should the save crash), then
+    // those of the consolidated copies and of the chunks each append touches, made
+    // while others encode.
+    let mut keys = Vec::new();
+    for (key, meta, _) in &metas {
+        c.declare(key, meta)?;
+        keys.push(store::key(key)?);
+    }
+    for group in &copies {
+        keys.push(store::key(&consolidated::copy_key(group, format))?);
+    }
+    let mut writes = Vec::new();
+    for p in plans {
+        if let (Change::Append { existing, meta, start }, Some(data)) = (&p.change, &p.data) {
+            let array = hierarchy::open_array(c, &p.node, meta)?;
+            keys.extend(
+                write::chunk_keys(&array, start, &data.shape, PREPARED_CHUNKS).unwrap_or_default(),
+            );
+            writes.push((array, start, data, TailCache::for_append(c, meta, existing.dtype)));
+        }
+    }
+    txn.announce(keys);
+    for (array, start, data, tail) in &writes {
+        // The decoded tail chunk of the last append is reused.
+        write::write_region_cached(array, start, data, options, control, tail.as_ref())?;
+    }
+    // The commit: until the metadata lands, readers see the old shapes.
+    control.check()?;
+    txn.lock_groups(&copies)?;
+    let updates: Vec<NodeDocs> = plans
+        .iter()
+        .zip(&metas)
+        .map(|(p, (key, meta, _))| NodeDocs {
+            node: p.node.clone(),
+            docs: vec![(key.to_string(), (*meta).clone())],
+            new: false,
+        })
+        .collect();
+    let all: Vec<Doc> = metas
+        .iter()
+        .map(|(k, m, v)| (k.to_string(), (*m).clone(), (*v).clone()))
+        .collect();
+    let nodes: Vec<String> = plans.iter().map(|p| p.node.clone()).collect();
+    txn.record(&all, &nodes, format)?;
+    let rest = &all[1..];
+    txn.commit(message, Some(metas[0]), |c| {
+        let mut docs = rest.to_vec();
+        docs.extend(consolidated::docs_many(c, &copies, format, &updates)?);
+        Ok(docs)
+    })?;
+    writes
+        .into_iter()
+        .filter_map(|(_, _, _, tail)| tail)
+        .for_each(TailCache::commit);
+    Ok(())
+}
+
+/// Updates: each array's sign, its chunks, then a commit that changes no metadata
+/// (and so no consolidated copy).
+fn update(
+    txn: &mut Transaction<'_>,
+    plans: &[ArrayPlan<'_>],
+    message: &str,
+    options: &CodecOptions,
+    control: &Control,
+) -> Result<()> {
+    for p in plans {
+        txn.announce(vec![store::key(&child(&p.node, "update"))?]);
+    }
+    let c = txn.container();
+    for p in plans {
+        if let (Change::Update { existing, resolved }, Some(data)) = (&p.change, &p.data) {
+            let array = hierarchy::open_array(c, &p.node, &existing.meta)?;
+            write::write_resolved(&array, &existing.chunk_shape, resolved, data, options, control)?;
+        }
+    }
+    control.check()?;
+    txn.commit(message, None, |_| Ok(Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_conflicts;
+    use crate::error::SaveError;
+    use std::cell::Cell;
+
+    #[test]
+    fn icechunk_conflicts_are_retried_then_reported() {
+        let runs = Cell::new(0);
+        let lost = || {
+            runs.set(runs.get() + 1);
+            Err::<(), _>(SaveError::Conflict("lost".into()))
+        };
+        let err = retry_conflicts(true, lost).unwrap_err();
+        assert_eq!(err.code(), "ERR_ZARR_CONFLICT");
+        assert_eq!(runs.get(), 12);
+        // A plain store's conflict is reported at once; a later win is a win.
+        runs.set(0);
+        assert!(retry_conflicts(false, lost).is_err());
+        assert_eq!(runs.get(), 1);
+        runs.set(0);
+        let third_wins = || {
+            runs.set(runs.get() + 1);
+            if runs.get() < 3 {
+                Err(SaveError::Conflict("lost".into()))
+            } else {
+                Ok(runs.get())
+            }
+        };
+        assert_eq!(retry_conflicts(true, third_wins).unwrap(), 3);
+    }
+}

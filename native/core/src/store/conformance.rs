@@ -1,0 +1,365 @@
+//! The conformance suite every store kind's [`CommitBackend`] passes: the same
+//! steps through a [`Transaction`] on a local directory, an in-memory object store
+//! and a local Icechunk repository, and what a reader then sees.
+//!
+//! - commit: chunks, then metadata, visible together to a new reader;
+//! - discard: a transaction dropped without its commit leaves nothing behind;
+//! - rollback: a commit that fails part way leaves the array as it was;
+//! - conflict: two writers of one dataset never both commit from the same read
+//!   (a lock makes the second wait, or the second commit is refused);
+//! - crash record: after a writer died at its commit of several arrays, the next
+//!   writer sees every array at the old state or every one at the new.
+//!
+//! [`CommitBackend`]: super::CommitBackend
+
+#[cfg(feature = "icechunk")]
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use object_store::memory::InMemory;
+use serde_json::{json, Value};
+
+use super::object::ObjectStorage;
+use super::{Container, Scope, Transaction, Version};
+use crate::control::Control;
+use crate::data::{Elements, NdData};
+use crate::dtype::DType;
+use crate::error::SaveError;
+use crate::hierarchy::{self, Node};
+use crate::metadata::{self, CreateOptions};
+use crate::recovery::finish_interrupted;
+
+/// How writers of one dataset are kept apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exclusion {
+    /// The second writer waits for the first one's lock.
+    Lock,
+    /// Nothing waits; the later of two commits that read the same state is refused.
+    Commit,
+}
+
+/// A store kind under test: fresh containers over one store.
+trait Kind: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn open(&self) -> Container;
+    fn exclusion(&self) -> Exclusion;
+    /// Make the locks a crashed writer left lapse now (as their time running out would).
+    fn expire_locks(&self) {}
+}
+
+struct Local(tempfile::TempDir);
+
+impl Kind for Local {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+    fn open(&self) -> Container {
+        let path = self.0.path().display().to_string();
+        super::local::open(&path, false, Arc::default()).unwrap()
+    }
+    fn exclusion(&self) -> Exclusion {
+        Exclusion::Lock
+    }
+}
+
+struct Object(Arc<InMemory>);
+
+impl Kind for Object {
+    fn name(&self) -> &'static str {
+        "object"
+    }
+    fn open(&self) -> Container {
+        let storage = ObjectStorage::with_store(self.0.clone(), "root".into(), 4, Arc::default());
+        super::object::container(Arc::new(storage), "mem://root".into())
+    }
+    fn exclusion(&self) -> Exclusion {
+        Exclusion::Lock
+    }
+    fn expire_locks(&self) {
+        use futures::TryStreamExt;
+        use object_store::{ObjectStoreExt, PutPayload};
+        let store = self.0.clone();
+        super::cloud::runtime().block_on(async move {
+            let all: Vec<_> = store.list(None).try_collect().await.unwrap();
+            for meta in all {
+                if meta.location.as_ref().ends_with(super::LEASE_KEY) {
+                    let bytes = store.get(&meta.location).await.unwrap().bytes().await.unwrap();
+                    let mut lease: Value = serde_json::from_slice(&bytes).unwrap();
+                    lease["expires_ms"] = json!(0);
+                    let body = PutPayload::from(lease.to_string().into_bytes());
+                    store.put(&meta.location, body).await.unwrap();
+                }
+            }
+        });
+    }
+}
+
+#[cfg(feature = "icechunk")]
+struct Icechunk(tempfile::TempDir);
+
+#[cfg(feature = "icechunk")]
+impl Kind for Icechunk {
+    fn name(&self) -> &'static str {
+        "icechunk"
+    }
+    fn open(&self) -> Container {
+        let path = self.0.path().join("repo").display().to_string();
+        let options = super::IcechunkOptions::default();
+        super::icechunk::open(&path, &BTreeMap::new(), &options, Arc::default()).unwrap()
+    }
+    fn exclusion(&self) -> Exclusion {
+        // A local repository's session holds the repository's lock.
+        Exclusion::Lock
+    }
+}
+
+fn kinds() -> Vec<Box<dyn Kind>> {
+    let mut kinds: Vec<Box<dyn Kind>> = vec![
+        Box::new(Local(tempfile::tempdir().unwrap())),
+        Box::new(Object(Arc::new(InMemory::new()))),
+    ];
+    #[cfg(feature = "icechunk")]
+    kinds.push(Box::new(Icechunk(tempfile::tempdir().unwrap())));
+    kinds
+}
+
+fn f64s(values: &[f64]) -> NdData<'static> {
+    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    NdData::new(
+        Elements::Fixed {
+            dtype: DType::Float64,
+            bytes: std::borrow::Cow::Owned(bytes),
+        },
+        vec![values.len() as u64],
+    )
+    .unwrap()
+}
+
+/// Stage the array at `node` holding `values` (chunks of 2) and return its metadata
+/// document (key and JSON), declared where the store wants it before the chunks.
+fn stage_array(c: &Container, node: &str, values: &[f64]) -> (String, Value) {
+    let options = CreateOptions {
+        chunks: Some(vec![2]),
+        ..Default::default()
+    };
+    let new = metadata::new_array(&[values.len() as u64], DType::Float64, &options).unwrap();
+    let key = format!("{node}/zarr.json");
+    c.declare(&key, &new.main).unwrap();
+    let array = hierarchy::open_array(c, node, &new.main).unwrap();
+    let control = Control::default();
+    let codec = zarrs::array::CodecOptions::default();
+    crate::write::write_region(&array, &[0], &f64s(values), &codec, &control).unwrap();
+    (key, new.main)
+}
+
+/// What a new reader sees at `node`: its values, or `None` for no array.
+fn read(kind: &dyn Kind, node: &str) -> Option<Vec<f64>> {
+    let c = kind.open();
+    let Node::Array(existing) = hierarchy::read_node(&c, node).unwrap() else {
+        return None;
+    };
+    let array = hierarchy::open_array(&c, node, &existing.meta).unwrap();
+    let subset = zarrs::array::ArraySubset::new_with_shape(existing.shape.clone());
+    Some(array.retrieve_array_subset::<Vec<f64>>(&subset).unwrap())
+}
+
+/// Commit a new array at `node` holding `values`.
+fn create(kind: &dyn Kind, node: &str, values: &[f64]) {
+    let c = kind.open();
+    let mut txn = Transaction::begin(&c, &Scope::Dataset { path: node, create: true })
+        .unwrap()
+        .unwrap();
+    let (key, meta) = stage_array(&c, node, values);
+    txn.commit("create", None, |_| Ok(vec![(key.clone(), meta.clone(), Version::Local)]))
+        .unwrap();
+}
+
+/// Stage the array at `node` grown to `values` and return its new metadata with the
+/// version its old one was read at.
+fn stage_growth(c: &Container, node: &str, values: &[f64]) -> (String, Value, Version) {
+    let Node::Array(existing) = hierarchy::read_node(c, node).unwrap() else {
+        panic!("{node} is an array")
+    };
+    let (key, meta) = stage_array(c, node, values);
+    (key, meta, existing.version)
+}
+
+#[test]
+fn a_commit_shows_chunks_and_metadata_together() {
+    for kind in kinds() {
+        assert_eq!(read(kind.as_ref(), "a"), None, "{}", kind.name());
+        create(kind.as_ref(), "a", &[1.0, 2.0, 3.0]);
+        assert_eq!(read(kind.as_ref(), "a"), Some(vec![1.0, 2.0, 3.0]), "{}", kind.name());
+    }
+}
+
+#[test]
+fn a_transaction_dropped_without_its_commit_leaves_nothing() {
+    for kind in kinds() {
+        {
+            let c = kind.open();
+            let txn = Transaction::begin(&c, &Scope::Dataset { path: "g/a", create: true });
+            let _txn = txn.unwrap().unwrap();
+            stage_array(&c, "g/a", &[1.0, 2.0]);
+        }
+        assert_eq!(read(kind.as_ref(), "g/a"), None, "{}", kind.name());
+        if let Some(dir) = kind_dir(kind.as_ref()) {
+            let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
+            assert!(left.is_empty(), "local: {left:?} left behind");
+        }
+    }
+}
+
+/// The directory of a local kind, to look for debris.
+fn kind_dir(kind: &dyn Kind) -> Option<std::path::PathBuf> {
+    (kind.name() == "local").then(|| std::path::PathBuf::from(kind.open().id))
+}
+
+#[test]
+fn a_commit_that_fails_part_way_leaves_the_array_as_it_was() {
+    for kind in kinds() {
+        create(kind.as_ref(), "a", &[1.0, 2.0]);
+        {
+            let c = kind.open();
+            let mut txn = Transaction::begin(&c, &Scope::Dataset { path: "a", create: true })
+                .unwrap()
+                .unwrap();
+            let (key, meta, version) = stage_growth(&c, "a", &[7.0, 8.0, 9.0, 10.0]);
+            let failed = txn.commit("grow", Some((&key, &meta, &version)), |_| {
+                Err(SaveError::Conflict("the documents after could not be read".into()))
+            });
+            assert!(failed.is_err(), "{}", kind.name());
+        }
+        assert_eq!(read(kind.as_ref(), "a"), Some(vec![1.0, 2.0]), "{}", kind.name());
+    }
+}
+
+#[test]
+fn two_writers_of_one_dataset_never_commit_from_the_same_read() {
+    for kind in kinds() {
+        let kind: Arc<dyn Kind> = Arc::from(kind);
+        create(kind.as_ref(), "a", &[1.0, 2.0]);
+        let c = kind.open();
+        let mut first = Transaction::begin(&c, &Scope::Dataset { path: "a", create: true })
+            .unwrap()
+            .unwrap();
+        let grown = stage_growth(&c, "a", &[1.0, 2.0, 3.0]);
+        let second = {
+            let kind = kind.clone();
+            std::thread::spawn(move || {
+                let c = kind.open();
+                let mut txn = Transaction::begin(&c, &Scope::Dataset { path: "a", create: true })
+                    .unwrap()
+                    .unwrap();
+                let read = read_len(&c, "a");
+                let values: Vec<f64> = (0..read + 1).map(|v| v as f64).collect();
+                let (key, meta, version) = stage_growth(&c, "a", &values);
+                let committed = txn.commit("second", Some((&key, &meta, &version)), |_| {
+                    Ok(Vec::new())
+                });
+                (read, committed)
+            })
+        };
+        match kind.exclusion() {
+            Exclusion::Lock => {
+                // Long enough for an unexcluded second writer to read the old length.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                first
+                    .commit("first", Some((&grown.0, &grown.1, &grown.2)), |_| Ok(Vec::new()))
+                    .unwrap();
+                // Its locks go with the transaction (and a repository's with its session).
+                drop(first);
+                drop(c);
+                let (read, committed) = second.join().unwrap();
+                assert_eq!(read, 3, "{}: the second writer read after the first", kind.name());
+                committed.unwrap();
+                assert_eq!(read_len(&kind.open(), "a"), 4, "{}", kind.name());
+            }
+            Exclusion::Commit => {
+                let (read, committed) = second.join().unwrap();
+                assert_eq!(read, 2);
+                committed.unwrap();
+                let lost = first.commit("first", Some((&grown.0, &grown.1, &grown.2)), |_| {
+                    Ok(Vec::new())
+                });
+                assert_eq!(lost.unwrap_err().code(), "ERR_ZARR_CONFLICT", "{}", kind.name());
+            }
+        }
+    }
+}
+
+fn read_len(c: &Container, node: &str) -> u64 {
+    match hierarchy::read_node(c, node).unwrap() {
+        Node::Array(e) => e.shape[0],
+        _ => panic!("{node} is an array"),
+    }
+}
+
+#[test]
+fn after_a_writer_died_at_its_commit_every_array_is_old_or_every_one_new() {
+    for kind in kinds() {
+        create(kind.as_ref(), "g/a", &[1.0]);
+        create(kind.as_ref(), "g/b", &[2.0]);
+        let names = vec!["a".to_string(), "b".to_string()];
+        let scope = Scope::Group {
+            path: "g",
+            arrays: &names,
+            create: false,
+            record: "g/.zarr-saver-commit",
+        };
+        {
+            let c = kind.open();
+            let mut txn = Transaction::begin(&c, &scope).unwrap().unwrap();
+            let a = stage_growth(&c, "g/a", &[1.0, 10.0]);
+            let b = stage_growth(&c, "g/b", &[2.0, 20.0]);
+            txn.record(&[a, b], &["g/a".into(), "g/b".into()], 3).unwrap();
+            // The writer dies here: its commit is recorded and not made.
+        }
+        kind.expire_locks();
+        {
+            let c = kind.open();
+            let mut txn = Transaction::begin(&c, &scope).unwrap().unwrap();
+            finish_interrupted(&mut txn).unwrap();
+        }
+        let (a, b) = (read(kind.as_ref(), "g/a"), read(kind.as_ref(), "g/b"));
+        let old = (Some(vec![1.0]), Some(vec![2.0]));
+        let new = (Some(vec![1.0, 10.0]), Some(vec![2.0, 20.0]));
+        assert!((a.clone(), b.clone()) == old || (a.clone(), b.clone()) == new,
+            "{}: {a:?} {b:?}", kind.name());
+        if kind.name() == "object" {
+            // The object store records its commits: the next writer finished it.
+            assert_eq!((a, b), new);
+        }
+    }
+}
+
+/// The object store's writer lock, on its own.
+#[test]
+fn a_lease_waits_for_its_holder_and_takes_over_an_expired_one() {
+    let store = Arc::new(InMemory::new());
+    let storage = Arc::new(ObjectStorage::with_store(store.clone(), "p".into(), 1, Arc::default()));
+    let (held, gone) = storage.lease("d/.lease", "one", Some("d/.rec")).unwrap();
+    assert!(gone.is_none());
+    let waiter = {
+        let storage = storage.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let (lease, gone) = storage.lease("d/.lease", "two", Some("d/.rec")).unwrap();
+            (started.elapsed(), lease, gone)
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    drop(held);
+    let (waited, mut second, gone) = waiter.join().unwrap();
+    assert!(waited >= std::time::Duration::from_millis(150), "{waited:?}");
+    assert!(gone.is_none(), "a released lease is not taken over");
+    // An abandoned lease stays behind and, once expired, is taken over with its record.
+    second.abandon();
+    drop(second);
+    Object(store.clone()).expire_locks();
+    let (_third, gone) = storage.lease("d/.lease", "three", None).unwrap();
+    assert_eq!(
+        gone.map(|g| (g.owner, g.record)),
+        Some(("two".to_string(), "d/.rec".to_string()))
+    );
+}

@@ -1,0 +1,283 @@
+//! The local store's part in the commit protocol: `flock`ed dataset directories as
+//! writer locks, temp files renamed into place as the publication, a staging
+//! directory swapped in for a whole new node, and a crashed writer's temp files as
+//! its sign, removed by the next writer under the lock.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+use zarrs::storage::StoreKey;
+
+use super::{dataset_dir, file_stamp, lock_dataset, publish_dir, temp, AtomicFilesystemStore};
+use super::{DirLock, Mode};
+use crate::control::Control;
+use crate::error::{Result, SaveError};
+use crate::store::{
+    ChunkStamp, CommitBackend, Container, Doc, DocRef, Locked, Scope, Version,
+};
+
+/// A local directory opened for one save.
+pub struct LocalBackend {
+    root: PathBuf,
+    store: Arc<AtomicFilesystemStore>,
+    durable: bool,
+    control: Arc<Control>,
+    locks: Mutex<Locks>,
+}
+
+/// The locks of the save's transaction.
+#[derive(Default)]
+struct Locks {
+    /// The dataset's (or the group's) own lock.
+    main: Option<DirLock>,
+    /// The locked node's directory.
+    dir: Option<PathBuf>,
+    /// A group save: its arrays' locks, taken before the group's.
+    arrays: Vec<DirLock>,
+    /// Groups whose documents the commit rewrites.
+    groups: Vec<(PathBuf, DirLock)>,
+}
+
+/// Open the directory at `location` (it need not exist yet).
+pub fn open(location: &str, durable: bool, control: Arc<Control>) -> Result<Container> {
+    let root = PathBuf::from(location);
+    if std::fs::metadata(&root).is_ok_and(|m| !m.is_dir()) {
+        return Err(SaveError::InvalidArgument(format!(
+            "filePath '{location}' exists and is not a directory"
+        )));
+    }
+    container(root, Mode::Atomic, durable, control)
+}
+
+/// A container over `root`; `Mode::Direct` for a staging directory that only
+/// becomes visible whole.
+fn container(root: PathBuf, mode: Mode, durable: bool, control: Arc<Control>) -> Result<Container> {
+    let store = Arc::new(AtomicFilesystemStore::new(
+        &root,
+        mode,
+        durable,
+        control.clone(),
+    )?);
+    let id = root.display().to_string();
+    let backend = LocalBackend {
+        root,
+        store: store.clone(),
+        durable,
+        control,
+        locks: Mutex::new(Locks::default()),
+    };
+    Ok(Container::new(store, id, Arc::new(backend)))
+}
+
+/// `path` relative to `base` (an ancestor), as a store key.
+fn relative(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Remove what a writer that is gone left in `dir` (and beside it); whether any was.
+fn recover(dir: &Path) -> bool {
+    if temp::has_debris(dir) {
+        temp::remove_debris(dir);
+        temp::remove_debris_beside(dir);
+        true
+    } else {
+        false
+    }
+}
+
+impl LocalBackend {
+    fn locks(&self) -> MutexGuard<'_, Locks> {
+        self.locks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn node_dir(&self, path: &str) -> Result<PathBuf> {
+        if path.is_empty() {
+            Ok(self.root.clone())
+        } else {
+            dataset_dir(&self.root, path)
+        }
+    }
+}
+
+impl CommitBackend for LocalBackend {
+    fn lock(&self, _c: &Container, scope: &Scope<'_>, _owner: &str) -> Result<Option<Locked>> {
+        let mut locked = Locked::default();
+        let mut arrays = Vec::new();
+        let (path, create) = match *scope {
+            Scope::Dataset { path, create } => (path, create),
+            // Its recovery of a crashed writer's temp files judges writers by pid,
+            // which needs the lock between writers of several machines.
+            Scope::ExclusiveChunks { path } => (path, false),
+            Scope::Group {
+                path,
+                arrays: names,
+                create,
+                ..
+            } => {
+                let mut sorted: Vec<&String> = names.iter().collect();
+                sorted.sort();
+                for name in sorted {
+                    let node = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}/{name}")
+                    };
+                    let dir = dataset_dir(&self.root, &node)?;
+                    if let Some(lock) = lock_dataset(&dir, false)? {
+                        locked.recovered |= recover(&dir);
+                        arrays.push(lock);
+                    }
+                }
+                (path, create)
+            }
+        };
+        let dir = self.node_dir(path)?;
+        let Some(main) = lock_dataset(&dir, create)? else {
+            return Ok(None);
+        };
+        locked.missing = main.missing_top.is_some();
+        if !locked.missing && !matches!(scope, Scope::Group { .. }) {
+            locked.recovered |= recover(&dir);
+        }
+        *self.locks() = Locks {
+            main: Some(main),
+            dir: Some(dir),
+            arrays,
+            groups: Vec::new(),
+        };
+        Ok(Some(locked))
+    }
+
+    fn lock_groups(&self, groups: &[String]) -> Result<()> {
+        let mut locks = self.locks();
+        // The directory the transaction's own lock is on.
+        let held_dir = match locks.main.as_ref().and_then(|l| l.missing_top.as_ref()) {
+            Some(top) => top.parent().map(Path::to_path_buf),
+            None => locks.dir.clone(),
+        };
+        for group in groups {
+            let dir = if group.is_empty() {
+                self.root.clone()
+            } else {
+                self.root.join(group)
+            };
+            if held_dir.as_ref() == Some(&dir) || locks.groups.iter().any(|(d, _)| d == &dir) {
+                continue;
+            }
+            if let Some(lock) = lock_dataset(&dir, false)? {
+                locks.groups.push((dir, lock));
+            }
+        }
+        Ok(())
+    }
+
+    fn announce(&self, keys: Vec<StoreKey>) {
+        self.store.prepare(&keys);
+    }
+
+    fn stage_node(
+        &self,
+        c: &Container,
+        node: &str,
+        groups: &[(String, Value)],
+        fill: &mut dyn FnMut(&Container, &str) -> Result<()>,
+    ) -> Result<()> {
+        let root = &self.root;
+        let dir = dataset_dir(root, node)?;
+        let missing_top = self
+            .locks()
+            .main
+            .as_ref()
+            .and_then(|l| l.missing_top.clone());
+        // The whole missing part of the tree appears at once, above `node` too.
+        let top = match missing_top {
+            Some(top) if dir.starts_with(&top) => top,
+            _ => dir.clone(),
+        };
+        temp::remove_debris_beside(&top);
+        let (outside, inside): (Vec<_>, Vec<_>) = groups
+            .iter()
+            .partition(|(k, _)| !root.join(k).starts_with(&top));
+        for (k, doc) in &outside {
+            c.stage_json(k, doc)?;
+        }
+        c.flush()?;
+        let published = publish_dir(&top, self.durable, |staging| {
+            let sc = container(
+                staging.to_path_buf(),
+                Mode::Direct,
+                self.durable,
+                self.control.clone(),
+            )?;
+            for (k, doc) in &inside {
+                sc.put_json(&relative(&root.join(k), &top), doc)?;
+            }
+            fill(&sc, &relative(&dir, &top))
+        });
+        if published.is_err() {
+            self.rollback();
+        }
+        published
+    }
+
+    fn publish(
+        &self,
+        c: &Container,
+        _message: &str,
+        metadata: Option<DocRef<'_>>,
+        after: &dyn Fn(&Container) -> Result<Vec<Doc>>,
+    ) -> Result<Option<String>> {
+        // Every document is staged before the first rename.
+        let docs = after(c)?;
+        if let Some((path, value, _)) = metadata {
+            c.stage_json(path, value)?;
+        }
+        for (path, value, _) in &docs {
+            c.stage_json(path, value)?;
+        }
+        self.flush()?;
+        Ok(None)
+    }
+
+    fn discard(&self) {
+        self.store.discard();
+    }
+
+    fn rollback(&self) {
+        self.store.discard();
+        self.store.rollback();
+    }
+
+    fn release(&self, _abandon: bool) {
+        *self.locks() = Locks::default();
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.store
+            .commit()
+            .map_err(|e| SaveError::store("committing chunks", e))
+    }
+
+    fn get_versioned(&self, c: &Container, path: &str) -> Result<Option<(Vec<u8>, Version)>> {
+        Ok(c.get_bytes(path)?.map(|b| (b, Version::Local)))
+    }
+
+    fn chunk_stamp(&self, key: &StoreKey, _node: &str, _chunk: &[u64]) -> Option<ChunkStamp> {
+        file_stamp(&self.root.join(key.as_str()))
+    }
+
+    fn stamps_chunks(&self) -> bool {
+        true
+    }
+
+    fn list_keys(&self, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        super::walk::walk(&self.root, "", wanted, &mut out)
+            .map_err(|e| SaveError::store(format!("listing {}", self.root.display()), e))?;
+        Ok(out)
+    }
+}
