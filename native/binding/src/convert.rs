@@ -9,8 +9,8 @@ use zarr_saver_core::{
 };
 
 use crate::types::{
-    NativeArrayOptions, NativeDestination, NativeGroupArray, NativeGroupOptions,
-    NativeReservation, NativeReserveOptions, NativeSaveOptions, NativeSaveResult,
+    NativeArrayOptions, NativeDestination, NativeGroupArray, NativeGroupOptions, NativeReservation,
+    NativeReserveOptions, NativeSaveOptions, NativeSaveResult,
 };
 
 type Result<T> = std::result::Result<T, SaveError>;

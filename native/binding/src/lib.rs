@@ -175,7 +175,14 @@ pub fn save(
     finish_removals_at_exit(&env);
     let control = control_of(control);
     AsyncTask::new(Work::new(move || {
-        run_save(destination, options, data.as_deref(), strings, control, false)
+        run_save(
+            destination,
+            options,
+            data.as_deref(),
+            strings,
+            control,
+            false,
+        )
     }))
 }
 

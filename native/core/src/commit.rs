@@ -37,7 +37,7 @@ pub enum Target<'a> {
 }
 
 /// A look at the plans under the locks, before anything is written.
-pub type Inspect = dyn Fn(&Container, &[ArrayPlan<'_>]) -> Result<()> + Sync;
+pub type Inspect<'a> = dyn Fn(&Container, &[ArrayPlan<'_>]) -> Result<()> + Sync + 'a;
 
 /// One save, as the entry points hand it over.
 pub struct Job<'j, 'a> {
@@ -56,7 +56,7 @@ pub struct Job<'j, 'a> {
 pub fn run(
     job: &Job<'_, '_>,
     control: &Arc<Control>,
-    inspect: &Inspect,
+    inspect: &Inspect<'_>,
 ) -> Result<Vec<SaveOutcome>> {
     let dest = job.destination;
     let pool = threads::pool(dest.threads)?;
@@ -125,10 +125,10 @@ fn execute(
     job: &Job<'_, '_>,
     options: &CodecOptions,
     control: &Control,
-    inspect: &Inspect,
+    inspect: &Inspect<'_>,
 ) -> Result<Vec<SaveOutcome>> {
     let rules = &job.rules;
-    let create = rules.approach != Approach::Update && rules.reserve.is_none();
+    let creates = rules.approach != Approach::Update && rules.reserve.is_none();
     let names: Vec<String> = job
         .inputs
         .iter()
@@ -143,11 +143,14 @@ fn execute(
         Target::Dataset(path) if job.exclusive_chunks && rules.approach == Approach::Update => {
             Scope::ExclusiveChunks { path }
         }
-        Target::Dataset(path) => Scope::Dataset { path, create },
+        Target::Dataset(path) => Scope::Dataset {
+            path,
+            create: creates,
+        },
         Target::Group(path) => Scope::Group {
             path,
             arrays: &names,
-            create,
+            create: creates,
             record: &record,
         },
     };
@@ -218,10 +221,15 @@ fn describe(job: &Job<'_, '_>, plans: &[ArrayPlan<'_>]) -> String {
     };
     match job.target {
         Target::Dataset(path) => match &first.change {
-            Change::Create { .. } => format!("zarr-saver: {verb} '{path}' with shape {:?}", first.shape),
+            Change::Create { .. } => {
+                format!("zarr-saver: {verb} '{path}' with shape {:?}", first.shape)
+            }
             Change::Update { .. } => {
-                let bounds: Vec<String> =
-                    first.region.iter().map(|(a, b)| format!("{a}..{b}")).collect();
+                let bounds: Vec<String> = first
+                    .region
+                    .iter()
+                    .map(|(a, b)| format!("{a}..{b}"))
+                    .collect();
                 format!("zarr-saver: update [{}] of '{path}'", bounds.join(", "))
             }
             _ => format!("zarr-saver: {verb} '{path}'"),
@@ -305,7 +313,11 @@ fn create(
             for p in plans {
                 let rel = p.node.strip_prefix(scope_node).unwrap_or(&p.node);
                 let rel = rel.trim_start_matches('/');
-                let inside = if rel.is_empty() { at.to_string() } else { child(at, rel) };
+                let inside = if rel.is_empty() {
+                    at.to_string()
+                } else {
+                    child(at, rel)
+                };
                 fill(staging, &inside, p)?;
             }
             Ok(())
@@ -374,9 +386,15 @@ fn grow(
         return Ok(());
     }
     let c = txn.container();
-    let metas: Vec<(&str, &serde_json::Value, &Version)> =
-        plans.iter().filter_map(ArrayPlan::committed_metadata).collect();
-    let format = if metas[0].0.ends_with(".zarray") { 2 } else { 3 };
+    let metas: Vec<(&str, &serde_json::Value, &Version)> = plans
+        .iter()
+        .filter_map(ArrayPlan::committed_metadata)
+        .collect();
+    let format = if metas[0].0.ends_with(".zarray") {
+        2
+    } else {
+        3
+    };
     let copies = consolidated::groups_with_copies(c, &plans[0].node, format)?;
     // Each array's metadata temp file first (its sign, should the save crash), then
     // those of the consolidated copies and of the chunks each append touches, made
@@ -391,12 +409,25 @@ fn grow(
     }
     let mut writes = Vec::new();
     for p in plans {
-        if let (Change::Append { existing, meta, start }, Some(data)) = (&p.change, &p.data) {
+        if let (
+            Change::Append {
+                existing,
+                meta,
+                start,
+            },
+            Some(data),
+        ) = (&p.change, &p.data)
+        {
             let array = hierarchy::open_array(c, &p.node, meta)?;
             keys.extend(
                 write::chunk_keys(&array, start, &data.shape, PREPARED_CHUNKS).unwrap_or_default(),
             );
-            writes.push((array, start, data, TailCache::for_append(c, meta, existing.dtype)));
+            writes.push((
+                array,
+                start,
+                data,
+                TailCache::for_append(c, meta, existing.dtype),
+            ));
         }
     }
     txn.announce(keys);
@@ -451,7 +482,14 @@ fn update(
     for p in plans {
         if let (Change::Update { existing, resolved }, Some(data)) = (&p.change, &p.data) {
             let array = hierarchy::open_array(c, &p.node, &existing.meta)?;
-            write::write_resolved(&array, &existing.chunk_shape, resolved, data, options, control)?;
+            write::write_resolved(
+                &array,
+                &existing.chunk_shape,
+                resolved,
+                data,
+                options,
+                control,
+            )?;
         }
     }
     control.check()?;

@@ -224,8 +224,7 @@ fn plan_create<'a>(
     };
     input.create.zarr_format = Some(format);
     let mut new = metadata::new_array(&data.shape, dtype, &input.create)?;
-    if rules.group && format == 2 && input.create.fill_value.is_none() && dtype != DType::String
-    {
+    if rules.group && format == 2 && input.create.fill_value.is_none() && dtype != DType::String {
         // xarray reads a v2 fill value as the missing-value marker: without one asked
         // for, none (as xarray writes), so no stored value reads as missing.
         new.main["fill_value"] = Value::Null;

@@ -150,7 +150,11 @@ pub struct Reservation {
 /// Rejects names that could escape the container or alias another node. `field`
 /// names the option in the message (`datasetName`, `group`, `array name`).
 pub fn validate_node_name(field: &str, name: &str) -> Result<()> {
-    let bad = |why: &str| Err(SaveError::InvalidArgument(format!("{field} {name:?} {why}")));
+    let bad = |why: &str| {
+        Err(SaveError::InvalidArgument(format!(
+            "{field} {name:?} {why}"
+        )))
+    };
     if name.is_empty() {
         return bad("is empty");
     }

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::hierarchy::ZArray;
 use crate::dtype::DType;
+use crate::hierarchy::ZArray;
 use crate::store::{ChunkStamp, Container};
 
 /// Entries kept across all arrays; each one is a chunk of at most [`MAX_BYTES`].

@@ -153,8 +153,11 @@ pub trait CommitBackend: Send + Sync {
     fn flush(&self) -> Result<()>;
 
     /// Read `path` with the version a conditional commit checks.
-    fn get_versioned(&self, container: &Container, path: &str)
-        -> Result<Option<(Vec<u8>, Version)>>;
+    fn get_versioned(
+        &self,
+        container: &Container,
+        path: &str,
+    ) -> Result<Option<(Vec<u8>, Version)>>;
 
     /// What identifies the stored bytes of `chunk` (at `key`) of the array at
     /// `node`: `None` where another writer may replace them unseen.

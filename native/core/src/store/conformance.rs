@@ -77,13 +77,19 @@ impl Kind for Object {
     }
     fn expire_locks(&self) {
         use futures::TryStreamExt;
-        use object_store::{ObjectStoreExt, PutPayload};
+        use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
         let store = self.0.clone();
         super::cloud::runtime().block_on(async move {
             let all: Vec<_> = store.list(None).try_collect().await.unwrap();
             for meta in all {
                 if meta.location.as_ref().ends_with(super::LEASE_KEY) {
-                    let bytes = store.get(&meta.location).await.unwrap().bytes().await.unwrap();
+                    let bytes = store
+                        .get(&meta.location)
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .unwrap();
                     let mut lease: Value = serde_json::from_slice(&bytes).unwrap();
                     lease["expires_ms"] = json!(0);
                     let body = PutPayload::from(lease.to_string().into_bytes());
@@ -113,6 +119,35 @@ impl Kind for Icechunk {
     }
 }
 
+/// An Icechunk repository whose storage takes no lock (an object store; here in
+/// memory): racing writers meet at the commit.
+#[cfg(feature = "icechunk")]
+struct IcechunkUnlocked(icechunk::Repository);
+
+#[cfg(feature = "icechunk")]
+impl Kind for IcechunkUnlocked {
+    fn name(&self) -> &'static str {
+        "icechunk, unlocked storage"
+    }
+    fn open(&self) -> Container {
+        super::icechunk::container_on(&self.0)
+    }
+    fn exclusion(&self) -> Exclusion {
+        Exclusion::Commit
+    }
+}
+
+#[cfg(feature = "icechunk")]
+fn in_memory_repository() -> icechunk::Repository {
+    super::cloud::runtime().block_on(async {
+        let storage = icechunk::new_in_memory_storage().await.unwrap();
+        icechunk::Repository::create(storage)
+            .execute()
+            .await
+            .unwrap()
+    })
+}
+
 fn kinds() -> Vec<Box<dyn Kind>> {
     let mut kinds: Vec<Box<dyn Kind>> = vec![
         Box::new(Local(tempfile::tempdir().unwrap())),
@@ -120,6 +155,8 @@ fn kinds() -> Vec<Box<dyn Kind>> {
     ];
     #[cfg(feature = "icechunk")]
     kinds.push(Box::new(Icechunk(tempfile::tempdir().unwrap())));
+    #[cfg(feature = "icechunk")]
+    kinds.push(Box::new(IcechunkUnlocked(in_memory_repository())));
     kinds
 }
 
@@ -166,12 +203,20 @@ fn read(kind: &dyn Kind, node: &str) -> Option<Vec<f64>> {
 /// Commit a new array at `node` holding `values`.
 fn create(kind: &dyn Kind, node: &str, values: &[f64]) {
     let c = kind.open();
-    let mut txn = Transaction::begin(&c, &Scope::Dataset { path: node, create: true })
-        .unwrap()
-        .unwrap();
+    let mut txn = Transaction::begin(
+        &c,
+        &Scope::Dataset {
+            path: node,
+            create: true,
+        },
+    )
+    .unwrap()
+    .unwrap();
     let (key, meta) = stage_array(&c, node, values);
-    txn.commit("create", None, |_| Ok(vec![(key.clone(), meta.clone(), Version::Local)]))
-        .unwrap();
+    txn.commit("create", None, |_| {
+        Ok(vec![(key.clone(), meta.clone(), Version::Local)])
+    })
+    .unwrap();
 }
 
 /// Stage the array at `node` grown to `values` and return its new metadata with the
@@ -189,7 +234,12 @@ fn a_commit_shows_chunks_and_metadata_together() {
     for kind in kinds() {
         assert_eq!(read(kind.as_ref(), "a"), None, "{}", kind.name());
         create(kind.as_ref(), "a", &[1.0, 2.0, 3.0]);
-        assert_eq!(read(kind.as_ref(), "a"), Some(vec![1.0, 2.0, 3.0]), "{}", kind.name());
+        assert_eq!(
+            read(kind.as_ref(), "a"),
+            Some(vec![1.0, 2.0, 3.0]),
+            "{}",
+            kind.name()
+        );
     }
 }
 
@@ -198,7 +248,13 @@ fn a_transaction_dropped_without_its_commit_leaves_nothing() {
     for kind in kinds() {
         {
             let c = kind.open();
-            let txn = Transaction::begin(&c, &Scope::Dataset { path: "g/a", create: true });
+            let txn = Transaction::begin(
+                &c,
+                &Scope::Dataset {
+                    path: "g/a",
+                    create: true,
+                },
+            );
             let _txn = txn.unwrap().unwrap();
             stage_array(&c, "g/a", &[1.0, 2.0]);
         }
@@ -221,16 +277,29 @@ fn a_commit_that_fails_part_way_leaves_the_array_as_it_was() {
         create(kind.as_ref(), "a", &[1.0, 2.0]);
         {
             let c = kind.open();
-            let mut txn = Transaction::begin(&c, &Scope::Dataset { path: "a", create: true })
-                .unwrap()
-                .unwrap();
+            let mut txn = Transaction::begin(
+                &c,
+                &Scope::Dataset {
+                    path: "a",
+                    create: true,
+                },
+            )
+            .unwrap()
+            .unwrap();
             let (key, meta, version) = stage_growth(&c, "a", &[7.0, 8.0, 9.0, 10.0]);
             let failed = txn.commit("grow", Some((&key, &meta, &version)), |_| {
-                Err(SaveError::Conflict("the documents after could not be read".into()))
+                Err(SaveError::Conflict(
+                    "the documents after could not be read".into(),
+                ))
             });
             assert!(failed.is_err(), "{}", kind.name());
         }
-        assert_eq!(read(kind.as_ref(), "a"), Some(vec![1.0, 2.0]), "{}", kind.name());
+        assert_eq!(
+            read(kind.as_ref(), "a"),
+            Some(vec![1.0, 2.0]),
+            "{}",
+            kind.name()
+        );
     }
 }
 
@@ -240,23 +309,34 @@ fn two_writers_of_one_dataset_never_commit_from_the_same_read() {
         let kind: Arc<dyn Kind> = Arc::from(kind);
         create(kind.as_ref(), "a", &[1.0, 2.0]);
         let c = kind.open();
-        let mut first = Transaction::begin(&c, &Scope::Dataset { path: "a", create: true })
-            .unwrap()
-            .unwrap();
+        let mut first = Transaction::begin(
+            &c,
+            &Scope::Dataset {
+                path: "a",
+                create: true,
+            },
+        )
+        .unwrap()
+        .unwrap();
         let grown = stage_growth(&c, "a", &[1.0, 2.0, 3.0]);
         let second = {
             let kind = kind.clone();
             std::thread::spawn(move || {
                 let c = kind.open();
-                let mut txn = Transaction::begin(&c, &Scope::Dataset { path: "a", create: true })
-                    .unwrap()
-                    .unwrap();
+                let mut txn = Transaction::begin(
+                    &c,
+                    &Scope::Dataset {
+                        path: "a",
+                        create: true,
+                    },
+                )
+                .unwrap()
+                .unwrap();
                 let read = read_len(&c, "a");
                 let values: Vec<f64> = (0..read + 1).map(|v| v as f64).collect();
                 let (key, meta, version) = stage_growth(&c, "a", &values);
-                let committed = txn.commit("second", Some((&key, &meta, &version)), |_| {
-                    Ok(Vec::new())
-                });
+                let committed =
+                    txn.commit("second", Some((&key, &meta, &version)), |_| Ok(Vec::new()));
                 (read, committed)
             })
         };
@@ -265,13 +345,20 @@ fn two_writers_of_one_dataset_never_commit_from_the_same_read() {
                 // Long enough for an unexcluded second writer to read the old length.
                 std::thread::sleep(std::time::Duration::from_millis(300));
                 first
-                    .commit("first", Some((&grown.0, &grown.1, &grown.2)), |_| Ok(Vec::new()))
+                    .commit("first", Some((&grown.0, &grown.1, &grown.2)), |_| {
+                        Ok(Vec::new())
+                    })
                     .unwrap();
                 // Its locks go with the transaction (and a repository's with its session).
                 drop(first);
                 drop(c);
                 let (read, committed) = second.join().unwrap();
-                assert_eq!(read, 3, "{}: the second writer read after the first", kind.name());
+                assert_eq!(
+                    read,
+                    3,
+                    "{}: the second writer read after the first",
+                    kind.name()
+                );
                 committed.unwrap();
                 assert_eq!(read_len(&kind.open(), "a"), 4, "{}", kind.name());
             }
@@ -282,7 +369,12 @@ fn two_writers_of_one_dataset_never_commit_from_the_same_read() {
                 let lost = first.commit("first", Some((&grown.0, &grown.1, &grown.2)), |_| {
                     Ok(Vec::new())
                 });
-                assert_eq!(lost.unwrap_err().code(), "ERR_ZARR_CONFLICT", "{}", kind.name());
+                assert_eq!(
+                    lost.unwrap_err().code(),
+                    "ERR_ZARR_CONFLICT",
+                    "{}",
+                    kind.name()
+                );
             }
         }
     }
@@ -312,7 +404,8 @@ fn after_a_writer_died_at_its_commit_every_array_is_old_or_every_one_new() {
             let mut txn = Transaction::begin(&c, &scope).unwrap().unwrap();
             let a = stage_growth(&c, "g/a", &[1.0, 10.0]);
             let b = stage_growth(&c, "g/b", &[2.0, 20.0]);
-            txn.record(&[a, b], &["g/a".into(), "g/b".into()], 3).unwrap();
+            txn.record(&[a, b], &["g/a".into(), "g/b".into()], 3)
+                .unwrap();
             // The writer dies here: its commit is recorded and not made.
         }
         kind.expire_locks();
@@ -324,8 +417,11 @@ fn after_a_writer_died_at_its_commit_every_array_is_old_or_every_one_new() {
         let (a, b) = (read(kind.as_ref(), "g/a"), read(kind.as_ref(), "g/b"));
         let old = (Some(vec![1.0]), Some(vec![2.0]));
         let new = (Some(vec![1.0, 10.0]), Some(vec![2.0, 20.0]));
-        assert!((a.clone(), b.clone()) == old || (a.clone(), b.clone()) == new,
-            "{}: {a:?} {b:?}", kind.name());
+        assert!(
+            (a.clone(), b.clone()) == old || (a.clone(), b.clone()) == new,
+            "{}: {a:?} {b:?}",
+            kind.name()
+        );
         if kind.name() == "object" {
             // The object store records its commits: the next writer finished it.
             assert_eq!((a, b), new);
@@ -337,7 +433,12 @@ fn after_a_writer_died_at_its_commit_every_array_is_old_or_every_one_new() {
 #[test]
 fn a_lease_waits_for_its_holder_and_takes_over_an_expired_one() {
     let store = Arc::new(InMemory::new());
-    let storage = Arc::new(ObjectStorage::with_store(store.clone(), "p".into(), 1, Arc::default()));
+    let storage = Arc::new(ObjectStorage::with_store(
+        store.clone(),
+        "p".into(),
+        1,
+        Arc::default(),
+    ));
     let (held, gone) = storage.lease("d/.lease", "one", Some("d/.rec")).unwrap();
     assert!(gone.is_none());
     let waiter = {
@@ -351,7 +452,10 @@ fn a_lease_waits_for_its_holder_and_takes_over_an_expired_one() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     drop(held);
     let (waited, mut second, gone) = waiter.join().unwrap();
-    assert!(waited >= std::time::Duration::from_millis(150), "{waited:?}");
+    assert!(
+        waited >= std::time::Duration::from_millis(150),
+        "{waited:?}"
+    );
     assert!(gone.is_none(), "a released lease is not taken over");
     // An abandoned lease stays behind and, once expired, is taken over with its record.
     second.abandon();

@@ -92,7 +92,10 @@ mod tests {
         let read = Interrupted::parse("g/.rec", &written).unwrap();
         assert_eq!(read.docs, docs);
         assert_eq!((read.nodes, read.zarr_format), (nodes, 3));
-        for broken in [json!({}), json!({"docs": [{"value": 1}], "nodes": [], "zarr_format": 3})] {
+        for broken in [
+            json!({}),
+            json!({"docs": [{"value": 1}], "nodes": [], "zarr_format": 3}),
+        ] {
             assert_eq!(
                 Interrupted::parse("k", &broken).unwrap_err().code(),
                 "ERR_ZARR_CORRUPT"

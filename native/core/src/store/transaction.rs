@@ -118,7 +118,12 @@ impl<'c> Transaction<'c> {
     /// Record the commit of `docs` for the arrays `nodes` before making it, where the
     /// store needs a record to finish it after a crash. The chunks land first, so a
     /// recorded commit is only metadata away.
-    pub fn record(&mut self, docs: &[super::Doc], nodes: &[String], zarr_format: u32) -> Result<()> {
+    pub fn record(
+        &mut self,
+        docs: &[super::Doc],
+        nodes: &[String],
+        zarr_format: u32,
+    ) -> Result<()> {
         let Some(key) = self.record_key.clone() else {
             return Ok(());
         };
@@ -127,7 +132,10 @@ impl<'c> Transaction<'c> {
         // must still leave the locks to lapse.
         self.recorded = true;
         let json = record::to_json(&self.owner, docs, nodes, zarr_format);
-        self.recorded = self.container.backend().record(self.container, &key, &json)?;
+        self.recorded = self
+            .container
+            .backend()
+            .record(self.container, &key, &json)?;
         Ok(())
     }
 

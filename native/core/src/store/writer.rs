@@ -30,4 +30,3 @@ pub fn unique_id() -> String {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
 }
-

@@ -8,8 +8,8 @@ mod gcs;
 mod options;
 mod runtime;
 
-pub use gcs::{credential_source as gcs_credential_source, GcsCredentialSource};
 pub(crate) use gcs::metadata_server_credentials;
+pub use gcs::{credential_source as gcs_credential_source, GcsCredentialSource};
 pub use options::Settings;
 pub use runtime::runtime;
 
@@ -117,7 +117,10 @@ mod tests {
         for (scheme, provider) in SCHEMES {
             let url = CloudUrl::parse(&format!("{scheme}://bkt/a/b.zarr")).unwrap();
             assert_eq!(url.provider, *provider);
-            assert_eq!((url.bucket.as_str(), url.prefix.as_str()), ("bkt", "a/b.zarr"));
+            assert_eq!(
+                (url.bucket.as_str(), url.prefix.as_str()),
+                ("bkt", "a/b.zarr")
+            );
         }
         let err = CloudUrl::parse("ftp://host/x").unwrap_err();
         assert_eq!(err.code(), "ERR_ZARR_INVALID_ARGUMENT");

@@ -37,6 +37,19 @@ pub fn open(
     ))
 }
 
+/// A container over a new session on `repo` (tests: a repository in memory, where
+/// nothing serialises writers and a lost race shows at the commit).
+#[cfg(test)]
+pub(crate) fn container_on(repo: &icechunk::Repository) -> Container {
+    let (session, storage) =
+        Session::on(repo, &IcechunkOptions::default(), Arc::default()).expect("a session starts");
+    Container::new(
+        storage,
+        "memory".into(),
+        Arc::new(IcechunkBackend { session }),
+    )
+}
+
 impl CommitBackend for IcechunkBackend {
     fn lock(&self, _c: &Container, _scope: &Scope<'_>, _owner: &str) -> Result<Option<Locked>> {
         // The session is isolated until its commit: no lock of its own.

@@ -19,6 +19,8 @@ mod repository;
 mod session;
 mod storage;
 
+#[cfg(test)]
+pub(crate) use backend::container_on;
 pub use backend::open;
 pub use session::Session;
 
@@ -41,7 +43,6 @@ impl Default for IcechunkOptions {
         }
     }
 }
-
 
 /// Run `future` on the core's I/O runtime from a sync caller.
 fn block_on<F: core::future::Future>(future: F) -> F::Output {

@@ -149,4 +149,3 @@ impl Repositories {
         self.map().remove(key);
     }
 }
-

@@ -35,7 +35,6 @@ const REBASE_ATTEMPTS: u16 = 5;
 /// Bytes written are counted on the save's `Control`, as the other stores do.
 struct SessionStorage(Arc<AsyncIcechunkStore>, Arc<Control>);
 
-
 impl ReadableStorageTraits for SessionStorage {
     fn get_partial_many<'a>(
         &'a self,
@@ -162,16 +161,35 @@ impl Session {
             },
             None => start(open_fresh()?.as_ref())?,
         };
+        Ok(Self::wrap(session, options, control, lock))
+    }
+
+    /// A session on the branch of `repo` (a repository in memory, in tests).
+    #[cfg(test)]
+    pub(super) fn on(
+        repo: &Repository,
+        options: &IcechunkOptions,
+        control: Arc<Control>,
+    ) -> Result<(Arc<Self>, ReadableWritableStorage)> {
+        let session = block_on(repo.writable_session(&options.branch))
+            .map_err(|e| repository_error("memory", e.kind()))?;
+        Ok(Self::wrap(session, options, control, None))
+    }
+
+    fn wrap(
+        session: icechunk::session::Session,
+        options: &IcechunkOptions,
+        control: Arc<Control>,
+        lock: Option<local::DirLock>,
+    ) -> (Arc<Self>, ReadableWritableStorage) {
         let store = Arc::new(AsyncIcechunkStore::new(session));
         let storage: ReadableWritableStorage = Arc::new(SessionStorage(store.clone(), control));
-        Ok((
-            Arc::new(Self {
-                store,
-                options: options.clone(),
-                _lock: lock,
-            }),
-            storage,
-        ))
+        let session = Self {
+            store,
+            options: options.clone(),
+            _lock: lock,
+        };
+        (Arc::new(session), storage)
     }
 
     /// Remove the node at `node` (an array with all its chunks, or a group with
@@ -242,4 +260,3 @@ impl Session {
         }
     }
 }
-

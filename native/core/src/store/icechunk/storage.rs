@@ -29,9 +29,15 @@ pub(super) fn object_storage(
         )));
     }
     let storage = match url.provider {
-        Provider::S3 => block_on(s3_storage(url, Settings::parse_as_given(Provider::S3, options)?)?),
+        Provider::S3 => block_on(s3_storage(
+            url,
+            Settings::parse_as_given(Provider::S3, options)?,
+        )?),
         Provider::Gcs => gcs_storage(url, Settings::parse(Provider::Gcs, options)?)?,
-        Provider::Azure => block_on(azure_storage(url, Settings::parse(Provider::Azure, options)?)?),
+        Provider::Azure => block_on(azure_storage(
+            url,
+            Settings::parse(Provider::Azure, options)?,
+        )?),
     };
     storage.map_err(|e| io_error(&format!("opening {shown}"), e.kind()))
 }
@@ -226,7 +232,6 @@ impl icechunk::storage::GcsCredentialsFetcher for MetadataServerToken {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,7 +242,10 @@ mod tests {
     fn options(provider: Provider) -> BTreeMap<String, String> {
         let pairs: &[(&str, &str)] = match provider {
             Provider::S3 => &[("endpoint", "http://127.0.0.1:1"), ("allow_http", "true")],
-            Provider::Gcs => &[("base_url", "http://127.0.0.1:1"), ("skip_signature", "true")],
+            Provider::Gcs => &[
+                ("base_url", "http://127.0.0.1:1"),
+                ("skip_signature", "true"),
+            ],
             Provider::Azure => &[("account_name", "acct"), ("access_key", "a2V5")],
         };
         pairs
@@ -255,11 +263,16 @@ mod tests {
                 ObjectStorage::open(&location, &opts, 1, Default::default()).is_ok(),
                 "plain {scheme}"
             );
-            assert!(object_storage(&location, &opts).is_ok(), "icechunk {scheme}");
+            assert!(
+                object_storage(&location, &opts).is_ok(),
+                "icechunk {scheme}"
+            );
         }
         let plain = ObjectStorage::open("ftp://bkt/repo", &BTreeMap::new(), 1, Default::default())
             .unwrap_err();
-        let repo = object_storage("ftp://bkt/repo", &BTreeMap::new()).err().unwrap();
+        let repo = object_storage("ftp://bkt/repo", &BTreeMap::new())
+            .err()
+            .unwrap();
         assert_eq!(plain.code(), "ERR_ZARR_INVALID_ARGUMENT");
         assert_eq!(plain.to_string(), repo.to_string());
     }

@@ -17,10 +17,10 @@ use zarrs::storage::{
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 
+use super::dirs::{exchange, sync_dir};
 use super::opener::{create_new, create_soon, Ahead};
 use super::reaper::remove_later;
 use super::temp::temp_beside;
-use super::dirs::{exchange, sync_dir};
 
 /// How a store writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

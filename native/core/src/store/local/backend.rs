@@ -13,9 +13,7 @@ use super::{dataset_dir, file_stamp, lock_dataset, publish_dir, temp, AtomicFile
 use super::{DirLock, Mode};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
-use crate::store::{
-    ChunkStamp, CommitBackend, Container, Doc, DocRef, Locked, Scope, Version,
-};
+use crate::store::{ChunkStamp, CommitBackend, Container, Doc, DocRef, Locked, Scope, Version};
 
 /// A local directory opened for one save.
 pub struct LocalBackend {
@@ -33,8 +31,8 @@ struct Locks {
     main: Option<DirLock>,
     /// The locked node's directory.
     dir: Option<PathBuf>,
-    /// A group save: its arrays' locks, taken before the group's.
-    arrays: Vec<DirLock>,
+    /// A group save: its arrays' locks, taken before the group's (held, not read).
+    _arrays: Vec<DirLock>,
     /// Groups whose documents the commit rewrites.
     groups: Vec<(PathBuf, DirLock)>,
 }
@@ -146,7 +144,7 @@ impl CommitBackend for LocalBackend {
         *self.locks() = Locks {
             main: Some(main),
             dir: Some(dir),
-            arrays,
+            _arrays: arrays,
             groups: Vec::new(),
         };
         Ok(Some(locked))

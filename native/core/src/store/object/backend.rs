@@ -195,7 +195,8 @@ impl CommitBackend for ObjectBackend {
             let expected = object_version(expected).ok_or_else(|| {
                 SaveError::Corrupt(format!("{path} was read without an object version"))
             })?;
-            self.storage.put_if(path, json_bytes(value), Some(expected))?;
+            self.storage
+                .put_if(path, json_bytes(value), Some(expected))?;
         }
         self.put_conditionally(|| {
             let computed = first.lock().unwrap_or_else(|e| e.into_inner()).take();

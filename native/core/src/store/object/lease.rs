@@ -176,4 +176,3 @@ impl Drop for Lease {
         let _ = runtime().block_on(async move { store.delete(&path).await });
     }
 }
-

@@ -9,6 +9,7 @@
 mod backend;
 mod lease;
 
+#[cfg(test)]
 pub(crate) use backend::container;
 pub use backend::open;
 pub use lease::{Abandoned, Lease};
@@ -259,7 +260,6 @@ impl ObjectStorage {
             Ok(())
         })
     }
-
 }
 
 impl Version {
