@@ -175,16 +175,18 @@ fn execute(
     }
     let plans = plan::plan(container, rules, job.inputs.clone(), nodes, &what)?;
     inspect(container, &plans)?;
-    let message = describe(job, &plans);
+    let w = Writing {
+        message: describe(job, &plans),
+        options,
+        control,
+    };
     match plans.first().map(|p| &p.change) {
         Some(Change::Create { format, .. }) => {
             let format = *format;
-            create(&mut txn, job, &plans, format, &message, options, control)?
+            create(&mut txn, job, &plans, format, &w)?
         }
-        Some(Change::Append { .. } | Change::Reserve { .. }) => {
-            grow(&mut txn, &plans, &message, options, control)?
-        }
-        Some(Change::Update { .. }) => update(&mut txn, &plans, &message, options, control)?,
+        Some(Change::Append { .. } | Change::Reserve { .. }) => grow(&mut txn, &plans, &w)?,
+        Some(Change::Update { .. }) => update(&mut txn, &plans, &w)?,
         None => {}
     }
     let snapshot_id = txn.snapshot_id();
@@ -198,6 +200,14 @@ fn execute(
             snapshot_id: snapshot_id.clone(),
         })
         .collect())
+}
+
+/// What every step of a save's commit needs besides the plans.
+struct Writing<'w> {
+    /// What the save does, in words.
+    message: String,
+    options: &'w CodecOptions,
+    control: &'w Control,
 }
 
 /// What the save does, in words: an Icechunk commit's message unless one was given.
@@ -262,9 +272,7 @@ fn create(
     job: &Job<'_, '_>,
     plans: &[ArrayPlan<'_>],
     format: u32,
-    message: &str,
-    options: &CodecOptions,
-    control: &Control,
+    w: &Writing<'_>,
 ) -> Result<()> {
     let c = txn.container();
     let first = &plans[0].node;
@@ -305,9 +313,8 @@ fn create(
         .cloned()
         .chain(plans.iter().flat_map(new_docs))
         .collect();
-    let fill = |staging: &Container, at: &str, p: &ArrayPlan<'_>| {
-        fill_array(staging, at, p, format, options, control)
-    };
+    let fill =
+        |staging: &Container, at: &str, p: &ArrayPlan<'_>| fill_array(staging, at, p, format, w);
     if txn.missing() {
         txn.stage_node(scope_node, &groups, |staging, at| {
             for p in plans {
@@ -330,7 +337,7 @@ fn create(
             txn.stage_node(&p.node, lacking, |staging, at| fill(staging, at, p))?;
         }
     }
-    txn.commit(message, None, |c| {
+    txn.commit(&w.message, None, |c| {
         let mut docs = consolidated::docs_many(c, &copies, format, &updates)?;
         if root_copy {
             let copy = consolidated::new_root_copy(c, format, &pending)?;
@@ -349,8 +356,7 @@ fn fill_array(
     at: &str,
     p: &ArrayPlan<'_>,
     format: u32,
-    options: &CodecOptions,
-    control: &Control,
+    w: &Writing<'_>,
 ) -> Result<()> {
     let (Change::Create { new, .. }, Some(data)) = (&p.change, &p.data) else {
         return Ok(());
@@ -358,8 +364,14 @@ fn fill_array(
     let main_key = child(at, if format == 2 { ".zarray" } else { "zarr.json" });
     let array = hierarchy::open_array(staging, at, &new.main)?;
     staging.declare(&main_key, &new.main)?;
-    write::write_region(&array, &vec![0; data.shape.len()], data, options, control)?;
-    control.check()?;
+    write::write_region(
+        &array,
+        &vec![0; data.shape.len()],
+        data,
+        w.options,
+        w.control,
+    )?;
+    w.control.check()?;
     let mut docs = new.documents(at, format);
     docs.sort_by_key(|(k, _)| k.trim_start_matches('/') == main_key);
     for (key, doc) in docs {
@@ -371,13 +383,7 @@ fn fill_array(
 /// Appends (rows after the last, data written) and reservations (rows only): each
 /// array's chunks, then, recorded first where the store needs it, every array's new
 /// metadata and the consolidated copies above them.
-fn grow(
-    txn: &mut Transaction<'_>,
-    plans: &[ArrayPlan<'_>],
-    message: &str,
-    options: &CodecOptions,
-    control: &Control,
-) -> Result<()> {
+fn grow(txn: &mut Transaction<'_>, plans: &[ArrayPlan<'_>], w: &Writing<'_>) -> Result<()> {
     // A reservation of no rows only describes the arrays.
     if plans.iter().all(|p| match &p.change {
         Change::Reserve { existing, .. } => existing.shape == p.shape,
@@ -433,10 +439,10 @@ fn grow(
     txn.announce(keys);
     for (array, start, data, tail) in &writes {
         // The decoded tail chunk of the last append is reused.
-        write::write_region_cached(array, start, data, options, control, tail.as_ref())?;
+        write::write_region_cached(array, start, data, w.options, w.control, tail.as_ref())?;
     }
     // The commit: until the metadata lands, readers see the old shapes.
-    control.check()?;
+    w.control.check()?;
     txn.lock_groups(&copies)?;
     let updates: Vec<NodeDocs> = plans
         .iter()
@@ -454,7 +460,7 @@ fn grow(
     let nodes: Vec<String> = plans.iter().map(|p| p.node.clone()).collect();
     txn.record(&all, &nodes, format)?;
     let rest = &all[1..];
-    txn.commit(message, Some(metas[0]), |c| {
+    txn.commit(&w.message, Some(metas[0]), |c| {
         let mut docs = rest.to_vec();
         docs.extend(consolidated::docs_many(c, &copies, format, &updates)?);
         Ok(docs)
@@ -468,13 +474,7 @@ fn grow(
 
 /// Updates: each array's sign, its chunks, then a commit that changes no metadata
 /// (and so no consolidated copy).
-fn update(
-    txn: &mut Transaction<'_>,
-    plans: &[ArrayPlan<'_>],
-    message: &str,
-    options: &CodecOptions,
-    control: &Control,
-) -> Result<()> {
+fn update(txn: &mut Transaction<'_>, plans: &[ArrayPlan<'_>], w: &Writing<'_>) -> Result<()> {
     for p in plans {
         txn.announce(vec![store::key(&child(&p.node, "update"))?]);
     }
@@ -482,18 +482,12 @@ fn update(
     for p in plans {
         if let (Change::Update { existing, resolved }, Some(data)) = (&p.change, &p.data) {
             let array = hierarchy::open_array(c, &p.node, &existing.meta)?;
-            write::write_resolved(
-                &array,
-                &existing.chunk_shape,
-                resolved,
-                data,
-                options,
-                control,
-            )?;
+            let chunk_shape = &existing.chunk_shape;
+            write::write_resolved(&array, chunk_shape, resolved, data, w.options, w.control)?;
         }
     }
-    control.check()?;
-    txn.commit(message, None, |_| Ok(Vec::new()))
+    w.control.check()?;
+    txn.commit(&w.message, None, |_| Ok(Vec::new()))
 }
 
 #[cfg(test)]

@@ -338,3 +338,14 @@ mod tests {
         assert_eq!(err.code(), "ERR_ZARR_INVALID_DATA");
     }
 }
+
+/// `values` as float64 data of `shape`, for tests.
+#[cfg(test)]
+pub(crate) fn f64s(values: &[f64], shape: Vec<u64>) -> NdData<'static> {
+    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let elements = Elements::Fixed {
+        dtype: crate::dtype::DType::Float64,
+        bytes: std::borrow::Cow::Owned(bytes),
+    };
+    NdData::new(elements, shape).expect("the shape holds the values")
+}

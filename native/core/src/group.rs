@@ -137,25 +137,11 @@ pub fn save_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Elements, NdData};
-    use crate::dtype::DType;
+    use crate::data::{f64s, NdData};
     use crate::metadata::CreateOptions;
     use crate::plan::Approach;
     use crate::request::Destination;
     use serde_json::{json, Value};
-    use std::borrow::Cow;
-
-    fn f64s(values: &[f64], shape: Vec<u64>) -> NdData<'static> {
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        NdData::new(
-            Elements::Fixed {
-                dtype: DType::Float64,
-                bytes: Cow::Owned(bytes),
-            },
-            shape,
-        )
-        .unwrap()
-    }
 
     fn array(name: &str, data: NdData<'static>) -> GroupArray<'static> {
         GroupArray {

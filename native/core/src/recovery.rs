@@ -69,26 +69,15 @@ pub(crate) fn finish_interrupted(txn: &mut Transaction<'_>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
     use std::sync::Arc;
 
     use serde_json::{json, Value};
 
-    use crate::data::{Elements, NdData};
-    use crate::dtype::DType;
+    use crate::data::f64s;
     use crate::metadata::CreateOptions;
     use crate::plan::Approach;
     use crate::request::{Destination, GroupArray, GroupRequest};
     use crate::store::TEMP_PREFIX;
-
-    fn f64s(values: &[f64]) -> NdData<'static> {
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let elements = Elements::Fixed {
-            dtype: DType::Float64,
-            bytes: Cow::Owned(bytes),
-        };
-        NdData::new(elements, vec![values.len() as u64]).unwrap()
-    }
 
     fn append(root: &std::path::Path, values: &[f64]) -> Vec<u64> {
         let req = GroupRequest {
@@ -102,7 +91,7 @@ mod tests {
         let arrays = ["a", "b"]
             .map(|name| GroupArray {
                 name: name.into(),
-                data: f64s(values),
+                data: f64s(values, vec![values.len() as u64]),
                 dtype: None,
                 create: CreateOptions::default(),
             })

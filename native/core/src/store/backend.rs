@@ -37,6 +37,26 @@ pub enum Scope<'a> {
 }
 
 impl Scope<'_> {
+    /// A group scope's array paths, in name order (the order their locks are
+    /// taken in); none for other scopes.
+    pub fn array_nodes(&self) -> Vec<String> {
+        let Scope::Group { path, arrays, .. } = self else {
+            return Vec::new();
+        };
+        let mut names: Vec<&String> = arrays.iter().collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|name| {
+                if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}/{name}")
+                }
+            })
+            .collect()
+    }
+
     /// The node the scope is about.
     pub fn path(&self) -> &str {
         match self {
@@ -64,6 +84,15 @@ pub struct Locked {
 /// A metadata document a commit writes: its key, JSON and the version it must
 /// still be at.
 pub type DocRef<'a> = (&'a str, &'a Value, &'a Version);
+
+/// Writes a new node into the container it is given, at the path it is given.
+pub type Fill<'a> = dyn FnMut(&Container, &str) -> Result<()> + 'a;
+
+/// Computes the documents a commit writes after the metadata (consolidated copies).
+pub type After<'a> = dyn Fn(&Container) -> Result<Vec<Doc>> + 'a;
+
+/// Group documents (key and JSON) a new node's ancestors lack.
+pub type GroupDocs = [(String, Value)];
 
 /// A store kind's part in the commit protocol; see the module docs.
 pub trait CommitBackend: Send + Sync {
@@ -96,10 +125,10 @@ pub trait CommitBackend: Send + Sync {
     /// (key and JSON) its ancestors lack.
     fn stage_node(
         &self,
-        container: &Container,
+        c: &Container,
         node: &str,
-        groups: &[(String, Value)],
-        fill: &mut dyn FnMut(&Container, &str) -> Result<()>,
+        groups: &GroupDocs,
+        fill: &mut Fill<'_>,
     ) -> Result<()>;
 
     /// **publish**: make the staged chunks visible, then `metadata` (only if still
@@ -108,10 +137,10 @@ pub trait CommitBackend: Send + Sync {
     /// stores that name theirs.
     fn publish(
         &self,
-        container: &Container,
+        c: &Container,
         message: &str,
         metadata: Option<DocRef<'_>>,
-        after: &dyn Fn(&Container) -> Result<Vec<Doc>>,
+        after: &After<'_>,
     ) -> Result<Option<String>>;
 
     /// **record** the commit `record` (JSON) at `key` before it is made, where a
@@ -124,12 +153,7 @@ pub trait CommitBackend: Send + Sync {
     /// **finish** a commit `commit` a writer now gone recorded: each document it
     /// names that is still at the version its writer read, then the documents
     /// `after` computes; then the record goes.
-    fn finish(
-        &self,
-        _container: &Container,
-        _commit: &Interrupted,
-        _after: &dyn Fn(&Container) -> Result<Vec<Doc>>,
-    ) -> Result<()> {
+    fn finish(&self, _c: &Container, _commit: &Interrupted, _after: &After<'_>) -> Result<()> {
         Ok(())
     }
 

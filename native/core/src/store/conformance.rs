@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use super::object::ObjectStorage;
 use super::{Container, Scope, Transaction, Version};
 use crate::control::Control;
-use crate::data::{Elements, NdData};
+use crate::data::f64s;
 use crate::dtype::DType;
 use crate::error::SaveError;
 use crate::hierarchy::{self, Node};
@@ -160,18 +160,6 @@ fn kinds() -> Vec<Box<dyn Kind>> {
     kinds
 }
 
-fn f64s(values: &[f64]) -> NdData<'static> {
-    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    NdData::new(
-        Elements::Fixed {
-            dtype: DType::Float64,
-            bytes: std::borrow::Cow::Owned(bytes),
-        },
-        vec![values.len() as u64],
-    )
-    .unwrap()
-}
-
 /// Stage the array at `node` holding `values` (chunks of 2) and return its metadata
 /// document (key and JSON), declared where the store wants it before the chunks.
 fn stage_array(c: &Container, node: &str, values: &[f64]) -> (String, Value) {
@@ -185,7 +173,14 @@ fn stage_array(c: &Container, node: &str, values: &[f64]) -> (String, Value) {
     let array = hierarchy::open_array(c, node, &new.main).unwrap();
     let control = Control::default();
     let codec = zarrs::array::CodecOptions::default();
-    crate::write::write_region(&array, &[0], &f64s(values), &codec, &control).unwrap();
+    crate::write::write_region(
+        &array,
+        &[0],
+        &f64s(values, vec![values.len() as u64]),
+        &codec,
+        &control,
+    )
+    .unwrap();
     (key, new.main)
 }
 
@@ -200,18 +195,16 @@ fn read(kind: &dyn Kind, node: &str) -> Option<Vec<f64>> {
     Some(array.retrieve_array_subset::<Vec<f64>>(&subset).unwrap())
 }
 
+/// A transaction on the dataset at `path`, which it may create.
+fn begin<'c>(c: &'c Container, path: &str) -> Transaction<'c> {
+    let scope = Scope::Dataset { path, create: true };
+    Transaction::begin(c, &scope).unwrap().unwrap()
+}
+
 /// Commit a new array at `node` holding `values`.
 fn create(kind: &dyn Kind, node: &str, values: &[f64]) {
     let c = kind.open();
-    let mut txn = Transaction::begin(
-        &c,
-        &Scope::Dataset {
-            path: node,
-            create: true,
-        },
-    )
-    .unwrap()
-    .unwrap();
+    let mut txn = begin(&c, node);
     let (key, meta) = stage_array(&c, node, values);
     txn.commit("create", None, |_| {
         Ok(vec![(key.clone(), meta.clone(), Version::Local)])
@@ -248,14 +241,7 @@ fn a_transaction_dropped_without_its_commit_leaves_nothing() {
     for kind in kinds() {
         {
             let c = kind.open();
-            let txn = Transaction::begin(
-                &c,
-                &Scope::Dataset {
-                    path: "g/a",
-                    create: true,
-                },
-            );
-            let _txn = txn.unwrap().unwrap();
+            let _txn = begin(&c, "g/a");
             stage_array(&c, "g/a", &[1.0, 2.0]);
         }
         assert_eq!(read(kind.as_ref(), "g/a"), None, "{}", kind.name());
@@ -277,15 +263,7 @@ fn a_commit_that_fails_part_way_leaves_the_array_as_it_was() {
         create(kind.as_ref(), "a", &[1.0, 2.0]);
         {
             let c = kind.open();
-            let mut txn = Transaction::begin(
-                &c,
-                &Scope::Dataset {
-                    path: "a",
-                    create: true,
-                },
-            )
-            .unwrap()
-            .unwrap();
+            let mut txn = begin(&c, "a");
             let (key, meta, version) = stage_growth(&c, "a", &[7.0, 8.0, 9.0, 10.0]);
             let failed = txn.commit("grow", Some((&key, &meta, &version)), |_| {
                 Err(SaveError::Conflict(
@@ -309,29 +287,13 @@ fn two_writers_of_one_dataset_never_commit_from_the_same_read() {
         let kind: Arc<dyn Kind> = Arc::from(kind);
         create(kind.as_ref(), "a", &[1.0, 2.0]);
         let c = kind.open();
-        let mut first = Transaction::begin(
-            &c,
-            &Scope::Dataset {
-                path: "a",
-                create: true,
-            },
-        )
-        .unwrap()
-        .unwrap();
+        let mut first = begin(&c, "a");
         let grown = stage_growth(&c, "a", &[1.0, 2.0, 3.0]);
         let second = {
             let kind = kind.clone();
             std::thread::spawn(move || {
                 let c = kind.open();
-                let mut txn = Transaction::begin(
-                    &c,
-                    &Scope::Dataset {
-                        path: "a",
-                        create: true,
-                    },
-                )
-                .unwrap()
-                .unwrap();
+                let mut txn = begin(&c, "a");
                 let read = read_len(&c, "a");
                 let values: Vec<f64> = (0..read + 1).map(|v| v as f64).collect();
                 let (key, meta, version) = stage_growth(&c, "a", &values);

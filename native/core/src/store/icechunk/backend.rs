@@ -13,7 +13,8 @@ use super::{IcechunkOptions, Session};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 use crate::store::{
-    redact, ChunkStamp, CommitBackend, Container, Doc, DocRef, Locked, Scope, Version,
+    redact, After, ChunkStamp, CommitBackend, Container, DocRef, Fill, GroupDocs, Locked, Scope,
+    Version,
 };
 
 /// A repository opened for one save: its session on the branch.
@@ -64,8 +65,8 @@ impl CommitBackend for IcechunkBackend {
         &self,
         c: &Container,
         node: &str,
-        groups: &[(String, Value)],
-        fill: &mut dyn FnMut(&Container, &str) -> Result<()>,
+        groups: &GroupDocs,
+        fill: &mut Fill<'_>,
     ) -> Result<()> {
         // The session shows nothing before the commit: the old node goes and the new
         // one is written in place.
@@ -81,7 +82,7 @@ impl CommitBackend for IcechunkBackend {
         c: &Container,
         message: &str,
         metadata: Option<DocRef<'_>>,
-        after: &dyn Fn(&Container) -> Result<Vec<Doc>>,
+        after: &After<'_>,
     ) -> Result<Option<String>> {
         if let Some((path, value, _)) = metadata {
             c.put_json(path, value)?;

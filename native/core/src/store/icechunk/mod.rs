@@ -58,26 +58,11 @@ fn io_error(context: &str, e: impl std::fmt::Display) -> SaveError {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
-    use crate::data::{Elements, NdData};
-    use crate::dtype::DType;
+    use crate::data::f64s;
     use crate::plan::Approach;
     use crate::request::SaveRequest;
     use crate::saver::save;
     use crate::selection::AxisSelection;
-
-    fn f64s(values: &[f64], shape: Vec<u64>) -> NdData<'static> {
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        NdData::new(
-            Elements::Fixed {
-                dtype: DType::Float64,
-                bytes: Cow::Owned(bytes),
-            },
-            shape,
-        )
-        .unwrap()
-    }
 
     fn request(repo: &std::path::Path, approach: Approach) -> SaveRequest {
         let mut req = SaveRequest::new(repo.display().to_string(), "a", approach);

@@ -6,14 +6,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::Value;
 use zarrs::storage::StoreKey;
 
 use super::{dataset_dir, file_stamp, lock_dataset, publish_dir, temp, AtomicFilesystemStore};
 use super::{DirLock, Mode};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
-use crate::store::{ChunkStamp, CommitBackend, Container, Doc, DocRef, Locked, Scope, Version};
+use crate::store::{
+    After, ChunkStamp, CommitBackend, Container, DocRef, Fill, GroupDocs, Locked, Scope, Version,
+};
 
 /// A local directory opened for one save.
 pub struct LocalBackend {
@@ -105,33 +106,18 @@ impl CommitBackend for LocalBackend {
     fn lock(&self, _c: &Container, scope: &Scope<'_>, _owner: &str) -> Result<Option<Locked>> {
         let mut locked = Locked::default();
         let mut arrays = Vec::new();
+        for node in scope.array_nodes() {
+            let dir = dataset_dir(&self.root, &node)?;
+            if let Some(lock) = lock_dataset(&dir, false)? {
+                locked.recovered |= recover(&dir);
+                arrays.push(lock);
+            }
+        }
         let (path, create) = match *scope {
-            Scope::Dataset { path, create } => (path, create),
+            Scope::Dataset { path, create } | Scope::Group { path, create, .. } => (path, create),
             // Its recovery of a crashed writer's temp files judges writers by pid,
             // which needs the lock between writers of several machines.
             Scope::ExclusiveChunks { path } => (path, false),
-            Scope::Group {
-                path,
-                arrays: names,
-                create,
-                ..
-            } => {
-                let mut sorted: Vec<&String> = names.iter().collect();
-                sorted.sort();
-                for name in sorted {
-                    let node = if path.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{path}/{name}")
-                    };
-                    let dir = dataset_dir(&self.root, &node)?;
-                    if let Some(lock) = lock_dataset(&dir, false)? {
-                        locked.recovered |= recover(&dir);
-                        arrays.push(lock);
-                    }
-                }
-                (path, create)
-            }
         };
         let dir = self.node_dir(path)?;
         let Some(main) = lock_dataset(&dir, create)? else {
@@ -181,8 +167,8 @@ impl CommitBackend for LocalBackend {
         &self,
         c: &Container,
         node: &str,
-        groups: &[(String, Value)],
-        fill: &mut dyn FnMut(&Container, &str) -> Result<()>,
+        groups: &GroupDocs,
+        fill: &mut Fill<'_>,
     ) -> Result<()> {
         let root = &self.root;
         let dir = dataset_dir(root, node)?;
@@ -227,7 +213,7 @@ impl CommitBackend for LocalBackend {
         c: &Container,
         _message: &str,
         metadata: Option<DocRef<'_>>,
-        after: &dyn Fn(&Container) -> Result<Vec<Doc>>,
+        after: &After<'_>,
     ) -> Result<Option<String>> {
         // Every document is staged before the first rename.
         let docs = after(c)?;

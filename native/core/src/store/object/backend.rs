@@ -11,8 +11,8 @@ use super::{Abandoned, Lease, ObjectStorage, Version as ObjectVersion, DEFAULT_C
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 use crate::store::{
-    json_bytes, redact, CommitBackend, Container, Doc, DocRef, Interrupted, Locked, Scope,
-    StoreOptions, Version, LEASE_KEY,
+    json_bytes, redact, After, CommitBackend, Container, Doc, DocRef, Fill, GroupDocs, Interrupted,
+    Locked, Scope, StoreOptions, Version, LEASE_KEY,
 };
 
 /// An object-store prefix opened for one save.
@@ -130,22 +130,10 @@ impl CommitBackend for ObjectBackend {
             Scope::Dataset { path, .. } => take(path, None)?,
             // Each chunk is one atomic PUT and such an update commits no metadata.
             Scope::ExclusiveChunks { .. } => {}
-            Scope::Group {
-                path,
-                arrays,
-                record,
-                ..
-            } => {
+            Scope::Group { path, record, .. } => {
                 // Every lease names the record, so that whoever takes any of them over
                 // after a crash finishes the commit.
-                let mut sorted: Vec<&String> = arrays.iter().collect();
-                sorted.sort();
-                for name in sorted {
-                    let node = if path.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{path}/{name}")
-                    };
+                for node in scope.array_nodes() {
                     take(&node, Some(record))?;
                 }
                 take(path, Some(record))?;
@@ -163,8 +151,8 @@ impl CommitBackend for ObjectBackend {
         &self,
         c: &Container,
         node: &str,
-        groups: &[(String, Value)],
-        fill: &mut dyn FnMut(&Container, &str) -> Result<()>,
+        groups: &GroupDocs,
+        fill: &mut Fill<'_>,
     ) -> Result<()> {
         for (k, doc) in groups {
             c.put_json(k, doc)?;
@@ -186,7 +174,7 @@ impl CommitBackend for ObjectBackend {
         c: &Container,
         _message: &str,
         metadata: Option<DocRef<'_>>,
-        after: &dyn Fn(&Container) -> Result<Vec<Doc>>,
+        after: &After<'_>,
     ) -> Result<Option<String>> {
         // Computed before the metadata lands, so that a failure to read them leaves
         // the dataset as it was; recomputed only for a document that lost a race.
@@ -216,12 +204,7 @@ impl CommitBackend for ObjectBackend {
         Ok(true)
     }
 
-    fn finish(
-        &self,
-        c: &Container,
-        commit: &Interrupted,
-        after: &dyn Fn(&Container) -> Result<Vec<Doc>>,
-    ) -> Result<()> {
+    fn finish(&self, c: &Container, commit: &Interrupted, after: &After<'_>) -> Result<()> {
         for (path, value, version) in &commit.docs {
             let Some(v) = object_version(version) else {
                 continue;
