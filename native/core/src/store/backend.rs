@@ -94,6 +94,13 @@ pub type After<'a> = dyn Fn(&Container) -> Result<Vec<Doc>> + 'a;
 /// Group documents (key and JSON) a new node's ancestors lack.
 pub type GroupDocs = [(String, Value)];
 
+/// A whole node to build: where, and the group documents its ancestors lack.
+#[derive(Debug, Clone, Copy)]
+pub struct NewNode<'a> {
+    pub path: &'a str,
+    pub groups: &'a GroupDocs,
+}
+
 /// A store kind's part in the commit protocol; see the module docs.
 pub trait CommitBackend: Send + Sync {
     /// **lock**: take the writer locks of `scope` (the commit's writer id is
@@ -120,16 +127,10 @@ pub trait CommitBackend: Send + Sync {
     }
 
     /// **stage** a whole node: `fill` writes the new node into the container it is
-    /// given, at the path it is given; the node replaces whatever is at `node`
-    /// (nothing, an old array, debris) at once, with the group documents `groups`
-    /// (key and JSON) its ancestors lack.
-    fn stage_node(
-        &self,
-        c: &Container,
-        node: &str,
-        groups: &GroupDocs,
-        fill: &mut Fill<'_>,
-    ) -> Result<()>;
+    /// given, at the path it is given; the node replaces whatever is at `node.path`
+    /// (nothing, an old array, debris) at once, with the group documents its
+    /// ancestors lack.
+    fn stage_node(&self, c: &Container, node: NewNode<'_>, fill: &mut Fill<'_>) -> Result<()>;
 
     /// **publish**: make the staged chunks visible, then `metadata` (only if still
     /// at its version), then the documents `after` computes (read under the group

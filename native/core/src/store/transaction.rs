@@ -108,9 +108,10 @@ impl<'c> Transaction<'c> {
         groups: &[(String, Value)],
         mut fill: impl FnMut(&Container, &str) -> Result<()>,
     ) -> Result<()> {
+        let node = super::NewNode { path: node, groups };
         self.container
             .backend()
-            .stage_node(self.container, node, groups, &mut fill)?;
+            .stage_node(self.container, node, &mut fill)?;
         self.committed = true;
         Ok(())
     }

@@ -13,7 +13,7 @@ use super::{IcechunkOptions, Session};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 use crate::store::{
-    redact, After, ChunkStamp, CommitBackend, Container, DocRef, Fill, GroupDocs, Locked, Scope,
+    redact, After, ChunkStamp, CommitBackend, Container, DocRef, Fill, Locked, NewNode, Scope,
     Version,
 };
 
@@ -61,13 +61,8 @@ impl CommitBackend for IcechunkBackend {
         c.put_json(key, meta)
     }
 
-    fn stage_node(
-        &self,
-        c: &Container,
-        node: &str,
-        groups: &GroupDocs,
-        fill: &mut Fill<'_>,
-    ) -> Result<()> {
+    fn stage_node(&self, c: &Container, node: NewNode<'_>, fill: &mut Fill<'_>) -> Result<()> {
+        let NewNode { path: node, groups } = node;
         // The session shows nothing before the commit: the old node goes and the new
         // one is written in place.
         self.session.delete_node(&c.storage, node)?;

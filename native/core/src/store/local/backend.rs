@@ -13,7 +13,7 @@ use super::{DirLock, Mode};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 use crate::store::{
-    After, ChunkStamp, CommitBackend, Container, DocRef, Fill, GroupDocs, Locked, Scope, Version,
+    After, ChunkStamp, CommitBackend, Container, DocRef, Fill, Locked, NewNode, Scope, Version,
 };
 
 /// A local directory opened for one save.
@@ -163,13 +163,8 @@ impl CommitBackend for LocalBackend {
         self.store.prepare(&keys);
     }
 
-    fn stage_node(
-        &self,
-        c: &Container,
-        node: &str,
-        groups: &GroupDocs,
-        fill: &mut Fill<'_>,
-    ) -> Result<()> {
+    fn stage_node(&self, c: &Container, node: NewNode<'_>, fill: &mut Fill<'_>) -> Result<()> {
+        let NewNode { path: node, groups } = node;
         let root = &self.root;
         let dir = dataset_dir(root, node)?;
         let missing_top = self

@@ -11,8 +11,8 @@ use super::{Abandoned, Lease, ObjectStorage, Version as ObjectVersion, DEFAULT_C
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 use crate::store::{
-    json_bytes, redact, After, CommitBackend, Container, Doc, DocRef, Fill, GroupDocs, Interrupted,
-    Locked, Scope, StoreOptions, Version, LEASE_KEY,
+    json_bytes, redact, After, CommitBackend, Container, Doc, DocRef, Fill, Interrupted, Locked,
+    NewNode, Scope, StoreOptions, Version, LEASE_KEY,
 };
 
 /// An object-store prefix opened for one save.
@@ -147,13 +147,8 @@ impl CommitBackend for ObjectBackend {
         }))
     }
 
-    fn stage_node(
-        &self,
-        c: &Container,
-        node: &str,
-        groups: &GroupDocs,
-        fill: &mut Fill<'_>,
-    ) -> Result<()> {
+    fn stage_node(&self, c: &Container, node: NewNode<'_>, fill: &mut Fill<'_>) -> Result<()> {
+        let NewNode { path: node, groups } = node;
         for (k, doc) in groups {
             c.put_json(k, doc)?;
         }
