@@ -30,6 +30,7 @@ import {
   ZarrSaver,
   ZarrSaverError,
 } from "../src/index.js";
+import { loadedBinding } from "../src/native.js";
 import { thrown } from "./helpers/thrown.js";
 import { snapshotTree, tempDir } from "./helpers/tmp.js";
 
@@ -327,6 +328,29 @@ describe("UnsupportedError", () => {
       "ERR_ZARR_INVALID_ARGUMENT",
       ["filePath", "unknown scheme"],
     );
+  });
+
+  it("every object-store scheme the core knows is taken by the facade, plain and for Icechunk; others refused alike", () => {
+    const native = loadedBinding();
+    expect(native).toBeDefined();
+    const schemes = native?.objectStoreSchemes() ?? [];
+    expect(schemes).toEqual(expect.arrayContaining(["s3", "s3a", "gs", "gcs", "az", "azure", "abfs", "abfss"]));
+    for (const scheme of schemes) {
+      const url = `${scheme}://bucket/prefix.zarr`;
+      expect(new ZarrSaver(url).filePath).toBe(url);
+      expect(new ZarrSaver(url, { icechunk: {} }).filePath).toBe(url);
+    }
+    // The facade's refusal is the core's own: the same message a save would give.
+    const facade = thrown(() => new ZarrSaver("s4://bucket/x.zarr")) as Error;
+    const core = thrown(() => native?.checkObjectStoreUrl("s4://bucket/x.zarr")) as Error;
+    expect(core.message).toContain(facade.message);
+    for (const options of [{}, { icechunk: {} }]) {
+      check(thrown(() => new ZarrSaver("s4://bucket/x.zarr", options)), InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", [
+        "unknown scheme 's4://'",
+        "s3a://",
+        "abfs://",
+      ]);
+    }
   });
 
   it("the message never contains credentials from the URL or storageOptions", async () => {

@@ -1,12 +1,10 @@
-/** Where a dataset lives: `filePath` (local path, `file://` URL, object-store URL) and `datasetName`. */
+/** Where a dataset lives: `filePath` (local path, `file://` URL, object-store URL) and `datasetName`; the core owns the rules of both. */
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromNativeError, InvalidArgumentError } from "./errors.js";
 import { loadedBinding } from "./native.js";
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
-/** Object-store schemes the facade routes to the core; the core says which it can write today. */
-const OBJECT_STORE_SCHEMES = new Set(["s3", "gs", "gcs", "az", "abfs", "azure"]);
 
 /** A local absolute path, or the object-store URL unchanged. */
 export function resolveLocation(filePath: unknown): string {
@@ -31,8 +29,12 @@ export function resolveLocation(filePath: unknown): string {
       `filePath '${redact(filePath)}': http(s) stores are read-only; zarr-saver cannot write to them`,
     );
   }
-  if (!OBJECT_STORE_SCHEMES.has(scheme)) {
-    throw new InvalidArgumentError(`filePath '${redact(filePath)}': unknown scheme '${scheme}://'`);
+  // The core owns the table of object-store schemes: an unknown one is refused
+  // here with the error a save would give. Without the core nothing saves anyway.
+  try {
+    loadedBinding()?.checkObjectStoreUrl(filePath);
+  } catch (err) {
+    throw fromNativeError(err);
   }
   return filePath;
 }

@@ -49,6 +49,15 @@ pub fn object_store_schemes() -> Vec<&'static str> {
     zarr_saver_core::object_store_schemes()
 }
 
+/// Refuse an object-store URL the core cannot write to (an unknown scheme, no
+/// bucket), with the error a save there would give.
+#[napi]
+pub fn check_object_store_url(url: String) -> Result<()> {
+    zarr_saver_core::store::cloud::CloudUrl::parse(&url)
+        .map(drop)
+        .map_err(to_napi)
+}
+
 /// Every dtype the core writes, by name.
 #[napi]
 pub fn data_types() -> Vec<DataType> {
