@@ -312,6 +312,31 @@ describe("failures", () => {
     expect(batches.flat()).toEqual(range(500).map((x) => x * 2));
   });
 
+  it("a saver slower than the workers: dispatch pauses while maxPendingSaves batches wait, as in process", async () => {
+    const queue = "backpressure";
+    await worker(queue, ["--concurrency", "2"]);
+    const tm = new TaskManager(SLOW_TASK, { queue: { connection: redis.url, name: queue, outstanding: 1 } });
+    let ahead = 0;
+    const saver: Saver = {
+      save: () => new Promise((resolve) => setTimeout(resolve, 150)),
+    };
+    const summary = await tm.submitTasks(range(400), {
+      saver,
+      saveInterval: 20,
+      chunkSize: 10,
+      maxPendingSaves: 1,
+      progressBar: false,
+      onProgress: ({ done, saved }) => {
+        ahead = Math.max(ahead, done - saved);
+      },
+    });
+    expect(summary).toMatchObject({ items: 400, saved: 400, saves: 20 });
+    expect(summary.stalledMs).toBeGreaterThan(0);
+    // Results held here: the running save, one waiting batch, one partial batch and the job in flight.
+    expect(ahead).toBeLessThanOrEqual(20 + 20 + 19 + 10);
+    expect(await jobsLeft(queue)).toBe(0);
+  });
+
   it("attempts: a task that throws once is retried, and the run completes", async () => {
     const queue = "flaky";
     await worker(queue, ["--concurrency", "1"]);

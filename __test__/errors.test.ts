@@ -9,12 +9,14 @@
  */
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { inspect } from "node:util";
 import { describe, expect, it, vi } from "vitest";
 import {
   CorruptMetadataError,
   DatasetNotFoundError,
   DtypeMismatchError,
   type ErrorCode,
+  GroupSaver,
   type Indices,
   IndicesRequiredError,
   InvalidArgumentError,
@@ -261,6 +263,20 @@ describe("InvalidArgumentError", () => {
     expect(snapshotTree(root)).toEqual({});
   });
 
+  it.each([
+    ["concurrency", { concurrency: 0 }],
+    ["threads", { threads: 1.5 }],
+    ["durable", { durable: "yes" }],
+    ["storageOptions", { storageOptions: 5 }],
+    ["icechunk.branch", { icechunk: { branch: "a/b" } }],
+  ])("a bad %s is refused alike by ZarrSaver and GroupSaver", (field, options) => {
+    const root = tempDir("zarr-saver-errors-");
+    const one = thrown(() => new ZarrSaver(root, options as never));
+    check(one, InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", [field]);
+    expect((thrown(() => new GroupSaver(root, options as never)) as Error).message).toBe((one as Error).message);
+    expect(snapshotTree(root)).toEqual({});
+  });
+
   it("approach 'delete' is rejected at construction, in both constructor forms", () => {
     const fragments = ["approach", '"delete"', "append, overwrite, update"];
     check(
@@ -371,6 +387,21 @@ describe("UnsupportedError", () => {
     for (const secret of ["url-secret-123", "option-secret-456", "token-secret-789"]) {
       expect.soft(err.message).not.toContain(secret);
       expect.soft(JSON.stringify(saver)).not.toContain(secret);
+    }
+  });
+});
+
+describe("credentials in logs", () => {
+  it("a saver printed by console.log or util.inspect shows no storageOptions secret, however deep", () => {
+    const storageOptions = { region: "us-east-1", accessKeyId: "AKIAEXAMPLE", secretAccessKey: "option-secret-456" };
+    for (const saver of [
+      new ZarrSaver("s3://bucket/prefix.zarr", { storageOptions }),
+      new GroupSaver("s3://bucket/prefix.zarr", { storageOptions }),
+    ]) {
+      expect(inspect(saver, { depth: Number.POSITIVE_INFINITY, showHidden: true, getters: true })).not.toContain(
+        "option-secret-456",
+      );
+      expect(JSON.stringify(saver)).not.toContain("option-secret-456");
     }
   });
 });

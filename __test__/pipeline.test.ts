@@ -205,6 +205,49 @@ describe("TaskManager in this thread", () => {
     expect(summary.stalledMs).toBeGreaterThan(0);
   });
 
+  it("runs no further ahead of a slow item than four units per lane", async () => {
+    let slowDone = false;
+    const whileSlow: number[] = [];
+    const tm = new TaskManager(
+      () => ({
+        async processItem(x: number) {
+          if (x === 0) {
+            await sleep(300);
+            slowDone = true;
+          } else if (!slowDone) whileSlow.push(x);
+          return x;
+        },
+      }),
+      { workers: 2 },
+    );
+    await tm.submitTasks(range(2_000), { chunkSize: 10 });
+    expect(tm.getResults()).toEqual(range(2_000));
+    // Results that finish early wait in memory for item 0: 2 lanes x 10 items x 4 of them at most.
+    expect(whileSlow.length).toBeGreaterThan(0);
+    expect(Math.max(...whileSlow)).toBeLessThan(2 * 10 * 4);
+  });
+
+  it("resumes from an iterable: the items the dataset holds are passed over, not computed", async () => {
+    const dir = tempDir();
+    const saver = new ZarrSaver(dir, "resumed");
+    // What an interrupted run left: the results of the first 250 items, saved in order.
+    await saver.save(range(250).map((x) => x * 10));
+    const computed: number[] = [];
+    const tm = new TaskManager(() => ({
+      processItem: (x: number) => {
+        computed.push(x);
+        return x * 10;
+      },
+    }));
+    function* items(): Generator<number> {
+      yield* range(1_000);
+    }
+    const summary = await tm.submitTasks(items(), { saver, resume: true, saveInterval: 100, chunkSize: 30 });
+    expect(summary).toMatchObject({ skipped: 250, items: 750, saved: 750 });
+    expect(Math.min(...computed)).toBe(250);
+    expect(await readValues(dir, "resumed")).toEqual(range(1_000).map((x) => x * 10));
+  });
+
   it("passes saveOptions to every save", async () => {
     const saver = new RecordingSaver();
     const tm = new TaskManager(() => ({ processItem: (x: number) => x }));

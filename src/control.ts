@@ -1,25 +1,33 @@
 /**
- * A save's link to its native control: the AbortSignal cancels it, progress is polled
- * from it. Shared by every saver.
+ * A save's link to its native control: the AbortSignal cancels it, progress is
+ * polled from it, and native errors become the error classes. The async and the
+ * blocking runner of every save (see destination.ts).
  */
-import { fromNativeError } from "./errors.js";
+import { fromNativeError, InvalidArgumentError } from "./errors.js";
 import type { NativeBinding } from "./native.js";
 import type { SaveProgress } from "./options.js";
 
-type Control = InstanceType<NativeBinding["SaveControl"]>;
+/** The native handle a running save is cancelled and watched through. */
+export type Control = InstanceType<NativeBinding["SaveControl"]>;
+
+/** What a save is wired to while it runs. */
+export interface SaveWiring {
+  /** Aborts the save before its metadata commit. */
+  signal?: AbortSignal | undefined;
+  /** Receives the save's progress. */
+  onProgress?: ((p: SaveProgress) => void) | undefined;
+}
 
 const PROGRESS_INTERVAL_MS = 50;
 
 /** What a cancelled save rejects with: the signal's reason, as `fetch` does. */
-export function abortReason(signal: AbortSignal | undefined): unknown {
+function abortReason(signal: AbortSignal | undefined): unknown {
   return signal?.reason ?? new DOMException("The save was aborted", "AbortError");
 }
 
-/** Report a finished synchronous save's progress once. */
-export function reportOnce(control: Control, onProgress: ((p: SaveProgress) => void) | undefined): void {
-  if (!onProgress) return;
+function progressOf(control: Control): SaveProgress {
   const p = control.progress();
-  onProgress({ chunksDone: p.chunksDone, chunksTotal: p.chunksTotal, bytesWritten: p.bytesWritten });
+  return { chunksDone: p.chunksDone, chunksTotal: p.chunksTotal, bytesWritten: p.bytesWritten };
 }
 
 /**
@@ -29,10 +37,10 @@ export function reportOnce(control: Control, onProgress: ((p: SaveProgress) => v
  */
 export async function controlled<T>(
   native: NativeBinding,
-  job: { signal?: AbortSignal | undefined; onProgress?: ((p: SaveProgress) => void) | undefined },
+  wiring: SaveWiring,
   start: (control: Control | undefined) => Promise<T>,
 ): Promise<T> {
-  const { signal, onProgress } = job;
+  const { signal, onProgress } = wiring;
   if (signal?.aborted) throw abortReason(signal);
   // A control only when there is something to cancel or report: making one costs 5% of a small append.
   const control = signal || onProgress ? new native.SaveControl() : undefined;
@@ -42,11 +50,11 @@ export async function controlled<T>(
   let last = "";
   const report = (): void => {
     if (!control || !onProgress) return;
-    const p = control.progress();
+    const p = progressOf(control);
     const key = `${p.chunksDone}/${p.chunksTotal}/${p.bytesWritten}`;
     if (key !== last) {
       last = key;
-      onProgress({ chunksDone: p.chunksDone, chunksTotal: p.chunksTotal, bytesWritten: p.bytesWritten });
+      onProgress(p);
     }
   };
   const timer = onProgress ? setInterval(report, PROGRESS_INTERVAL_MS) : undefined;
@@ -61,4 +69,22 @@ export async function controlled<T>(
     clearInterval(timer);
     signal?.removeEventListener("abort", cancel);
   }
+}
+
+/**
+ * The blocking twin of {@link controlled}: `start` runs a native save on the calling
+ * thread, which could not serve an abort, so a signal is refused; progress is
+ * reported once, at the end.
+ */
+export function controlledSync<T>(native: NativeBinding, wiring: SaveWiring, start: (control: Control) => T): T {
+  if (wiring.signal) throw new InvalidArgumentError("signal needs save(): saveSync blocks the thread that would abort it");
+  const control = new native.SaveControl();
+  let result: T;
+  try {
+    result = start(control);
+  } catch (err) {
+    throw fromNativeError(err);
+  }
+  wiring.onProgress?.(progressOf(control));
+  return result;
 }

@@ -1,40 +1,27 @@
-/** `GroupSaver`: several arrays of one group saved in one commit, all or nothing. */
-import { controlled, reportOnce } from "./control.js";
-import { packData, type SaveData } from "./convert.js";
-import { fromNativeError, IndicesRequiredError, InvalidArgumentError, ZarrSaverError } from "./errors.js";
-import { redact, resolveLocation, validateDatasetName } from "./location.js";
-import { type NativeBinding, type NativeGroupArray, type NativeIcechunk, nativeBinding } from "./native.js";
+/**
+ * `GroupSaver`: several arrays of one group saved in one commit, all or nothing.
+ * Its destination (destination.ts) runs the saves; this file holds the group's
+ * path, the approach, and how shared and per-array options make each array's request.
+ */
+import type { SaveData } from "./convert.js";
+import { DESTINATION_OPTION_KEYS, Destination, type GroupJob, type SaveResult } from "./destination.js";
+import { IndicesRequiredError, InvalidArgumentError, ZarrSaverError } from "./errors.js";
+import { redact, validateDatasetName } from "./location.js";
 import {
   type Approach,
+  ARRAY_CREATION_KEYS,
   checkKeys,
-  type IcechunkOptions,
   parseApproach,
-  parseFlag,
-  parseThreads,
-  resolveIcechunk,
-  resolveSaveOptions,
-  resolveStorageOptions,
   type SaveOptions,
-  type StorageOptions,
+  type ZarrSaverOptions,
 } from "./options.js";
-import { enqueue, type SaveResult, toResult } from "./saver.js";
 
-/** Options of `new GroupSaver(filePath, options)`. */
-export interface GroupSaverOptions {
+/** Options of `new GroupSaver(filePath, options)`: those of a `ZarrSaver`, with `group` for `datasetName`. */
+export interface GroupSaverOptions extends Omit<ZarrSaverOptions, "datasetName" | "approach"> {
   /** Path of the group inside `filePath`, `/`-separated; `""` (the default) is the root. */
   group?: string;
   /** Default `"append"`: creates the group and its arrays, then grows every array together. */
   approach?: Approach | string;
-  /** Object-store credentials and client settings. */
-  storageOptions?: StorageOptions;
-  /** Threads that encode chunks. Default: one per core. */
-  threads?: number;
-  /** Object stores: uploads kept in flight per save. Default 32. */
-  concurrency?: number;
-  /** Resolve a save only once it would survive a power cut. Default false. */
-  durable?: boolean;
-  /** Write into an Icechunk repository at `filePath`: every array of a save in one commit. */
-  icechunk?: IcechunkOptions;
 }
 
 /** The options one array of a group save may set for itself: those of its creation. */
@@ -49,17 +36,8 @@ export interface GroupSaveOptions extends Omit<SaveOptions, "consolidated"> {
   arrays?: Record<string, ArrayOptions>;
 }
 
-const GROUP_SAVER_KEYS = new Set(["group", "approach", "storageOptions", "threads", "concurrency", "durable", "icechunk"]);
-const ARRAY_OPTION_KEYS = new Set([
-  "dtype",
-  "chunks",
-  "shards",
-  "compressor",
-  "filters",
-  "fillValue",
-  "dimensionNames",
-  "attributes",
-]);
+const GROUP_SAVER_KEYS = new Set(["group", "approach", ...DESTINATION_OPTION_KEYS]);
+const ARRAY_OPTION_KEYS = new Set(ARRAY_CREATION_KEYS);
 
 /**
  * Saves several arrays of one group in one commit: the way to append a time step to
@@ -79,42 +57,28 @@ export class GroupSaver {
   readonly group: string;
   /** append, overwrite or update. */
   readonly approach: Approach;
-  readonly #location: string;
-  readonly #storageOptions: Record<string, string> | undefined;
-  readonly #threads: number | undefined;
-  readonly #concurrency: number | undefined;
-  readonly #durable: boolean;
-  readonly #icechunk: NativeIcechunk | undefined;
+  readonly #destination: Destination;
 
   constructor(filePath: string | URL, options: GroupSaverOptions = {}) {
     if (typeof options !== "object" || options === null) throw new InvalidArgumentError("options must be an object");
     checkKeys(options, GROUP_SAVER_KEYS, "options");
-    this.#location = resolveLocation(filePath);
-    this.filePath = filePath instanceof URL ? filePath.href : filePath;
+    this.#destination = new Destination(filePath, options);
+    this.filePath = this.#destination.filePath;
     const group = options.group ?? "";
     if (typeof group !== "string") throw new InvalidArgumentError(`group must be a string; got ${String(group)}`);
     this.group = group === "" ? "" : validateDatasetName(group);
     this.approach = parseApproach(options.approach ?? "append");
-    this.#storageOptions = resolveStorageOptions(options.storageOptions);
-    this.#threads = parseThreads(options.threads, "threads");
-    const c = options.concurrency;
-    if (c !== undefined && (typeof c !== "number" || !Number.isInteger(c) || c < 1 || c > 1024)) {
-      throw new InvalidArgumentError(`concurrency must be an integer from 1 to 1024; got ${String(c)}`);
-    }
-    this.#concurrency = c;
-    this.#durable = parseFlag(options.durable, "durable") ?? false;
-    this.#icechunk = resolveIcechunk(options.icechunk);
   }
 
   /** Everything that can fail before the core runs, per array, naming the array. */
-  #prepare(arrays: Record<string, SaveData>, options: GroupSaveOptions): NativeGroupArray[] {
+  #prepare(arrays: Record<string, SaveData>, options: GroupSaveOptions): GroupJob {
     if (typeof arrays !== "object" || arrays === null || Array.isArray(arrays)) {
       throw new InvalidArgumentError("arrays must be an object: array name -> data");
     }
     if (typeof options !== "object" || options === null) throw new InvalidArgumentError("save options must be an object");
     const names = Object.keys(arrays);
     if (names.length === 0) throw new InvalidArgumentError("arrays is empty: a group save needs at least one array");
-    const { arrays: perArray = {}, signal: _signal, onProgress: _onProgress, ...shared } = options;
+    const { arrays: perArray = {}, signal, onProgress, ...shared } = options;
     if (typeof perArray !== "object" || perArray === null) throw new InvalidArgumentError("options.arrays must be an object");
     for (const [name, own] of Object.entries(perArray)) {
       if (!names.includes(name)) throw new InvalidArgumentError(`options.arrays.${name}: no array of that name in this save`);
@@ -125,26 +89,17 @@ export class GroupSaver {
         `approach 'update' needs indices, the same positions in every array (group '${this.group}')`,
       );
     }
-    return names.map((name) => {
+    const prepared = names.map((name) => {
       try {
-        const packed = packData(arrays[name] as SaveData);
-        const target = {
-          location: this.#location,
-          dataset: this.group === "" ? name : `${this.group}/${name}`,
-          approach: this.approach,
-          threads: this.#threads,
-          storageOptions: this.#storageOptions,
-          concurrency: this.#concurrency,
-          durable: this.#durable,
-          icechunk: this.#icechunk,
-        };
-        const request = resolveSaveOptions(target, packed, { ...shared, ...perArray[name] });
-        return { name, options: request, data: packed.bytes, strings: packed.strings };
+        const path = this.group === "" ? name : `${this.group}/${name}`;
+        const job = this.#destination.prepare(path, this.approach, arrays[name] as SaveData, { ...shared, ...perArray[name] });
+        return { name, options: job.request, data: job.packed.bytes, strings: job.packed.strings };
       } catch (err) {
         if (err instanceof ZarrSaverError) err.message = `array '${name}': ${err.message}`;
         throw err;
       }
     });
+    return { arrays: prepared, signal, onProgress };
   }
 
   /**
@@ -153,38 +108,12 @@ export class GroupSaver {
    * them untouched until the Promise settles.
    */
   save(arrays: Record<string, SaveData>, options: GroupSaveOptions = {}): Promise<Record<string, SaveResult>> {
-    let native: NativeBinding;
-    let prepared: NativeGroupArray[];
-    try {
-      native = nativeBinding();
-      prepared = this.#prepare(arrays, options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return enqueue(this.#queueKey(), async () => {
-      const results = await controlled(native, options, (control) => native.saveGroup(this.group, prepared, control));
-      return Object.fromEntries(results.map((r) => [r.name, toResult(r.result)]));
-    });
+    return this.#destination.saveGroup(this.group, () => this.#prepare(arrays, options));
   }
 
   /** Same as {@link GroupSaver.save}, blocking the calling thread. */
   saveSync(arrays: Record<string, SaveData>, options: GroupSaveOptions = {}): Record<string, SaveResult> {
-    const native = nativeBinding();
-    const prepared = this.#prepare(arrays, options);
-    if (options.signal) throw new InvalidArgumentError("signal needs save(): saveSync blocks the thread that would abort it");
-    const control = new native.SaveControl();
-    let results: ReturnType<NativeBinding["saveGroupSync"]>;
-    try {
-      results = native.saveGroupSync(this.group, prepared, control);
-    } catch (err) {
-      throw fromNativeError(err);
-    }
-    reportOnce(control, options.onProgress);
-    return Object.fromEntries(results.map((r) => [r.name, toResult(r.result)]));
-  }
-
-  #queueKey(): string {
-    return `${this.#location}\0${this.group}\0group`;
+    return this.#destination.saveGroupSync(this.group, () => this.#prepare(arrays, options));
   }
 
   /** Credentials stay out of logs and JSON. */

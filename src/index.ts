@@ -1,5 +1,6 @@
 export { Blosc, type BloscCname, type BloscShuffle, type CodecConfig, GZip, Zstd } from "./codecs.js";
 export type { NdArrayLike, SaveData } from "./convert.js";
+export type { SaveResult } from "./destination.js";
 export { DATA_TYPES, type DataType, type TypedArray } from "./dtypes.js";
 export {
   ConflictError,
@@ -29,6 +30,7 @@ export type {
   StorageOptions,
   ZarrSaverOptions,
 } from "./options.js";
+export type { SubmitSummary } from "./pipeline/dispatch.js";
 // Pipeline: TaskManager drives a Saver from many tasks, in item order.
 export { QueueUnavailableError, TaskFailedError, type TaskFailure, type TaskStage } from "./pipeline/errors.js";
 export type { TaskItems } from "./pipeline/input.js";
@@ -37,5 +39,5 @@ export type { Progress, ProgressCallback } from "./pipeline/progress.js";
 export type { QueueOptions, RedisConnection, RedisConnectionOptions } from "./pipeline/queue.js";
 export { type QueueWorker, type QueueWorkerOptions, startWorker } from "./pipeline/queue-worker.js";
 export type { MaybePromise, Task, TaskClass, TaskFactory, TaskSource } from "./pipeline/task.js";
-export { type SubmitSummary, TaskManager } from "./pipeline/task-manager.js";
-export { type SaveResult, type Saver, ZarrSaver } from "./saver.js";
+export { TaskManager } from "./pipeline/task-manager.js";
+export { type Saver, ZarrSaver } from "./saver.js";

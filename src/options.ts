@@ -119,25 +119,28 @@ export interface SaveProgress {
   bytesWritten: number;
 }
 
-const SAVE_OPTION_KEYS = new Set([
-  "indices",
-  "axis",
+/** The save options that describe a new array, which a group save may also set per array. */
+export const ARRAY_CREATION_KEYS: readonly string[] = [
   "dtype",
   "chunks",
   "shards",
   "compressor",
   "filters",
   "fillValue",
-  "zarrFormat",
   "dimensionNames",
   "attributes",
+];
+const SAVE_OPTION_KEYS = new Set([
+  "indices",
+  "axis",
+  ...ARRAY_CREATION_KEYS,
+  "zarrFormat",
   "threads",
   "signal",
   "onProgress",
   "durable",
   "consolidated",
 ]);
-const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads", "concurrency", "durable", "icechunk"]);
 const ICECHUNK_KEYS = new Set(["branch", "message"]);
 
 /** `icechunk` as the core takes it, with the default branch; `undefined` when absent. */
@@ -194,16 +197,6 @@ export function parseFlag(value: unknown, field: string): boolean | undefined {
   return value;
 }
 
-export function checkSaverOptions(options: ZarrSaverOptions): void {
-  checkKeys(options, SAVER_OPTION_KEYS, "options");
-  parseThreads(options.threads, "threads");
-  parseFlag(options.durable, "durable");
-  const c = options.concurrency;
-  if (c !== undefined && (typeof c !== "number" || !Number.isInteger(c) || c < 1 || c > 1024)) {
-    throw new InvalidArgumentError(`concurrency must be an integer from 1 to 1024; got ${String(c)}`);
-  }
-}
-
 /**
  * storageOptions as the object-store client takes them: snake_case keys
  * (`accessKeyId` -> `access_key_id`; the core adds the `aws_`/`google_`/`azure_`
@@ -254,24 +247,22 @@ function fillValueJson(value: unknown): unknown {
   throw new InvalidArgumentError(`fillValue must be a number, bigint, boolean or string; got ${String(value)}`);
 }
 
-interface Target {
-  location: string;
-  dataset: string;
-  approach: Approach;
-  threads: number | undefined;
-  storageOptions: Record<string, string> | undefined;
-  concurrency: number | undefined;
-  durable: boolean;
-  icechunk: NativeIcechunk | undefined;
-}
+/**
+ * The part of a native request that one save's data and options decide; the
+ * destination (destination.ts) adds where it goes, and its defaults for
+ * `threads` and `durable` where the save leaves them undefined.
+ */
+export type ArrayRequest = Omit<
+  NativeSaveOptions,
+  "location" | "dataset" | "storageOptions" | "concurrency" | "icechunk" | "durable"
+> & { durable: boolean | undefined };
 
-/** Check `options` and build the native request for `packed`. */
-export function resolveSaveOptions(target: Target, packed: PackedArray, options: SaveOptions): NativeSaveOptions {
+/** Check `options` and build the request of this save of `packed` with `approach`. */
+export function resolveSaveOptions(approach: Approach, packed: PackedArray, options: SaveOptions): ArrayRequest {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw new InvalidArgumentError(`save options must be an object; got ${String(options)}`);
   }
   checkKeys(options, SAVE_OPTION_KEYS, "save options");
-  const { approach } = target;
 
   let selection: NativeSaveOptions["selection"];
   if (options.indices !== undefined) {
@@ -309,8 +300,6 @@ export function resolveSaveOptions(target: Target, packed: PackedArray, options:
     throw new InvalidArgumentError("onProgress must be a function");
   }
   return {
-    location: target.location,
-    dataset: target.dataset,
     approach,
     dtype: packed.dtype,
     shape: packed.shape,
@@ -325,11 +314,8 @@ export function resolveSaveOptions(target: Target, packed: PackedArray, options:
     zarrFormat: options.zarrFormat,
     dimensionNames: options.dimensionNames ? [...options.dimensionNames] : undefined,
     attributes: attributes ? (JSON.parse(JSON.stringify(attributes)) as Record<string, unknown>) : undefined,
-    threads: parseThreads(options.threads, "threads") ?? target.threads,
-    storageOptions: target.storageOptions,
-    concurrency: target.concurrency,
-    durable: parseFlag(options.durable, "durable") ?? target.durable,
+    threads: parseThreads(options.threads, "threads"),
+    durable: parseFlag(options.durable, "durable"),
     consolidated: parseFlag(options.consolidated, "consolidated") ?? false,
-    icechunk: target.icechunk,
   };
 }

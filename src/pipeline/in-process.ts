@@ -9,7 +9,7 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 /** The executor of a task factory or class: task objects in this thread, as many as the TaskManager's `workers`. */
-export class InProcessExecutor<I, R> implements Executor<I, R> {
+export class InProcessExecutor<I, R> implements Executor<Unit<I>, R[]> {
   readonly capacity: number;
   readonly activeWorkers = 0;
   readonly #factory: TaskFactory<I, R>;

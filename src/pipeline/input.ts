@@ -1,6 +1,5 @@
-/** Items in, as units of consecutive items: arrays, iterables and async iterables alike. */
+/** Items in: arrays, iterables and async iterables alike, pulled only as work is planned. */
 import { InvalidArgumentError } from "../errors.js";
-import type { Unit } from "./task.js";
 
 /** What `submitTasks` accepts as items. */
 export type TaskItems<I> = readonly I[] | Iterable<I> | AsyncIterable<I>;
@@ -24,41 +23,67 @@ export function knownTotal(items: unknown): number | undefined {
 }
 
 /**
- * Consecutive items in units of `size` (the last may be shorter), pulled lazily
- * from iterables; the first `skip` items are passed over (units keep numbering
- * items from the input's first).
+ * Items pulled on demand, numbered from the input's first. Items of a sync
+ * iterable are passed as they are, promises included, and cost no await each.
  */
-export async function* units<I>(items: TaskItems<I>, size: number, skip = 0): AsyncGenerator<Unit<I>> {
-  if (Array.isArray(items)) {
-    for (let start = skip; start < items.length; start += size) yield { start, items: items.slice(start, start + size) };
-    return;
+export class ItemSource<I> {
+  /** The number of items, when known before iterating. */
+  readonly total: number | undefined;
+  readonly #array: readonly I[] | undefined;
+  readonly #sync: Iterator<I> | undefined;
+  readonly #async: AsyncIterator<I> | undefined;
+  #position = 0;
+  #ended = false;
+
+  constructor(items: TaskItems<I>) {
+    this.total = knownTotal(items);
+    if (Array.isArray(items)) this.#array = items;
+    else if (Symbol.asyncIterator in (items as object)) this.#async = (items as AsyncIterable<I>)[Symbol.asyncIterator]();
+    else this.#sync = (items as Iterable<I>)[Symbol.iterator]();
   }
-  let start = skip;
-  let passed = 0;
-  let chunk: I[] = [];
-  const take = (item: I): Unit<I> | undefined => {
-    if (passed < skip) {
-      passed++;
-      return undefined;
+
+  /** Index of the next item to be taken. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** Up to `n` next items; fewer only at the end. */
+  async take(n: number): Promise<I[]> {
+    if (this.#array !== undefined) {
+      const out = this.#array.slice(this.#position, this.#position + n);
+      this.#position += out.length;
+      return out;
     }
-    chunk.push(item);
-    if (chunk.length < size) return undefined;
-    const unit = { start, items: chunk };
-    start += size;
-    chunk = [];
-    return unit;
-  };
-  if (Symbol.asyncIterator in items) {
-    for await (const item of items as AsyncIterable<I>) {
-      const unit = take(item);
-      if (unit !== undefined) yield unit;
+    const out: I[] = [];
+    while (!this.#ended && out.length < n) {
+      const step = this.#sync !== undefined ? this.#sync.next() : await (this.#async as AsyncIterator<I>).next();
+      if (step.done) this.#ended = true;
+      else out.push(step.value);
     }
-  } else {
-    // A plain for-of: items of a sync iterable are passed as they are, promises included.
-    for (const item of items as Iterable<I>) {
-      const unit = take(item);
-      if (unit !== undefined) yield unit;
+    this.#position += out.length;
+    return out;
+  }
+
+  /** Pass over `n` items (a resumed run's, already saved); the next taken is item `n` on. */
+  async skip(n: number): Promise<void> {
+    if (this.#array !== undefined) {
+      this.#position += n;
+      return;
+    }
+    while (!this.#ended && n > 0) {
+      const step = this.#sync !== undefined ? this.#sync.next() : await (this.#async as AsyncIterator<I>).next();
+      if (step.done) this.#ended = true;
+      else {
+        this.#position++;
+        n--;
+      }
     }
   }
-  if (chunk.length > 0) yield { start, items: chunk };
+
+  /** Let a generator run its `finally` when the run stops early. */
+  async close(): Promise<void> {
+    if (this.#ended || this.#array !== undefined) return;
+    this.#ended = true;
+    await (this.#sync ?? this.#async)?.return?.();
+  }
 }

@@ -1,11 +1,17 @@
 /**
- * Puts results back in item order and hands them to the saver in batches of
- * exactly `saveInterval`, one save at a time, while computing goes on.
+ * The sink of results that come back to this process: units of `chunkSize` items,
+ * their results put back in item order and handed to the saver in batches of
+ * exactly `saveInterval`, one save at a time, while computing goes on (or kept
+ * for `getResults()` without a saver). A resumed run starts after the rows the
+ * dataset holds: saves append in item order, so those are the first items'.
  */
 import type { SaveData } from "../convert.js";
 import type { SaveOptions } from "../options.js";
 import type { Saver } from "../saver.js";
+import type { Sink, SinkEvents, Step } from "./dispatch.js";
 import { TaskFailedError } from "./errors.js";
+import type { ItemSource } from "./input.js";
+import type { Unit } from "./task.js";
 
 interface Batch<R> {
   start: number;
@@ -19,17 +25,17 @@ export interface OrderedSavesOptions {
   saveOptions: SaveOptions | undefined;
   /** Batches waiting behind the running save before {@link OrderedSaves.isFull} turns true. */
   maxPendingSaves: number;
-  /** A save finished. */
-  onSaved: () => void;
-  /** A save failed; nothing more is saved. */
-  onError: (err: TaskFailedError) => void;
-  /** Index of the first item to expect (items before it were skipped). Default 0. */
-  first?: number;
+  /** Items per unit. */
+  chunkSize: number;
+  /** With `resume`: the rows the dataset already holds (0 when it does not exist). */
+  heldRows: (() => Promise<number>) | undefined;
+  /** The loop, told of every finished save and of a failed one. */
+  events: SinkEvents;
 }
 
-export class OrderedSaves<R> {
+export class OrderedSaves<I, R> implements Sink<I, Unit<I>, R[]> {
   /** Index of the first item whose result has not arrived in order yet. */
-  nextIndex = 0;
+  nextInOrder = 0;
   /** Items saved so far. */
   saved = 0;
   /** Saves completed so far. */
@@ -40,7 +46,7 @@ export class OrderedSaves<R> {
   readonly results: R[] = [];
 
   readonly #options: OrderedSavesOptions;
-  /** Results that arrived ahead of `nextIndex`, by the index of their first item. */
+  /** Results that arrived ahead of `nextInOrder`, by the index of their first item. */
   readonly #early = new Map<number, R[]>();
   /** In-order results not yet a full batch; the first is item `#readyStart`. */
   #ready: R[] = [];
@@ -51,8 +57,22 @@ export class OrderedSaves<R> {
 
   constructor(options: OrderedSavesOptions) {
     this.#options = options;
-    this.nextIndex = options.first ?? 0;
-    this.#readyStart = this.nextIndex;
+  }
+
+  async *plan(source: ItemSource<I>): AsyncGenerator<Step<Unit<I>>, void, undefined> {
+    const held = (await this.#options.heldRows?.()) ?? 0;
+    if (held > 0) {
+      await source.skip(held);
+      this.nextInOrder = held;
+      this.#readyStart = held;
+      yield { held: { start: 0, count: held } };
+    }
+    for (;;) {
+      const start = source.position;
+      const items = await source.take(this.#options.chunkSize);
+      if (items.length === 0) return;
+      yield { run: { start, items } };
+    }
   }
 
   /** True when enough batches wait for the saver that the dispatcher should pause. */
@@ -60,18 +80,18 @@ export class OrderedSaves<R> {
     return this.#queue.length >= this.#options.maxPendingSaves;
   }
 
-  /** Results of items `start`, `start + 1`, ... in any order of arrival between calls. */
-  put(start: number, results: R[]): void {
+  /** Results of the unit's items, in any order of arrival between calls. */
+  put(unit: Unit<I>, results: R[]): void {
     if (this.#stopped) return;
-    this.#early.set(start, results);
-    for (let next = this.#early.get(this.nextIndex); next !== undefined; next = this.#early.get(this.nextIndex)) {
-      this.#early.delete(this.nextIndex);
+    this.#early.set(unit.start, results);
+    for (let next = this.#early.get(this.nextInOrder); next !== undefined; next = this.#early.get(this.nextInOrder)) {
+      this.#early.delete(this.nextInOrder);
       this.#accept(next);
     }
   }
 
   #accept(results: R[]): void {
-    this.nextIndex += results.length;
+    this.nextInOrder += results.length;
     if (this.#options.saver === undefined) {
       for (const r of results) this.results.push(r);
       return;
@@ -104,13 +124,13 @@ export class OrderedSaves<R> {
         this.saves += 1;
         this.#running = undefined;
         this.#pump();
-        this.#options.onSaved();
+        this.#options.events.saved();
       },
       (cause: unknown) => {
         this.#running = undefined;
         this.#stopped = true;
         this.#queue.length = 0;
-        this.#options.onError(new TaskFailedError({ stage: "save", index: batch.start, count: batch.data.length, cause }));
+        this.#options.events.fail(new TaskFailedError({ stage: "save", index: batch.start, count: batch.data.length, cause }));
       },
     );
   }

@@ -8,10 +8,10 @@
  */
 import { availableParallelism } from "node:os";
 import type { SaveData } from "../convert.js";
+import { Destination } from "../destination.js";
 import { InvalidArgumentError } from "../errors.js";
 import { slice } from "../indices.js";
 import type { SaveOptions } from "../options.js";
-import { saveExclusiveChunks, ZarrSaver } from "../saver.js";
 import { TaskFailedError } from "./errors.js";
 import {
   bounded,
@@ -19,6 +19,7 @@ import {
   failureLog,
   type JobData,
   type JobResult,
+  type JobTarget,
   loadBullmq,
   pack,
   type RedisConnection,
@@ -69,6 +70,29 @@ function positive(field: string, value: unknown, fallback: number): number {
     throw new InvalidArgumentError(`${field} must be a positive integer; got ${JSON.stringify(value) ?? String(value)}`);
   }
   return value;
+}
+
+/**
+ * Write a job's results into its target; resolves with the row of the first. The
+ * run's first job appends them, creating the dataset; the others update their own
+ * rows, chunk-aligned, so no other writer touches their chunks and they need not
+ * wait behind this process's other saves of the dataset.
+ */
+async function writeInPlace(target: JobTarget, results: unknown[]): Promise<number> {
+  const destination = Destination.fromPortable(target);
+  const data = results as SaveData;
+  if (target.create !== undefined) {
+    const options = unpack<SaveOptions>(target.create);
+    const created = await destination.save(() => destination.prepare(target.dataset, "append", data, options));
+    return created.region[0]?.[0] ?? 0;
+  }
+  const rows = { indices: slice(target.row, target.row + results.length) };
+  await destination.save(() => {
+    const job = destination.prepare(target.dataset, "update", data, rows);
+    job.request.exclusiveChunks = true;
+    return job;
+  });
+  return target.row;
 }
 
 /**
@@ -142,23 +166,9 @@ export function startWorker(options: QueueWorkerOptions): QueueWorker {
     const target = data.target;
     if (target !== undefined) {
       const began = performance.now();
-      let row = target.row;
+      let row: number;
       try {
-        const saver = new ZarrSaver(target.location, {
-          datasetName: target.dataset,
-          approach: target.create !== undefined ? "append" : "update",
-          durable: target.durable,
-          ...(target.storageOptions !== undefined ? { storageOptions: target.storageOptions } : {}),
-          ...(target.threads !== undefined ? { threads: target.threads } : {}),
-          ...(target.concurrency !== undefined ? { concurrency: target.concurrency } : {}),
-        });
-        if (target.create !== undefined) {
-          const created = await saver.save(results as SaveData, unpack<SaveOptions>(target.create));
-          row = created.region[0]?.[0] ?? 0;
-        } else {
-          // Jobs are chunk-aligned: no other writer touches these chunks.
-          await saveExclusiveChunks(saver, results as SaveData, { indices: slice(row, row + results.length) });
-        }
+        row = await writeInPlace(target, results);
       } catch (cause) {
         throw await failed(job, new TaskFailedError({ stage: "save", index: data.start, count: results.length, cause }));
       }

@@ -1,11 +1,12 @@
 /**
- * What the submitter (distributed.ts) and the queue workers (queue-worker.ts)
+ * What the submitter (queue-executor.ts) and the queue workers (queue-worker.ts)
  * share: the queue's options, the Redis connection, how BullMQ is loaded, and
  * the data of a job and of its result. Both sides import these types, so the
  * compiler checks one against the other.
  */
 import { createRequire } from "node:module";
 import { deserialize, serialize } from "node:v8";
+import type { PortableDestination } from "../destination.js";
 import { InvalidArgumentError } from "../errors.js";
 import { QueueUnavailableError, TaskFailedError, type TaskStage } from "./errors.js";
 import { type DescribedError, describeError, reviveError } from "./worker-protocol.js";
@@ -187,15 +188,9 @@ export function unpack<T>(text: string): T {
   return deserialize(Buffer.from(text, "base64")) as T;
 }
 
-/** Where a worker writes a job's results itself: rows of a ZarrSaver's dataset (see distributed.ts). */
-export interface JobTarget {
-  location: string;
+/** Where a worker writes a job's results itself: rows of a ZarrSaver's dataset (see in-place.ts). */
+export interface JobTarget extends PortableDestination {
   dataset: string;
-  /** The saver's storage options without secrets: workers take credentials from their own environment. */
-  storageOptions?: Record<string, string>;
-  threads?: number;
-  concurrency?: number;
-  durable: boolean;
   /** Row of the job's first item. */
   row: number;
   /** Append instead, creating the dataset with these save options (packed): the run's first job, when the dataset is missing. */

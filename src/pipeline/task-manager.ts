@@ -1,16 +1,18 @@
 /**
- * `TaskManager`, the pipeline: runs a task over many items, in this
- * thread or in worker threads, and feeds the results to a saver in item order
- * every `saveInterval` results while computing goes on.
+ * `TaskManager`, the pipeline's public face: runs a task over many items, in this
+ * thread, in worker threads or on queue workers, and feeds the results to a saver
+ * in item order every `saveInterval` results while computing goes on. It picks
+ * the executor and the sink of each run; the dispatch loop (dispatch.ts) runs them.
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { DatasetNotFoundError, InvalidArgumentError } from "../errors.js";
-import { runDistributed } from "./distributed.js";
-import { inPlaceTarget, reserveRows } from "./in-place.js";
+import { InvalidArgumentError } from "../errors.js";
+import { AppendTarget } from "./append-target.js";
+import { dispatch, type SubmitSummary } from "./dispatch.js";
+import { InPlaceSink, inPlaceJobs, type PlacedUnit, type RowsWritten } from "./in-place.js";
 import { InProcessExecutor } from "./in-process.js";
-import { checkItems, knownTotal, type TaskItems, units } from "./input.js";
+import { checkItems, ItemSource, type TaskItems } from "./input.js";
 import {
   type ResolvedSubmitOptions,
   resolveSubmitOptions,
@@ -19,36 +21,10 @@ import {
   type TaskManagerOptions,
 } from "./options.js";
 import { OrderedSaves } from "./ordered-saves.js";
-import { ProgressReporter } from "./progress.js";
 import { type ResolvedQueueOptions, resolveQueueOptions } from "./queue.js";
-import { Signal } from "./signal.js";
-import type { Executor, TaskClass, TaskFactory, TaskSource } from "./task.js";
+import { type JobCodec, QueueExecutor, resultJobs } from "./queue-executor.js";
+import type { Executor, TaskClass, TaskFactory, TaskSource, Unit } from "./task.js";
 import { WorkerPool } from "./workers.js";
-
-/**
- * How far (in units of in-flight capacity) dispatch may run ahead of the first
- * unfinished item. Results that finish early wait for it in memory; this bounds
- * that memory when one item is much slower than the rest.
- */
-const AHEAD_FACTOR = 4;
-
-/** What a `submitTasks` run did, for logs and benchmarks. */
-export interface SubmitSummary {
-  /** Items computed. */
-  items: number;
-  /** Items saved (0 without a saver). */
-  saved: number;
-  /** `saver.save` calls. */
-  saves: number;
-  /** Wall time of the run. */
-  elapsedMs: number;
-  /** Time inside `saver.save`, summed (it overlaps computing). */
-  saveMs: number;
-  /** Time dispatching was paused because `maxPendingSaves` batches waited for the saver. */
-  stalledMs: number;
-  /** Items skipped by `resume` because the dataset already held their results. */
-  skipped: number;
-}
 
 function isClass(fn: object): boolean {
   if (Function.prototype.toString.call(fn).startsWith("class")) return true;
@@ -96,8 +72,9 @@ export class TaskManager<I = unknown, R = unknown> {
   /** The task module's URL, when tasks run in worker threads. */
   readonly moduleUrl: string | undefined;
   readonly #factory: TaskFactory<I, R> | undefined;
-  readonly #queue: ResolvedQueueOptions | undefined;
-  #executor: Executor<I, R> | undefined;
+  /** With `queue`: the queue, and the module its workers import. */
+  readonly #queue: { options: ResolvedQueueOptions; moduleUrl: string } | undefined;
+  #executor: { readonly activeWorkers: number } | undefined;
   #results: R[] = [];
   #running = false;
 
@@ -120,13 +97,13 @@ export class TaskManager<I = unknown, R = unknown> {
           "queue needs a task module (its URL or path): workers on other machines import it; a factory or class runs only here",
         );
       }
-      this.#queue = resolveQueueOptions(options.queue);
+      this.#queue = { options: resolveQueueOptions(options.queue), moduleUrl: this.moduleUrl };
     }
   }
 
   /** The queue's name, when tasks run on queue workers. */
   get queueName(): string | undefined {
-    return this.#queue?.name;
+    return this.#queue?.options.name;
   }
 
   /** Worker threads running now: 0 once `submitTasks` has settled. */
@@ -144,18 +121,17 @@ export class TaskManager<I = unknown, R = unknown> {
     if (this.#running) throw new InvalidArgumentError("submitTasks is already running on this TaskManager; await it first");
     const resolved = resolveSubmitOptions(options);
     checkItems(items);
-    if (resolved.resume && inPlaceTarget(resolved) === undefined) {
+    const target = AppendTarget.of(resolved);
+    if (resolved.resume && target === undefined) {
       throw new InvalidArgumentError("resume needs a ZarrSaver that appends along axis 0 as the saver");
     }
     this.#running = true;
     this.#results = [];
+    const source = new ItemSource<I>(items);
     try {
-      if (this.#queue !== undefined && this.moduleUrl !== undefined) {
-        return await runDistributed<I, R>({ moduleUrl: this.moduleUrl, queue: this.#queue, items, opts: resolved }, (r) => {
-          this.#results = r;
-        });
-      }
-      return await this.#run(items, resolved);
+      // On a queue with a ZarrSaver, workers write the results themselves.
+      if (this.#queue !== undefined && target !== undefined) return await this.#runInPlace(source, resolved, target);
+      return await this.#runOrdered(source, resolved, target);
     } finally {
       this.#running = false;
     }
@@ -169,129 +145,66 @@ export class TaskManager<I = unknown, R = unknown> {
     return this.#results;
   }
 
-  #start(atOnce: boolean): Executor<I, R> {
-    this.#executor =
-      this.moduleUrl !== undefined
-        ? new WorkerPool<I, R>(this.moduleUrl, this.workers, atOnce)
-        : new InProcessExecutor<I, R>(this.#factory as TaskFactory<I, R>, this.workers, atOnce);
-    return this.#executor;
+  /** Results come back here and reach the saver in item order (or `getResults`). */
+  async #runOrdered(
+    source: ItemSource<I>,
+    opts: ResolvedSubmitOptions,
+    target: AppendTarget | undefined,
+  ): Promise<SubmitSummary> {
+    let sink: OrderedSaves<I, R> | undefined;
+    try {
+      return await dispatch<I, Unit<I>, R[]>({
+        source,
+        options: opts,
+        openExecutor: (fail) =>
+          this.#queue !== undefined ? this.#openQueue(resultJobs<I, R>(), opts, fail) : this.#openHere(opts),
+        openSink: (events) => {
+          sink = new OrderedSaves<I, R>({
+            saver: opts.saver,
+            saveInterval: opts.saveInterval,
+            saveOptions: opts.saveOptions,
+            maxPendingSaves: opts.maxPendingSaves,
+            chunkSize: opts.chunkSize,
+            heldRows: opts.resume && target !== undefined ? () => target.length() : undefined,
+            events,
+          });
+          return sink;
+        },
+      });
+    } finally {
+      this.#results = sink?.results ?? [];
+    }
   }
 
-  async #run(items: TaskItems<I>, opts: ResolvedSubmitOptions): Promise<SubmitSummary> {
-    const began = performance.now();
-    const signal = new Signal();
-    let failure: { error: unknown } | undefined;
-    const fail = (error: unknown): void => {
-      failure ??= { error };
-      // Chunks still finishing must not start saves after the failure.
-      sink.stop();
-      signal.notify();
-    };
-    opts.signal?.throwIfAborted();
-    const target = opts.resume ? inPlaceTarget(opts) : undefined;
-    // Resuming here: saves append in order, so the dataset's rows are the first items' results.
-    const skipped =
-      target === undefined
-        ? 0
-        : ((
-            await reserveRows(target, 0).catch((err: unknown) => {
-              if (err instanceof DatasetNotFoundError) return undefined;
-              throw err;
-            })
-          )?.start ?? 0);
-    let done = skipped;
-    const progress = new ProgressReporter({
-      total: opts.total ?? knownTotal(items),
-      onProgress: opts.onProgress,
-      bar: opts.progressBar ? process.stderr : undefined,
+  /** Queue workers write the results into the target's rows. */
+  #runInPlace(source: ItemSource<I>, opts: ResolvedSubmitOptions, target: AppendTarget): Promise<SubmitSummary> {
+    return dispatch<I, PlacedUnit<I>, RowsWritten>({
+      source,
+      options: opts,
+      openExecutor: (fail) => this.#openQueue(inPlaceJobs<I>(target, opts.saveOptions), opts, fail),
+      openSink: () => new InPlaceSink<I>(target, opts),
     });
-    const sink: OrderedSaves<R> = new OrderedSaves<R>({
-      saver: opts.saver,
-      saveInterval: opts.saveInterval,
-      saveOptions: opts.saveOptions,
-      maxPendingSaves: opts.maxPendingSaves,
-      first: skipped,
-      onSaved: () => {
-        report();
-        signal.notify();
-      },
-      onError: fail,
-    });
-    // A throwing onProgress fails the run like a task would, rather than escaping as an unhandled rejection.
-    const report = (): void => {
-      try {
-        progress.report(done, skipped + sink.saved);
-      } catch (err) {
-        fail(err);
-      }
-    };
+  }
 
-    const onAbort = (): void => fail(opts.signal?.reason);
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    const inflight = new Set<Promise<void>>();
-    let stalledMs = 0;
-    let executor: Executor<I, R> | undefined;
-    try {
-      try {
-        for await (const unit of units(items, opts.chunkSize, skipped)) {
-          executor ??= this.#start(opts.atOnce);
-          const ahead = executor.capacity * opts.chunkSize * AHEAD_FACTOR;
-          while (
-            failure === undefined &&
-            (inflight.size >= executor.capacity || sink.isFull || unit.start - sink.nextIndex >= ahead)
-          ) {
-            const pausedBySaver = sink.isFull;
-            const t = performance.now();
-            await signal.wait();
-            if (pausedBySaver) stalledMs += performance.now() - t;
-          }
-          if (failure !== undefined) break;
-          const job: Promise<void> = executor
-            .run(unit)
-            .then((results) => {
-              done += unit.items.length;
-              sink.put(unit.start, results);
-              report();
-            })
-            .catch(fail)
-            .finally(() => {
-              inflight.delete(job);
-              signal.notify();
-            });
-          inflight.add(job);
-        }
-      } catch (err) {
-        // The items' iterator threw, or worker threads could not be created.
-        fail(err);
-      }
+  /** Worker threads for a task module, task objects in this thread for a factory or a class. */
+  #openHere(opts: ResolvedSubmitOptions): Executor<Unit<I>, R[]> {
+    const executor =
+      this.moduleUrl !== undefined
+        ? new WorkerPool<I, R>(this.moduleUrl, this.workers, opts.atOnce)
+        : new InProcessExecutor<I, R>(this.#factory as TaskFactory<I, R>, this.workers, opts.atOnce);
+    this.#executor = executor;
+    return executor;
+  }
 
-      if (failure === undefined) {
-        await Promise.all(inflight);
-        if (failure === undefined) await sink.finish();
-        // The last report: everything computed and saved (a throwing onProgress still fails the run).
-        if (failure === undefined) report();
-      }
-      if (failure !== undefined) {
-        // Terminating the threads settles their units; in-process units run to their end.
-        await executor?.close();
-        await Promise.all(inflight);
-        await sink.abort();
-        throw failure.error;
-      }
-      return {
-        items: done - skipped,
-        skipped,
-        saved: sink.saved,
-        saves: sink.saves,
-        elapsedMs: performance.now() - began,
-        saveMs: sink.saveMs,
-        stalledMs,
-      };
-    } finally {
-      opts.signal?.removeEventListener("abort", onAbort);
-      await executor?.close();
-      this.#results = sink.results;
-      progress.end();
-    }
+  /** Jobs on the queue, computed by its workers. */
+  async #openQueue<U extends Unit<I>, O>(
+    codec: JobCodec<U, O>,
+    opts: ResolvedSubmitOptions,
+    fail: (error: unknown) => void,
+  ): Promise<Executor<U, O>> {
+    const { options: queue, moduleUrl } = this.#queue as { options: ResolvedQueueOptions; moduleUrl: string };
+    const executor = await QueueExecutor.open<U, O>({ moduleUrl, queue, atOnce: opts.atOnce, codec, fail });
+    this.#executor = executor;
+    return executor;
   }
 }

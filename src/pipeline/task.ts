@@ -1,4 +1,4 @@
-/** What a task is, and the contract between the TaskManager and whatever runs tasks. */
+/** What a task is, and the contract between the dispatch loop and whatever runs tasks (an executor). */
 
 /** A result or a promise of it: task methods may be sync or async. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -36,15 +36,19 @@ export interface Unit<I> {
   items: I[];
 }
 
-/** Runs units; one per `submitTasks` call. */
-export interface Executor<I, R> {
+/**
+ * Runs units of type `U` and answers each with an output `O`: task objects in
+ * this thread and worker threads answer with the unit's results, queue workers
+ * with its results or with the rows they wrote. One per `submitTasks` call.
+ */
+export interface Executor<U, O> {
   /** How many units may be in flight at once. */
   readonly capacity: number;
-  /** Results of the unit, in item order; rejects with a TaskFailedError. */
-  run(unit: Unit<I>): Promise<R[]>;
-  /** Stop everything (terminating worker threads) and resolve once it is stopped. */
+  /** The unit's output; rejects with a TaskFailedError (or the error that ends the run). */
+  run(unit: U): Promise<O>;
+  /** Stop everything (terminating worker threads) and resolve once it is stopped; units in flight settle. */
   close(): Promise<void>;
-  /** Worker threads still running (0 in-process). */
+  /** Worker threads still running (0 in-process and on a queue). */
   readonly activeWorkers: number;
 }
 

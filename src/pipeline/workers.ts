@@ -29,7 +29,7 @@ interface Thread<I, R> {
  * worker.ts with one task object. Units go to the thread with the fewest
  * pending; results come back per unit, and the TaskManager puts them in order.
  */
-export class WorkerPool<I, R> implements Executor<I, R> {
+export class WorkerPool<I, R> implements Executor<Unit<I>, R[]> {
   readonly capacity: number;
   readonly #threads: Thread<I, R>[] = [];
   #nextId = 0;

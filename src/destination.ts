@@ -1,0 +1,288 @@
+/**
+ * The destination of saves: the container (a local path or an object-store URL),
+ * its client options, and the settings every save there shares (threads,
+ * concurrency, durable, icechunk), resolved once. `ZarrSaver` and `GroupSaver`
+ * each hold one and save through it; the pipeline reads a `ZarrSaver`'s to
+ * reserve rows and to tell queue workers where to write. Saves through it to one
+ * dataset (or one group) run one at a time in this process, in call order.
+ */
+import { type Control, controlled, controlledSync, type SaveWiring } from "./control.js";
+import { type PackedArray, packData, type SaveData } from "./convert.js";
+import type { DataType } from "./dtypes.js";
+import { fromNativeError, InvalidArgumentError } from "./errors.js";
+import { resolveLocation } from "./location.js";
+import {
+  type NativeBinding,
+  type NativeGroupArray,
+  type NativeIcechunk,
+  type NativeSaveOptions,
+  type NativeSaveResult,
+  nativeBinding,
+} from "./native.js";
+import {
+  type Approach,
+  parseFlag,
+  parseThreads,
+  resolveIcechunk,
+  resolveSaveOptions,
+  resolveStorageOptions,
+  type SaveOptions,
+  type ZarrSaverOptions,
+} from "./options.js";
+
+/** What a save wrote. */
+export interface SaveResult {
+  /** Shape of the array after the save. */
+  shape: number[];
+  /** Stored dtype. */
+  dtype: DataType;
+  /** Per axis, `[start, stop)` of the region this save wrote. */
+  region: [number, number][];
+  /** Whether this save created (or, with overwrite, re-created) the array. */
+  created: boolean;
+  /**
+   * With `icechunk`: the id of the snapshot this save committed, as Icechunk names it
+   * (`repo.readonly_session(snapshot_id=...)` opens the repository as this save left it).
+   */
+  snapshotId?: string;
+}
+
+/** The saver options that say where saves go and how they are written, shared by both savers. */
+export type DestinationOptions = Pick<ZarrSaverOptions, "storageOptions" | "threads" | "concurrency" | "durable" | "icechunk">;
+
+/** The keys of {@link DestinationOptions}, in the order messages list them. */
+export const DESTINATION_OPTION_KEYS: readonly string[] = ["storageOptions", "threads", "concurrency", "durable", "icechunk"];
+
+/** One array's save ready for the core: the request, the packed data it reads, and its wiring. */
+export interface ArrayJob extends SaveWiring {
+  request: NativeSaveOptions;
+  packed: PackedArray;
+}
+
+/** A group save ready for the core. */
+export interface GroupJob extends SaveWiring {
+  arrays: NativeGroupArray[];
+}
+
+/** Where the end of a dataset's axis 0 is, and the grid a writer of whole chunks follows there. */
+export interface Reservation {
+  /** The first reserved row: the length of axis 0 before the reservation. */
+  start: number;
+  /** Rows of one chunk (one shard when sharded). */
+  chunkRows: number;
+  /** When asked for: the chunk rows (indices along axis 0) whose chunks are all stored. */
+  storedChunkRows?: Set<number>;
+}
+
+/** A destination as a queue job carries it to a worker: plain data, and no secret. */
+export interface PortableDestination {
+  location: string;
+  durable: boolean;
+  /** The non-secret storage options; workers take credentials from their own environment. */
+  storageOptions?: Record<string, string>;
+  threads?: number;
+  concurrency?: number;
+}
+
+/** Storage options a worker must take from its own environment rather than from a job. */
+const SECRET_KEY = /secret|token|password|access_key|key_id|credential|sas|account_key|service_account/i;
+
+/**
+ * Tail of the queue of saves per dataset (or group) in this process: saves to one
+ * run one at a time, in call order, even when nobody awaits them.
+ */
+const turns = new Map<string, Promise<unknown>>();
+
+function inTurn<T>(key: string, job: () => Promise<T>): Promise<T> {
+  const previous = turns.get(key) ?? Promise.resolve();
+  const run = previous.then(job, job);
+  const tail = run.catch(() => undefined);
+  turns.set(key, tail);
+  // Forget the queue once it drains so long-lived processes don't accumulate keys.
+  void tail.then(() => {
+    if (turns.get(key) === tail) turns.delete(key);
+  });
+  return run;
+}
+
+/** A native result as the public type. */
+function toResult(r: NativeSaveResult): SaveResult {
+  return {
+    shape: r.shape,
+    dtype: r.dtype,
+    region: r.region.map(([a, b]) => [a, b] as [number, number]),
+    created: r.created,
+    ...(typeof r.snapshotId === "string" ? { snapshotId: r.snapshotId } : {}),
+  };
+}
+
+function toResults(results: { name: string; result: NativeSaveResult }[]): Record<string, SaveResult> {
+  return Object.fromEntries(results.map((r) => [r.name, toResult(r.result)]));
+}
+
+/**
+ * Where saves go and the settings they share. Every field is private and the
+ * instance prints as an empty object: its storage options may hold credentials.
+ */
+export class Destination {
+  readonly #filePath: string;
+  readonly #location: string;
+  readonly #storageOptions: Record<string, string> | undefined;
+  readonly #threads: number | undefined;
+  readonly #concurrency: number | undefined;
+  readonly #durable: boolean;
+  readonly #icechunk: NativeIcechunk | undefined;
+
+  /** Checks every option, naming the field; the savers check which keys they accept. */
+  constructor(filePath: string | URL, options: DestinationOptions) {
+    this.#location = resolveLocation(filePath);
+    this.#filePath = filePath instanceof URL ? filePath.href : filePath;
+    this.#storageOptions = resolveStorageOptions(options.storageOptions);
+    this.#threads = parseThreads(options.threads, "threads");
+    const c = options.concurrency;
+    if (c !== undefined && (typeof c !== "number" || !Number.isInteger(c) || c < 1 || c > 1024)) {
+      throw new InvalidArgumentError(`concurrency must be an integer from 1 to 1024; got ${String(c)}`);
+    }
+    this.#concurrency = c;
+    this.#durable = parseFlag(options.durable, "durable") ?? false;
+    this.#icechunk = resolveIcechunk(options.icechunk);
+  }
+
+  /** The destination a queue worker was sent ({@link Destination.portable}'s inverse). */
+  static fromPortable(portable: PortableDestination): Destination {
+    const { location, durable, storageOptions, threads, concurrency } = portable;
+    return new Destination(location, { durable, storageOptions, threads, concurrency });
+  }
+
+  /** The container as given. */
+  get filePath(): string {
+    return this.#filePath;
+  }
+
+  /** The container resolved: an absolute local path or an object-store URL. */
+  get location(): string {
+    return this.#location;
+  }
+
+  /** Whether the container is an Icechunk repository (each save one commit). */
+  get isIcechunk(): boolean {
+    return this.#icechunk !== undefined;
+  }
+
+  /**
+   * Everything about saving `data` into `dataset` that can fail before the core
+   * runs: the data packed (a typed array is viewed, not copied) and the options checked.
+   */
+  prepare(dataset: string, approach: Approach, data: SaveData, options: SaveOptions): ArrayJob {
+    const packed = packData(data);
+    const own = resolveSaveOptions(approach, packed, options);
+    const request: NativeSaveOptions = {
+      ...own,
+      location: this.#location,
+      dataset,
+      threads: own.threads ?? this.#threads,
+      storageOptions: this.#storageOptions,
+      concurrency: this.#concurrency,
+      durable: own.durable ?? this.#durable,
+      icechunk: this.#icechunk,
+    };
+    return { request, packed, signal: options.signal, onProgress: options.onProgress };
+  }
+
+  /**
+   * Run `prepare`, then its save off the JS thread once this process's earlier
+   * saves of the dataset have settled. An update marked `exclusiveChunks` (rows
+   * that no other writer touches) does not wait for them.
+   */
+  save(prepare: () => ArrayJob): Promise<SaveResult> {
+    return this.#start(
+      (job) => (job.request.exclusiveChunks === true ? undefined : job.request.dataset),
+      prepare,
+      (native, job, control) => native.save(job.request, job.packed.bytes, job.packed.strings, control).then(toResult),
+    );
+  }
+
+  /** {@link Destination.save}, blocking the calling thread. */
+  saveSync(prepare: () => ArrayJob): SaveResult {
+    return toResult(
+      this.#startSync(prepare, (native, job, control) =>
+        native.saveSync(job.request, job.packed.bytes, job.packed.strings, control),
+      ),
+    );
+  }
+
+  /** Run `prepare`, then the group save of `group` in one commit, after this process's earlier saves of the group. */
+  saveGroup(group: string, prepare: () => GroupJob): Promise<Record<string, SaveResult>> {
+    return this.#start(
+      () => `${group}\0group`,
+      prepare,
+      (native, job, control) => native.saveGroup(group, job.arrays, control).then(toResults),
+    );
+  }
+
+  /** {@link Destination.saveGroup}, blocking the calling thread. */
+  saveGroupSync(group: string, prepare: () => GroupJob): Record<string, SaveResult> {
+    return toResults(this.#startSync(prepare, (native, job, control) => native.saveGroupSync(group, job.arrays, control)));
+  }
+
+  /** The core first (a missing core is the error to report), then `prepare`, then the save in its turn. */
+  #start<J extends SaveWiring, T>(
+    turn: (job: J) => string | undefined,
+    prepare: () => J,
+    start: (native: NativeBinding, job: J, control: Control | undefined) => Promise<T>,
+  ): Promise<T> {
+    let native: NativeBinding;
+    let job: J;
+    try {
+      native = nativeBinding();
+      job = prepare();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const run = (): Promise<T> => controlled(native, job, (control) => start(native, job, control));
+    const key = turn(job);
+    return key === undefined ? run() : inTurn(`${this.#location}\0${key}`, run);
+  }
+
+  /** The blocking twin of `#start`: the core, then `prepare`, then the save on this thread. */
+  #startSync<J extends SaveWiring, T>(prepare: () => J, start: (native: NativeBinding, job: J, control: Control) => T): T {
+    const native = nativeBinding();
+    const job = prepare();
+    return controlledSync(native, job, (control) => start(native, job, control));
+  }
+
+  /**
+   * Grow `dataset`'s axis 0 by `rows` rows that read as the fill value until
+   * written (0: only describe it), under the append's commit protocol.
+   * `stored` also lists the chunk rows already stored.
+   */
+  async reserve(dataset: string, rows: number, stored = false): Promise<Reservation> {
+    const native = nativeBinding();
+    try {
+      const r = await native.reserve({
+        location: this.#location,
+        dataset,
+        rows,
+        storageOptions: this.#storageOptions,
+        durable: this.#durable,
+        stored,
+      });
+      const reservation: Reservation = { start: r.start, chunkRows: r.chunkShape[0] ?? 1 };
+      if (r.storedChunkRows != null) reservation.storedChunkRows = new Set(r.storedChunkRows);
+      return reservation;
+    } catch (err) {
+      throw fromNativeError(err);
+    }
+  }
+
+  /** This destination as a queue job carries it: secrets stay behind (see {@link PortableDestination}). */
+  portable(): PortableDestination {
+    const portable: PortableDestination = { location: this.#location, durable: this.#durable };
+    if (this.#storageOptions !== undefined) {
+      portable.storageOptions = Object.fromEntries(Object.entries(this.#storageOptions).filter(([key]) => !SECRET_KEY.test(key)));
+    }
+    if (this.#threads !== undefined) portable.threads = this.#threads;
+    if (this.#concurrency !== undefined) portable.concurrency = this.#concurrency;
+    return portable;
+  }
+}
