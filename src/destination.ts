@@ -13,7 +13,9 @@ import { fromNativeError, InvalidArgumentError } from "./errors.js";
 import { resolveLocation } from "./location.js";
 import {
   type NativeBinding,
+  type NativeDestination,
   type NativeGroupArray,
+  type NativeGroupOptions,
   type NativeIcechunk,
   type NativeSaveOptions,
   type NativeSaveResult,
@@ -53,14 +55,17 @@ export type DestinationOptions = Pick<ZarrSaverOptions, "storageOptions" | "thre
 /** The keys of {@link DestinationOptions}, in the order messages list them. */
 export const DESTINATION_OPTION_KEYS: readonly string[] = ["storageOptions", "threads", "concurrency", "durable", "icechunk"];
 
-/** One array's save ready for the core: the request, the packed data it reads, and its wiring. */
+/** One array's save ready for the core: where, the request, the packed data it reads, and its wiring. */
 export interface ArrayJob extends SaveWiring {
+  destination: NativeDestination;
   request: NativeSaveOptions;
   packed: PackedArray;
 }
 
-/** A group save ready for the core. */
+/** A group save ready for the core: where, what the save does, and each array with its own options. */
 export interface GroupJob extends SaveWiring {
+  destination: NativeDestination;
+  options: NativeGroupOptions;
   arrays: NativeGroupArray[];
 }
 
@@ -176,17 +181,25 @@ export class Destination {
   prepare(dataset: string, approach: Approach, data: SaveData, options: SaveOptions): ArrayJob {
     const packed = packData(data);
     const own = resolveSaveOptions(approach, packed, options);
-    const request: NativeSaveOptions = {
-      ...own,
+    return {
+      destination: this.native(own.threads, own.durable),
+      request: { ...own.save, dataset, array: own.array },
+      packed,
+      signal: options.signal,
+      onProgress: options.onProgress,
+    };
+  }
+
+  /** This destination as the core takes it, with a save's own `threads` and `durable` where given. */
+  native(threads?: number, durable?: boolean): NativeDestination {
+    return {
       location: this.#location,
-      dataset,
-      threads: own.threads ?? this.#threads,
       storageOptions: this.#storageOptions,
       concurrency: this.#concurrency,
-      durable: own.durable ?? this.#durable,
+      durable: durable ?? this.#durable,
+      threads: threads ?? this.#threads,
       icechunk: this.#icechunk,
     };
-    return { request, packed, signal: options.signal, onProgress: options.onProgress };
   }
 
   /**
@@ -198,7 +211,8 @@ export class Destination {
     return this.#start(
       (job) => (job.request.exclusiveChunks === true ? undefined : job.request.dataset),
       prepare,
-      (native, job, control) => native.save(job.request, job.packed.bytes, job.packed.strings, control).then(toResult),
+      (native, job, control) =>
+        native.save(job.destination, job.request, job.packed.bytes, job.packed.strings, control).then(toResult),
     );
   }
 
@@ -206,23 +220,25 @@ export class Destination {
   saveSync(prepare: () => ArrayJob): SaveResult {
     return toResult(
       this.#startSync(prepare, (native, job, control) =>
-        native.saveSync(job.request, job.packed.bytes, job.packed.strings, control),
+        native.saveSync(job.destination, job.request, job.packed.bytes, job.packed.strings, control),
       ),
     );
   }
 
-  /** Run `prepare`, then the group save of `group` in one commit, after this process's earlier saves of the group. */
-  saveGroup(group: string, prepare: () => GroupJob): Promise<Record<string, SaveResult>> {
+  /** Run `prepare`, then its group save in one commit, after this process's earlier saves of the group. */
+  saveGroup(prepare: () => GroupJob): Promise<Record<string, SaveResult>> {
     return this.#start(
-      () => `${group}\0group`,
+      (job) => `${job.options.group}\0group`,
       prepare,
-      (native, job, control) => native.saveGroup(group, job.arrays, control).then(toResults),
+      (native, job, control) => native.saveGroup(job.destination, job.options, job.arrays, control).then(toResults),
     );
   }
 
   /** {@link Destination.saveGroup}, blocking the calling thread. */
-  saveGroupSync(group: string, prepare: () => GroupJob): Record<string, SaveResult> {
-    return toResults(this.#startSync(prepare, (native, job, control) => native.saveGroupSync(group, job.arrays, control)));
+  saveGroupSync(prepare: () => GroupJob): Record<string, SaveResult> {
+    return toResults(
+      this.#startSync(prepare, (native, job, control) => native.saveGroupSync(job.destination, job.options, job.arrays, control)),
+    );
   }
 
   /** The core first (a missing core is the error to report), then `prepare`, then the save in its turn. */
@@ -259,14 +275,7 @@ export class Destination {
   async reserve(dataset: string, rows: number, stored = false): Promise<Reservation> {
     const native = nativeBinding();
     try {
-      const r = await native.reserve({
-        location: this.#location,
-        dataset,
-        rows,
-        storageOptions: this.#storageOptions,
-        durable: this.#durable,
-        stored,
-      });
+      const r = await native.reserve(this.native(), { dataset, rows, stored });
       const reservation: Reservation = { start: r.start, chunkRows: r.chunkShape[0] ?? 1 };
       if (r.storedChunkRows != null) reservation.storedChunkRows = new Set(r.storedChunkRows);
       return reservation;

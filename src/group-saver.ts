@@ -89,17 +89,31 @@ export class GroupSaver {
         `approach 'update' needs indices, the same positions in every array (group '${this.group}')`,
       );
     }
-    const prepared = names.map((name) => {
+    const jobs = names.map((name) => {
       try {
         const path = this.group === "" ? name : `${this.group}/${name}`;
-        const job = this.#destination.prepare(path, this.approach, arrays[name] as SaveData, { ...shared, ...perArray[name] });
-        return { name, options: job.request, data: job.packed.bytes, strings: job.packed.strings };
+        return this.#destination.prepare(path, this.approach, arrays[name] as SaveData, { ...shared, ...perArray[name] });
       } catch (err) {
         if (err instanceof ZarrSaverError) err.message = `array '${name}': ${err.message}`;
         throw err;
       }
     });
-    return { arrays: prepared, signal, onProgress };
+    // Only creation options differ per array (checked above): what the save does,
+    // and where, come from the shared options, the same in every job.
+    const first = jobs[0] as (typeof jobs)[number];
+    const { approach, axis, selection, zarrFormat } = first.request;
+    return {
+      destination: first.destination,
+      options: { group: this.group, approach, axis, selection, zarrFormat },
+      arrays: jobs.map((job, i) => ({
+        name: names[i] as string,
+        options: job.request.array,
+        data: job.packed.bytes,
+        strings: job.packed.strings,
+      })),
+      signal,
+      onProgress,
+    };
   }
 
   /**
@@ -108,12 +122,12 @@ export class GroupSaver {
    * them untouched until the Promise settles.
    */
   save(arrays: Record<string, SaveData>, options: GroupSaveOptions = {}): Promise<Record<string, SaveResult>> {
-    return this.#destination.saveGroup(this.group, () => this.#prepare(arrays, options));
+    return this.#destination.saveGroup(() => this.#prepare(arrays, options));
   }
 
   /** Same as {@link GroupSaver.save}, blocking the calling thread. */
   saveSync(arrays: Record<string, SaveData>, options: GroupSaveOptions = {}): Record<string, SaveResult> {
-    return this.#destination.saveGroupSync(this.group, () => this.#prepare(arrays, options));
+    return this.#destination.saveGroupSync(() => this.#prepare(arrays, options));
   }
 
   /** Credentials stay out of logs and JSON. */

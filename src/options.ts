@@ -8,7 +8,13 @@ import type { PackedArray } from "./convert.js";
 import { DATA_TYPES, type DataType, isDataType } from "./dtypes.js";
 import { InvalidArgumentError } from "./errors.js";
 import { type Indices, parseIndices } from "./indices.js";
-import type { CompressorChoice, Approach as NativeApproach, NativeIcechunk, NativeSaveOptions } from "./native.js";
+import type {
+  CompressorChoice,
+  Approach as NativeApproach,
+  NativeArrayOptions,
+  NativeIcechunk,
+  NativeSaveOptions,
+} from "./native.js";
 import type { SameUnion } from "./same-union.js";
 
 /** How a save treats an existing dataset: `append`, `overwrite` or `update`. */
@@ -248,14 +254,16 @@ function fillValueJson(value: unknown): unknown {
 }
 
 /**
- * The part of a native request that one save's data and options decide; the
- * destination (destination.ts) adds where it goes, and its defaults for
- * `threads` and `durable` where the save leaves them undefined.
+ * What one save's data and options decide: what the save does (the destination
+ * adds the dataset), the array's description and creation options, and the
+ * save's own `threads` and `durable` (the destination's apply where undefined).
  */
-export type ArrayRequest = Omit<
-  NativeSaveOptions,
-  "location" | "dataset" | "storageOptions" | "concurrency" | "icechunk" | "durable"
-> & { durable: boolean | undefined };
+export interface ArrayRequest {
+  save: Omit<NativeSaveOptions, "dataset" | "array">;
+  array: NativeArrayOptions;
+  threads: number | undefined;
+  durable: boolean | undefined;
+}
 
 /** Check `options` and build the request of this save of `packed` with `approach`. */
 export function resolveSaveOptions(approach: Approach, packed: PackedArray, options: SaveOptions): ArrayRequest {
@@ -300,22 +308,21 @@ export function resolveSaveOptions(approach: Approach, packed: PackedArray, opti
     throw new InvalidArgumentError("onProgress must be a function");
   }
   return {
-    approach,
-    dtype: packed.dtype,
-    shape: packed.shape,
-    targetDtype: options.dtype,
-    axis: options.axis,
-    selection,
-    chunks: dims(options.chunks, "chunks"),
-    shards: dims(options.shards, "shards"),
-    compressor: compressorChoice(options.compressor),
-    filters: options.filters?.map((f, i) => codecJson(f, `filters[${i}]`)),
-    fillValue: fillValueJson(options.fillValue),
-    zarrFormat: options.zarrFormat,
-    dimensionNames: options.dimensionNames ? [...options.dimensionNames] : undefined,
-    attributes: attributes ? (JSON.parse(JSON.stringify(attributes)) as Record<string, unknown>) : undefined,
+    save: { approach, axis: options.axis, selection, zarrFormat: options.zarrFormat },
+    array: {
+      dtype: packed.dtype,
+      shape: packed.shape,
+      targetDtype: options.dtype,
+      chunks: dims(options.chunks, "chunks"),
+      shards: dims(options.shards, "shards"),
+      compressor: compressorChoice(options.compressor),
+      filters: options.filters?.map((f, i) => codecJson(f, `filters[${i}]`)),
+      fillValue: fillValueJson(options.fillValue),
+      dimensionNames: options.dimensionNames ? [...options.dimensionNames] : undefined,
+      attributes: attributes ? (JSON.parse(JSON.stringify(attributes)) as Record<string, unknown>) : undefined,
+      consolidated: parseFlag(options.consolidated, "consolidated") ?? false,
+    },
     threads: parseThreads(options.threads, "threads"),
     durable: parseFlag(options.durable, "durable"),
-    consolidated: parseFlag(options.consolidated, "consolidated") ?? false,
   };
 }

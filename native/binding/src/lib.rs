@@ -7,6 +7,7 @@
 //! Errors that reach JS carry their stable code as `CODE[ERRNO]: message`.
 
 #![deny(clippy::all)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 mod convert;
 mod types;

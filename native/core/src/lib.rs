@@ -29,6 +29,7 @@
 //! - `blosc`: a pool of output buffers, and a scratch buffer per thread.
 
 #![deny(clippy::all)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 mod blosc;
 pub mod codecs;
