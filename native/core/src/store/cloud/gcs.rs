@@ -18,7 +18,7 @@ const METADATA_WAIT: Duration = Duration::from_secs(5);
 /// - a service account (path or key), `application_credentials`, a `bearer_token` (from
 ///   storageOptions or `GOOGLE_*` variables) or gcloud's application-default file:
 ///   [`GcsCredentialSource::Given`], object_store's own handling.
-/// - nothing: [`GcsCredentialSource::MetadataServer`], bounded by [`METADATA_WAIT`] and
+/// - nothing: [`GcsCredentialSource::MetadataServer`], bounded by `METADATA_WAIT` (5 s) and
 ///   failing with the list of the sources that were looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GcsCredentialSource {

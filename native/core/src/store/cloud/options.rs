@@ -101,7 +101,7 @@ impl Settings {
     }
 
     /// The object_store client for `url`: the environment, then the URL, then these
-    /// settings, with bounded retries; on GCS the credential rule of [`gcs`].
+    /// settings, with bounded retries; on GCS the credential rule of [`gcs_credential_source`](super::gcs_credential_source).
     pub fn client(&self, url: &CloudUrl) -> Result<Arc<dyn ObjectStore>> {
         let retry = object_store::RetryConfig {
             max_retries: 3,
