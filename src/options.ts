@@ -92,7 +92,11 @@ export interface SaveOptions {
   filters?: readonly CodecConfig[];
   /** Fill value of unwritten regions. Default 0, false or "" by dtype. */
   fillValue?: number | bigint | boolean | string;
-  /** Zarr format of a new array. Default 3; 2 for `.zarray` readers. */
+  /**
+   * Zarr format of a new array. Default: the format of the hierarchy it joins (what
+   * is at its path, else the nearest group above it), 3 for a new hierarchy; 2 for
+   * `.zarray` readers. A value other than the hierarchy's is refused.
+   */
   zarrFormat?: 2 | 3;
   /** Dimension names (v3 `dimension_names`, v2 `_ARRAY_DIMENSIONS` for xarray). */
   dimensionNames?: readonly (string | null)[];
