@@ -44,20 +44,7 @@ impl ReadableStorageTraits for SessionStorage {
         let Some(bytes) = block_on(self.0.get(key))? else {
             return Ok(None);
         };
-        let len = bytes.len() as u64;
-        let out: Vec<std::result::Result<Bytes, StorageError>> = byte_ranges
-            .map(|r| {
-                let start = r.start(len);
-                let end = start + r.length(len);
-                if end > len {
-                    return Err(StorageError::Other(format!(
-                        "byte range {r} outside {key} of {len} bytes"
-                    )));
-                }
-                Ok(bytes.slice(start as usize..end as usize))
-            })
-            .collect();
-        Ok(Some(Box::new(out.into_iter())))
+        Ok(Some(crate::store::ranges_of(key, bytes, byte_ranges)))
     }
 
     fn size_key(&self, key: &StoreKey) -> std::result::Result<Option<u64>, StorageError> {
