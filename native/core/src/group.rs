@@ -116,20 +116,8 @@ pub fn save_group(
             }
         })
         .collect();
-    let job = Job {
-        destination: &req.destination,
-        target: Target::Group(&req.group),
-        rules: Rules {
-            approach: req.approach,
-            axis: req.axis,
-            selection: req.selection.as_deref(),
-            reserve: None,
-            group: true,
-        },
-        inputs,
-        exclusive_chunks: false,
-        inline_small_appends: false,
-    };
+    let rules = Rules::save(req.approach, req.axis, req.selection.as_deref());
+    let job = Job::new(&req.destination, Target::Group(&req.group), rules, inputs);
     let outcomes = commit::run(&job, &control, &|_, _| Ok(()))?;
     Ok(names.into_iter().zip(outcomes).collect())
 }

@@ -50,6 +50,28 @@ pub struct Rules<'a> {
     pub group: bool,
 }
 
+impl<'a> Rules<'a> {
+    /// The rules of a save with `approach` (`axis` for appends, `selection` for
+    /// updates).
+    pub fn save(approach: Approach, axis: usize, selection: Option<&'a [AxisSelection]>) -> Self {
+        Self {
+            approach,
+            axis,
+            selection,
+            reserve: None,
+            group: false,
+        }
+    }
+
+    /// The rules of a reservation of `rows` rows on axis 0.
+    pub fn reserve(rows: u64) -> Self {
+        Self {
+            reserve: Some(rows),
+            ..Self::save(Approach::Append, 0, None)
+        }
+    }
+}
+
 /// What a plan changes in an array.
 pub enum Change {
     /// A new array in Zarr `format`, written whole, in place of whatever is there;

@@ -29,26 +29,22 @@ pub fn save_with_control(
     control: Arc<Control>,
 ) -> Result<SaveOutcome> {
     validate(req, &data)?;
-    let job = Job {
-        destination: &req.destination,
-        target: Target::Dataset(&req.dataset),
-        rules: Rules {
-            approach: req.approach,
-            axis: req.axis,
-            selection: req.selection.as_deref(),
-            reserve: None,
-            group: false,
-        },
-        inputs: vec![ArrayInput {
-            node: req.dataset.clone(),
-            label: format!("dataset '{}'", req.dataset),
-            data: Some(data),
-            dtype: req.dtype,
-            create: req.create.clone(),
-        }],
-        exclusive_chunks: req.exclusive_chunks,
-        inline_small_appends: req.inline_small_appends,
+    let input = ArrayInput {
+        node: req.dataset.clone(),
+        label: format!("dataset '{}'", req.dataset),
+        data: Some(data),
+        dtype: req.dtype,
+        create: req.create.clone(),
     };
+    let rules = Rules::save(req.approach, req.axis, req.selection.as_deref());
+    let mut job = Job::new(
+        &req.destination,
+        Target::Dataset(&req.dataset),
+        rules,
+        vec![input],
+    );
+    job.exclusive_chunks = req.exclusive_chunks;
+    job.inline_small_appends = req.inline_small_appends;
     let outcome = commit::run(&job, &control, &|_, _| Ok(()))?.pop();
     outcome.ok_or_else(|| SaveError::Corrupt("a save of one array committed none".into()))
 }
@@ -76,26 +72,20 @@ fn validate(req: &SaveRequest, data: &NdData<'_>) -> Result<()> {
 /// order. Reserving 0 rows describes the array and commits nothing.
 pub fn reserve(req: &ReserveRequest) -> Result<Reservation> {
     validate_dataset_name(&req.dataset)?;
-    let job = Job {
-        destination: &req.destination,
-        target: Target::Dataset(&req.dataset),
-        rules: Rules {
-            approach: Approach::Append,
-            axis: 0,
-            selection: None,
-            reserve: Some(req.rows),
-            group: false,
-        },
-        inputs: vec![ArrayInput {
-            node: req.dataset.clone(),
-            label: format!("dataset '{}'", req.dataset),
-            data: None,
-            dtype: None,
-            create: Default::default(),
-        }],
-        exclusive_chunks: false,
-        inline_small_appends: false,
+    let input = ArrayInput {
+        node: req.dataset.clone(),
+        label: format!("dataset '{}'", req.dataset),
+        data: None,
+        dtype: None,
+        create: Default::default(),
     };
+    let rules = Rules::reserve(req.rows);
+    let job = Job::new(
+        &req.destination,
+        Target::Dataset(&req.dataset),
+        rules,
+        vec![input],
+    );
     // What the array was, seen under the lock before the reservation.
     let found: Mutex<Option<(u64, Vec<u64>, Option<Vec<u64>>)>> = Mutex::new(None);
     let outcome = commit::run(&job, &Arc::new(Control::default()), &|container, plans| {

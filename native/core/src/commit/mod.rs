@@ -50,6 +50,27 @@ pub struct Job<'j, 'a> {
     pub inline_small_appends: bool,
 }
 
+impl<'j, 'a> Job<'j, 'a> {
+    /// A save of `inputs` at `target` as `rules` say (a group's rules marked as such),
+    /// with no exclusive chunks and nothing run on the calling thread.
+    pub fn new(
+        destination: &'j Destination,
+        target: Target<'j>,
+        mut rules: Rules<'j>,
+        inputs: Vec<ArrayInput<'a>>,
+    ) -> Self {
+        rules.group = matches!(target, Target::Group(_));
+        Self {
+            destination,
+            target,
+            rules,
+            inputs,
+            exclusive_chunks: false,
+            inline_small_appends: false,
+        }
+    }
+}
+
 /// Run `job`: its outcome per array, in input order. `inspect` sees the plans under
 /// the locks, before anything is written.
 pub fn run(
