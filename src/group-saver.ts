@@ -10,6 +10,7 @@ import {
   type IcechunkOptions,
   parseApproach,
   parseFlag,
+  parseMaxChunkBytes,
   parseThreads,
   resolveIcechunk,
   resolveSaveOptions,
@@ -35,6 +36,8 @@ export interface GroupSaverOptions {
   durable?: boolean;
   /** Write into an Icechunk repository at `filePath`: every array of a save in one commit. */
   icechunk?: IcechunkOptions;
+  /** Largest decoded chunk (shard, when sharded) a save may hold in memory; as {@link ZarrSaverOptions.maxChunkBytes}. Default 1 GiB. */
+  maxChunkBytes?: number;
 }
 
 /** The options one array of a group save may set for itself: those of its creation. */
@@ -49,7 +52,16 @@ export interface GroupSaveOptions extends Omit<SaveOptions, "consolidated"> {
   arrays?: Record<string, ArrayOptions>;
 }
 
-const GROUP_SAVER_KEYS = new Set(["group", "approach", "storageOptions", "threads", "concurrency", "durable", "icechunk"]);
+const GROUP_SAVER_KEYS = new Set([
+  "group",
+  "approach",
+  "storageOptions",
+  "threads",
+  "concurrency",
+  "durable",
+  "icechunk",
+  "maxChunkBytes",
+]);
 const ARRAY_OPTION_KEYS = new Set([
   "dtype",
   "chunks",
@@ -85,6 +97,7 @@ export class GroupSaver {
   readonly #concurrency: number | undefined;
   readonly #durable: boolean;
   readonly #icechunk: NativeIcechunk | undefined;
+  readonly #maxChunkBytes: number | undefined;
 
   constructor(filePath: string | URL, options: GroupSaverOptions = {}) {
     if (typeof options !== "object" || options === null) throw new InvalidArgumentError("options must be an object");
@@ -104,6 +117,7 @@ export class GroupSaver {
     this.#concurrency = c;
     this.#durable = parseFlag(options.durable, "durable") ?? false;
     this.#icechunk = resolveIcechunk(options.icechunk);
+    this.#maxChunkBytes = parseMaxChunkBytes(options.maxChunkBytes);
   }
 
   /** Everything that can fail before the core runs, per array, naming the array. */
@@ -137,6 +151,7 @@ export class GroupSaver {
           concurrency: this.#concurrency,
           durable: this.#durable,
           icechunk: this.#icechunk,
+          maxChunkBytes: this.#maxChunkBytes,
         };
         const request = resolveSaveOptions(target, packed, { ...shared, ...perArray[name] });
         return { name, options: request, data: packed.bytes, strings: packed.strings };

@@ -8,6 +8,7 @@ export {
   DtypeMismatchError,
   type ErrorCode,
   IndicesRequiredError,
+  InternalError,
   InvalidArgumentError,
   InvalidDataError,
   NativeUnavailableError,

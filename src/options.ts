@@ -66,6 +66,16 @@ export interface ZarrSaverOptions {
   durable?: boolean;
   /** Write into an Icechunk repository at `filePath`, one commit per save. */
   icechunk?: IcechunkOptions;
+  /**
+   * Largest decoded chunk, in bytes, a save may hold in memory (for a sharded
+   * array, the whole shard: zarrs reads, patches and rewrites shards whole).
+   * Default 1 GiB (2^30). A new array whose `chunks`/`shards` exceed it is an
+   * `InvalidArgumentError`; an existing one whose stored chunks exceed it is a
+   * `CorruptMetadataError`, so a typo-sized or damaged chunk shape fails with an
+   * error instead of exhausting memory. Blosc's own limit, 2^31 - 16 bytes per
+   * chunk, applies whatever this says.
+   */
+  maxChunkBytes?: number;
 }
 
 /** Options of one `save`. Creation options apply only when the save creates the array. */
@@ -137,7 +147,16 @@ const SAVE_OPTION_KEYS = new Set([
   "durable",
   "consolidated",
 ]);
-const SAVER_OPTION_KEYS = new Set(["datasetName", "approach", "storageOptions", "threads", "concurrency", "durable", "icechunk"]);
+const SAVER_OPTION_KEYS = new Set([
+  "datasetName",
+  "approach",
+  "storageOptions",
+  "threads",
+  "concurrency",
+  "durable",
+  "icechunk",
+  "maxChunkBytes",
+]);
 const ICECHUNK_KEYS = new Set(["branch", "message"]);
 
 /** `icechunk` as the core takes it, with the default branch; `undefined` when absent. */
@@ -186,6 +205,15 @@ export function parseThreads(value: unknown, field: string): number | undefined 
   return value;
 }
 
+/** `maxChunkBytes`: a positive integer of bytes; undefined leaves the core's default (1 GiB). */
+export function parseMaxChunkBytes(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`maxChunkBytes must be a positive integer of bytes; got ${String(value)}`);
+  }
+  return value;
+}
+
 /** A boolean option, or undefined when absent. */
 export function parseFlag(value: unknown, field: string): boolean | undefined {
   if (value !== undefined && typeof value !== "boolean") {
@@ -198,6 +226,7 @@ export function checkSaverOptions(options: ZarrSaverOptions): void {
   checkKeys(options, SAVER_OPTION_KEYS, "options");
   parseThreads(options.threads, "threads");
   parseFlag(options.durable, "durable");
+  parseMaxChunkBytes(options.maxChunkBytes);
   const c = options.concurrency;
   if (c !== undefined && (typeof c !== "number" || !Number.isInteger(c) || c < 1 || c > 1024)) {
     throw new InvalidArgumentError(`concurrency must be an integer from 1 to 1024; got ${String(c)}`);
@@ -263,6 +292,7 @@ interface Target {
   concurrency: number | undefined;
   durable: boolean;
   icechunk: NativeIcechunk | undefined;
+  maxChunkBytes: number | undefined;
 }
 
 /** Check `options` and build the native request for `packed`. */
@@ -331,5 +361,6 @@ export function resolveSaveOptions(target: Target, packed: PackedArray, options:
     durable: parseFlag(options.durable, "durable") ?? target.durable,
     consolidated: parseFlag(options.consolidated, "consolidated") ?? false,
     icechunk: target.icechunk,
+    maxChunkBytes: target.maxChunkBytes,
   };
 }

@@ -18,6 +18,7 @@ import {
   checkSaverOptions,
   parseApproach,
   parseFlag,
+  parseMaxChunkBytes,
   resolveIcechunk,
   resolveSaveOptions,
   resolveStorageOptions,
@@ -161,6 +162,7 @@ export class ZarrSaver implements Saver {
   readonly #concurrency: number | undefined;
   readonly #durable: boolean;
   readonly #icechunk: NativeIcechunk | undefined;
+  readonly #maxChunkBytes: number | undefined;
 
   static {
     saverTarget = (saver) => ({
@@ -208,6 +210,7 @@ export class ZarrSaver implements Saver {
     this.#concurrency = options.concurrency;
     this.#durable = parseFlag(options.durable, "durable") ?? false;
     this.#icechunk = resolveIcechunk(options.icechunk);
+    this.#maxChunkBytes = parseMaxChunkBytes(options.maxChunkBytes);
   }
 
   /** Everything that can fail before the core runs, checked while the caller still holds its data. */
@@ -229,6 +232,7 @@ export class ZarrSaver implements Saver {
       concurrency: this.#concurrency,
       durable: this.#durable,
       icechunk: this.#icechunk,
+      maxChunkBytes: this.#maxChunkBytes,
     };
     const request = resolveSaveOptions(target, packed, options);
     return { request, bytes: packed.bytes, strings: packed.strings, signal, onProgress };

@@ -5,6 +5,8 @@
 //! are string enums and choices are tagged objects, so nothing is parsed here. The
 //! facade checks the JavaScript types of values; the core checks what they mean.
 //! Errors that reach JS carry their stable code as `CODE[ERRNO]: message`.
+//! Every entry point runs its work through [`guarded`], so a panic of the core is
+//! an `ERR_ZARR_INTERNAL` error, never an abort of the host process.
 
 #![deny(clippy::all)]
 
@@ -17,9 +19,9 @@ use napi_derive::napi;
 use serde_json::{Map, Value};
 use zarr_saver_core::group::{save_group as save_group_core, GroupArray, GroupRequest};
 use zarr_saver_core::{
-    dtype, error, finish_removals, reserve as reserve_core, save_with_control, saver, store,
-    Compressor, Control, CreateOptions, DType, Elements, NdData, ReserveRequest, SaveError,
-    SaveOutcome, SaveRequest, StoreOptions,
+    bounds, catch_panics, dtype, error, finish_removals, reserve as reserve_core,
+    save_with_control, saver, store, Compressor, Control, CreateOptions, DType, Elements, NdData,
+    ReserveRequest, SaveError, SaveOutcome, SaveRequest, StoreOptions,
 };
 
 // glibc's malloc keeps raising its mmap threshold as chunk buffers (~1 MiB) are freed,
@@ -190,6 +192,9 @@ pub struct NativeSaveOptions {
     pub exclusive_chunks: Option<bool>,
     /// `location` is an Icechunk repository; each save is a commit on the branch.
     pub icechunk: Option<NativeIcechunk>,
+    /// Largest decoded chunk (shard, when sharded) a save may hold in memory;
+    /// `None`: the core's default, 1 GiB.
+    pub max_chunk_bytes: Option<i64>,
 }
 
 /// An Icechunk commit: the branch it goes to and its message.
@@ -215,6 +220,13 @@ pub struct NativeSaveResult {
 
 fn to_napi(err: SaveError) -> Error {
     Error::new(Status::GenericFailure, err.to_wire())
+}
+
+/// The one door from an entry point into the core: its work, with a panic caught
+/// (on this thread or on a rayon worker) and reported as `ERR_ZARR_INTERNAL`. An
+/// uncaught panic would unwind into Node-API's C frames, which aborts the process.
+fn guarded<T>(work: impl FnOnce() -> std::result::Result<T, SaveError>) -> Result<T> {
+    catch_panics(work).map_err(to_napi)
 }
 
 /// JS integers as the core's sizes: a negative one is the caller's error.
@@ -260,6 +272,12 @@ fn request(o: NativeSaveOptions) -> std::result::Result<(SaveRequest, DType, Vec
         threads: o.threads.map(|t| t as usize),
         exclusive_chunks: o.exclusive_chunks.unwrap_or(false),
         inline_small_appends: true,
+        max_chunk_bytes: match o.max_chunk_bytes {
+            None => bounds::DEFAULT_MAX_CHUNK_BYTES,
+            Some(n) => u64::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+                SaveError::InvalidArgument(format!("maxChunkBytes must be positive; got {n}"))
+            })?,
+        },
     };
     Ok((req, o.dtype.into(), dims(&o.shape, "shape")?))
 }
@@ -268,13 +286,13 @@ fn request(o: NativeSaveOptions) -> std::result::Result<(SaveRequest, DType, Vec
 /// error says why. The core's rule, checked by the facade when a saver is built.
 #[napi]
 pub fn check_dataset_name(name: String) -> Result<()> {
-    saver::validate_dataset_name(&name).map_err(to_napi)
+    guarded(|| saver::validate_dataset_name(&name))
 }
 
 /// `location` fit for a message or a log: credentials in a URL are masked.
 #[napi]
-pub fn redact(location: String) -> String {
-    store::redact(&location)
+pub fn redact(location: String) -> Result<String> {
+    guarded(|| Ok(store::redact(&location)))
 }
 
 /// Every dtype the core writes, by name.
@@ -419,6 +437,7 @@ fn run_group(
         selection: shared.selection,
         zarr_format: shared.create.zarr_format,
         threads: shared.threads,
+        max_chunk_bytes: shared.max_chunk_bytes,
     };
     let mut group_arrays = Vec::new();
     for ((name, target, create, dtype, shape, strings), a) in parts.into_iter().zip(arrays.iter()) {
@@ -451,7 +470,7 @@ impl Task for GroupTask {
 
     fn compute(&mut self) -> Result<Self::Output> {
         // The JS caller keeps every array's data untouched until the Promise settles.
-        run_group(self.group.clone(), &mut self.arrays, self.control.clone()).map_err(to_napi)
+        guarded(|| run_group(self.group.clone(), &mut self.arrays, self.control.clone()))
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -484,7 +503,7 @@ pub fn save_group_sync(
     control: Option<&SaveControl>,
 ) -> Result<Vec<NativeGroupResult>> {
     finish_removals_at_exit(&env);
-    run_group(group, &mut arrays, control_of(control)).map_err(to_napi)
+    guarded(|| run_group(group, &mut arrays, control_of(control)))
 }
 
 fn result(o: SaveOutcome) -> NativeSaveResult {
@@ -520,15 +539,8 @@ impl Task for SaveTask {
             .options
             .take()
             .ok_or_else(|| Error::new(Status::GenericFailure, "a save task runs once"))?;
-        run(
-            options,
-            self.control.clone(),
-            data,
-            self.strings.take(),
-            false,
-        )
-        .map(result)
-        .map_err(to_napi)
+        let strings = self.strings.take();
+        guarded(|| run(options, self.control.clone(), data, strings, false).map(result))
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -541,7 +553,12 @@ impl Task for SaveTask {
 fn finish_removals_at_exit(env: &Env) {
     thread_local!(static HOOKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
     if !HOOKED.replace(true) {
-        let _ = env.add_env_cleanup_hook((), |()| finish_removals());
+        let _ = env.add_env_cleanup_hook((), |()| {
+            let _ = guarded(|| {
+                finish_removals();
+                Ok(())
+            });
+        });
     }
 }
 
@@ -549,8 +566,11 @@ fn finish_removals_at_exit(env: &Env) {
 /// datasets hold only their own files. Node does this at exit; tests call it before
 /// comparing directory trees.
 #[napi]
-pub fn settle_files() {
-    finish_removals();
+pub fn settle_files() -> Result<()> {
+    guarded(|| {
+        finish_removals();
+        Ok(())
+    })
 }
 
 /// Save on a worker thread; resolves with what was written.
@@ -581,9 +601,7 @@ pub fn save_sync(
     control: Option<&SaveControl>,
 ) -> Result<NativeSaveResult> {
     finish_removals_at_exit(&env);
-    run(options, control_of(control), data.as_deref(), strings, true)
-        .map(result)
-        .map_err(to_napi)
+    guarded(|| run(options, control_of(control), data.as_deref(), strings, true).map(result))
 }
 
 /// Where to reserve rows, and how many.
@@ -658,7 +676,7 @@ impl Task for ReserveTask {
             .options
             .take()
             .ok_or_else(|| Error::new(Status::GenericFailure, "a reserve task runs once"))?;
-        run_reserve(options).map_err(to_napi)
+        guarded(|| run_reserve(options))
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -680,5 +698,5 @@ pub fn reserve(env: Env, options: NativeReserveOptions) -> AsyncTask<ReserveTask
 #[napi]
 pub fn reserve_sync(env: Env, options: NativeReserveOptions) -> Result<NativeReservation> {
     finish_removals_at_exit(&env);
-    run_reserve(options).map_err(to_napi)
+    guarded(|| run_reserve(options))
 }

@@ -49,6 +49,8 @@ pub struct GroupRequest {
     /// Zarr format of a new group and its arrays.
     pub zarr_format: u32,
     pub threads: Option<usize>,
+    /// Largest decoded chunk (shard, when sharded) the save may hold in memory.
+    pub max_chunk_bytes: u64,
 }
 
 /// One array of a group save.
@@ -177,12 +179,14 @@ pub fn save_group(
             let mut nodes = Vec::new();
             for a in &arrays {
                 let path = node(&req.group, &a.name);
-                let found = match hierarchy::read_node(txn.container(), &path) {
-                    Err(SaveError::Corrupt(_)) if req.approach == Approach::Overwrite => {
-                        Node::Missing
-                    }
-                    other => other?,
-                };
+                let found =
+                    match hierarchy::read_node_bounded(txn.container(), &path, req.max_chunk_bytes)
+                    {
+                        Err(SaveError::Corrupt(_)) if req.approach == Approach::Overwrite => {
+                            Node::Missing
+                        }
+                        other => other?,
+                    };
                 nodes.push(match found {
                     Node::Array(e) if txn.recovered() => Node::Array(restore(&mut txn, &path, e)?),
                     Node::Group => {
@@ -265,7 +269,7 @@ fn create_all(
         let mut create = a.create;
         create.zarr_format = format;
         let data = a.data.cast(dtype)?;
-        let mut new = metadata::new_array(&data.shape, dtype, &create)?;
+        let mut new = metadata::new_array(&path, &data.shape, dtype, &create, req.max_chunk_bytes)?;
         if format == 2 && create.fill_value.is_none() && dtype != DType::String {
             // xarray reads a v2 fill value as the missing-value marker: without one
             // asked for, none (as xarray writes), so no stored value reads as missing.
@@ -472,8 +476,7 @@ fn append_all(
             other => other,
         })?;
         let mut meta = existing.meta.clone();
-        let mut shape = old.clone();
-        shape[axis] += added;
+        let shape = crate::bounds::grown(old, axis, added, &path)?;
         meta["shape"] = json!(shape);
         hierarchy::open_array(txn.container(), &path, &meta)?;
         planned.push((a.name, path, existing, data, meta));
@@ -652,6 +655,7 @@ mod tests {
             selection: None,
             zarr_format: 3,
             threads: Some(1),
+            max_chunk_bytes: crate::bounds::DEFAULT_MAX_CHUNK_BYTES,
         }
     }
 

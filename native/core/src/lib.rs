@@ -26,6 +26,7 @@
 #![deny(clippy::all)]
 
 mod blosc;
+pub mod bounds;
 pub mod codecs;
 pub mod consolidated;
 pub mod control;
@@ -41,6 +42,7 @@ pub mod saver;
 pub mod selection;
 pub mod store;
 mod tail_cache;
+mod test_hooks;
 mod threads;
 mod write;
 
@@ -48,7 +50,7 @@ pub use codecs::Compressor;
 pub use control::{Control, Progress};
 pub use data::{Elements, NdData};
 pub use dtype::DType;
-pub use error::SaveError;
+pub use error::{catch_panics, SaveError};
 pub use metadata::CreateOptions;
 pub use saver::{
     reserve, save, save_with_control, Approach, Reservation, ReserveRequest, SaveOutcome,

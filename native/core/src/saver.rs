@@ -56,6 +56,8 @@ pub struct SaveRequest {
     /// Callers on a thread whose malloc arena they share with a runtime (Node's
     /// main thread) say no: c-blosc's aligned ~1 MiB buffers fragment that heap.
     pub inline_small_appends: bool,
+    /// Largest decoded chunk (shard, when sharded) the save may hold in memory.
+    pub max_chunk_bytes: u64,
 }
 
 impl SaveRequest {
@@ -78,6 +80,7 @@ impl SaveRequest {
             threads: None,
             exclusive_chunks: false,
             inline_small_appends: true,
+            max_chunk_bytes: crate::bounds::DEFAULT_MAX_CHUNK_BYTES,
         }
     }
 }
@@ -212,7 +215,13 @@ fn validate(req: &SaveRequest, data: &NdData<'_>) -> Result<()> {
     if req.approach == Approach::Overwrite {
         // Overwrite always creates: its whole array can be checked now.
         let dtype = req.dtype.unwrap_or(data.dtype());
-        metadata::new_array(&data.shape, dtype, &req.create)?;
+        metadata::new_array(
+            &req.dataset,
+            &data.shape,
+            dtype,
+            &req.create,
+            req.max_chunk_bytes,
+        )?;
     }
     Ok(())
 }
@@ -273,7 +282,7 @@ fn save_locked(
 ) -> Result<SaveOutcome> {
     let dataset = req.dataset.as_str();
     recovery::finish_interrupted(&mut txn)?;
-    let node = match hierarchy::read_node(txn.container(), dataset) {
+    let node = match hierarchy::read_node_bounded(txn.container(), dataset, req.max_chunk_bytes) {
         // Overwrite is the way out of a damaged dataset: it replaces whatever is there.
         Err(SaveError::Corrupt(_)) if req.approach == Approach::Overwrite => Node::Missing,
         other => other?,
@@ -320,7 +329,13 @@ fn create(
     let dataset = req.dataset.as_str();
     let dtype = req.dtype.unwrap_or(data.dtype());
     let data = data.cast(dtype)?;
-    let new = metadata::new_array(&data.shape, dtype, &req.create)?;
+    let new = metadata::new_array(
+        dataset,
+        &data.shape,
+        dtype,
+        &req.create,
+        req.max_chunk_bytes,
+    )?;
     hierarchy::open_array(txn.container(), dataset, &new.main)?;
     let format = req.create.zarr_format;
     let groups = hierarchy::missing_groups(txn.container(), dataset, format)?;
@@ -462,8 +477,7 @@ fn append(
         )));
     }
     let data = data.cast(existing.dtype)?;
-    let mut shape = old.clone();
-    shape[axis] += data.shape[axis];
+    let shape = crate::bounds::grown(old, axis, data.shape[axis], &req.dataset)?;
     let format = existing.zarr_format();
     let mut meta = existing.meta;
     meta["shape"] = serde_json::json!(shape);
