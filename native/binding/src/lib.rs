@@ -193,7 +193,7 @@ pub struct NativeSaveOptions {
     /// `location` is an Icechunk repository; each save is a commit on the branch.
     pub icechunk: Option<NativeIcechunk>,
     /// Largest decoded chunk (shard, when sharded) a save may hold in memory;
-    /// `None`: the core's default, 1 GiB.
+    /// absent: the core's default, 1 GiB.
     pub max_chunk_bytes: Option<i64>,
 }
 

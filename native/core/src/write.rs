@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use zarrs::array::{update_array_bytes, ArrayBytes, ArraySubset, CodecOptions};
+use zarrs::array::{
+    update_array_bytes, ArrayBytes, ArraySubset, ArrayToBytesCodecTraits, CodecOptions,
+};
 use zarrs::storage::StoreKey;
 
 use crate::blosc::{self, ShuffledBlosc};
@@ -244,7 +246,9 @@ fn read_chunk(
         array.fill_value(),
         options,
     );
-    Ok(bytes.map_err(zarrs::array::ArrayError::CodecError)?.into_owned())
+    Ok(bytes
+        .map_err(zarrs::array::ArrayError::CodecError)?
+        .into_owned())
 }
 
 /// The bytes of a C-order chunk of `shape` from `subset`'s first element to its last.
