@@ -142,6 +142,11 @@ export interface NativeSaveOptions {
   exclusiveChunks?: boolean
   /** `location` is an Icechunk repository; each save is a commit on the branch. */
   icechunk?: NativeIcechunk
+  /**
+   * Largest decoded chunk (shard, when sharded) a save may hold in memory;
+   * `None`: the core's default, 1 GiB.
+   */
+  maxChunkBytes?: number
 }
 
 /** What a save did. */

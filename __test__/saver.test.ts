@@ -206,6 +206,7 @@ describe("package surface", () => {
         "GroupSaver",
         "HAS_NATIVE",
         "IndicesRequiredError",
+        "InternalError",
         "InvalidArgumentError",
         "InvalidDataError",
         "NativeUnavailableError",

@@ -24,6 +24,7 @@ import {
 import {
   type Approach,
   parseFlag,
+  parseMaxChunkBytes,
   parseThreads,
   resolveIcechunk,
   resolveSaveOptions,
@@ -50,10 +51,20 @@ export interface SaveResult {
 }
 
 /** The saver options that say where saves go and how they are written, shared by both savers. */
-export type DestinationOptions = Pick<ZarrSaverOptions, "storageOptions" | "threads" | "concurrency" | "durable" | "icechunk">;
+export type DestinationOptions = Pick<
+  ZarrSaverOptions,
+  "storageOptions" | "threads" | "concurrency" | "durable" | "icechunk" | "maxChunkBytes"
+>;
 
 /** The keys of {@link DestinationOptions}, in the order messages list them. */
-export const DESTINATION_OPTION_KEYS: readonly string[] = ["storageOptions", "threads", "concurrency", "durable", "icechunk"];
+export const DESTINATION_OPTION_KEYS: readonly string[] = [
+  "storageOptions",
+  "threads",
+  "concurrency",
+  "durable",
+  "icechunk",
+  "maxChunkBytes",
+];
 
 /** One array's save ready for the core: where, the request, the packed data it reads, and its wiring. */
 export interface ArrayJob extends SaveWiring {
@@ -87,6 +98,7 @@ export interface PortableDestination {
   storageOptions?: Record<string, string>;
   threads?: number;
   concurrency?: number;
+  maxChunkBytes?: number;
 }
 
 /** Storage options a worker must take from its own environment rather than from a job. */
@@ -137,6 +149,7 @@ export class Destination {
   readonly #concurrency: number | undefined;
   readonly #durable: boolean;
   readonly #icechunk: NativeIcechunk | undefined;
+  readonly #maxChunkBytes: number | undefined;
 
   /** Checks every option, naming the field; the savers check which keys they accept. */
   constructor(filePath: string | URL, options: DestinationOptions) {
@@ -151,12 +164,13 @@ export class Destination {
     this.#concurrency = c;
     this.#durable = parseFlag(options.durable, "durable") ?? false;
     this.#icechunk = resolveIcechunk(options.icechunk);
+    this.#maxChunkBytes = parseMaxChunkBytes(options.maxChunkBytes);
   }
 
   /** The destination a queue worker was sent ({@link Destination.portable}'s inverse). */
   static fromPortable(portable: PortableDestination): Destination {
-    const { location, durable, storageOptions, threads, concurrency } = portable;
-    return new Destination(location, { durable, storageOptions, threads, concurrency });
+    const { location, durable, storageOptions, threads, concurrency, maxChunkBytes } = portable;
+    return new Destination(location, { durable, storageOptions, threads, concurrency, maxChunkBytes });
   }
 
   /** The container as given. */
@@ -199,6 +213,7 @@ export class Destination {
       durable: durable ?? this.#durable,
       threads: threads ?? this.#threads,
       icechunk: this.#icechunk,
+      maxChunkBytes: this.#maxChunkBytes,
     };
   }
 
@@ -292,6 +307,7 @@ export class Destination {
     }
     if (this.#threads !== undefined) portable.threads = this.#threads;
     if (this.#concurrency !== undefined) portable.concurrency = this.#concurrency;
+    if (this.#maxChunkBytes !== undefined) portable.maxChunkBytes = this.#maxChunkBytes;
     return portable;
   }
 }

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "ERR_ZARR_CONFLICT"
   | "ERR_ZARR_STORE"
   | "ERR_ZARR_CORRUPT"
+  | "ERR_ZARR_INTERNAL"
   | "ERR_ZARR_TASK_FAILED"
   | "ERR_ZARR_QUEUE_UNAVAILABLE";
 
@@ -109,10 +110,20 @@ export class StoreError extends ZarrSaverError {
   }
 }
 
-/** Existing metadata is unreadable. */
+/** Existing metadata or a chunk is unreadable, or its sizes are more than a save may hold (`maxChunkBytes`). */
 export class CorruptMetadataError extends ZarrSaverError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("ERR_ZARR_CORRUPT", message, options);
+  }
+}
+
+/**
+ * A bug in the native core (a caught panic): the save failed, the dataset is as it
+ * was, and the process lives on. The message says where the core failed.
+ */
+export class InternalError extends ZarrSaverError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_ZARR_INTERNAL", message, options);
   }
 }
 
@@ -132,6 +143,7 @@ const CLASS_OF_CODE: Record<Exclude<ErrorCode, "ERR_ZARR_TASK_FAILED" | "ERR_ZAR
   ERR_ZARR_CONFLICT: ConflictError,
   ERR_ZARR_STORE: StoreError,
   ERR_ZARR_CORRUPT: CorruptMetadataError,
+  ERR_ZARR_INTERNAL: InternalError,
 };
 
 /** The OS error behind a {@link StoreError}, as Node names it (`err.code === "ENOSPC"`). */

@@ -9,6 +9,7 @@ export {
   DtypeMismatchError,
   type ErrorCode,
   IndicesRequiredError,
+  InternalError,
   InvalidArgumentError,
   InvalidDataError,
   NativeUnavailableError,

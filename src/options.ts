@@ -72,6 +72,16 @@ export interface ZarrSaverOptions {
   durable?: boolean;
   /** Write into an Icechunk repository at `filePath`, one commit per save. */
   icechunk?: IcechunkOptions;
+  /**
+   * Largest decoded chunk, in bytes, a save may hold in memory (for a sharded
+   * array, the whole shard: zarrs reads, patches and rewrites shards whole).
+   * Default 1 GiB (2^30). A new array whose `chunks`/`shards` exceed it is an
+   * `InvalidArgumentError`; an existing one whose stored chunks exceed it is a
+   * `CorruptMetadataError`, so a typo-sized or damaged chunk shape fails with an
+   * error instead of exhausting memory. Blosc's own limit, 2^31 - 16 bytes per
+   * chunk, applies whatever this says.
+   */
+  maxChunkBytes?: number;
 }
 
 /** Options of one `save`. Creation options apply only when the save creates the array. */
@@ -195,6 +205,15 @@ export function parseThreads(value: unknown, field: string): number | undefined 
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 1024) {
     throw new InvalidArgumentError(`${field} must be an integer from 1 to 1024; got ${String(value)}`);
+  }
+  return value;
+}
+
+/** `maxChunkBytes`: a positive integer of bytes; undefined leaves the core's default (1 GiB). */
+export function parseMaxChunkBytes(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`maxChunkBytes must be a positive integer of bytes; got ${String(value)}`);
   }
   return value;
 }

@@ -27,8 +27,14 @@ fn dims(values: &[i64], field: &str) -> Result<Vec<u64>> {
         .collect()
 }
 
-pub fn destination(d: NativeDestination) -> Destination {
-    Destination {
+pub fn destination(d: NativeDestination) -> Result<Destination> {
+    let max_chunk_bytes = match d.max_chunk_bytes {
+        None => zarr_saver_core::bounds::DEFAULT_MAX_CHUNK_BYTES,
+        Some(n) => u64::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+            SaveError::InvalidArgument(format!("maxChunkBytes must be positive; got {n}"))
+        })?,
+    };
+    Ok(Destination {
         location: d.location,
         store: StoreOptions {
             storage_options: d.storage_options.unwrap_or_default().into_iter().collect(),
@@ -40,7 +46,8 @@ pub fn destination(d: NativeDestination) -> Destination {
             }),
         },
         threads: d.threads.map(|t| t as usize),
-    }
+        max_chunk_bytes,
+    })
 }
 
 /// One array's creation options in the core's terms (`zarr_format`: the save's).
@@ -64,7 +71,7 @@ pub fn save_request(
     o: NativeSaveOptions,
 ) -> Result<(SaveRequest, DType, Vec<u64>)> {
     let req = SaveRequest {
-        destination: destination(dest),
+        destination: destination(dest)?,
         create: create_options(&o.array, o.zarr_format)?,
         dataset: o.dataset,
         approach: o.approach.into(),
@@ -84,7 +91,7 @@ pub fn group_request(
     arrays: &mut [NativeGroupArray],
 ) -> Result<(GroupRequest, Vec<GroupArray<'_>>)> {
     let request = GroupRequest {
-        destination: destination(dest),
+        destination: destination(dest)?,
         group: o.group,
         approach: o.approach.into(),
         axis: o.axis.unwrap_or(0) as usize,
@@ -109,7 +116,7 @@ pub fn reserve_request(dest: NativeDestination, o: NativeReserveOptions) -> Resu
     let rows = u64::try_from(o.rows).map_err(|_| {
         SaveError::InvalidArgument(format!("rows must not be negative; got {}", o.rows))
     })?;
-    let mut destination = destination(dest);
+    let mut destination = destination(dest)?;
     // Rows are reserved in plain stores only: a queue run into an Icechunk
     // repository returns its results through the queue.
     destination.store.icechunk = None;

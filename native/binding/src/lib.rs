@@ -4,7 +4,9 @@
 //! take the same [`NativeDestination`]. Besides, the core's rules the facade needs
 //! before a save: dataset names, masking credentials, the object-store schemes, the
 //! dtype and error-code tables. Types live in `types`, conversions in `convert`.
-//! Errors that reach JS carry their stable code as `CODE[ERRNO]: message`.
+//! Errors that reach JS carry their stable code as `CODE[ERRNO]: message`. Every
+//! entry point runs its work through [`guarded`], so a panic of the core is an
+//! `ERR_ZARR_INTERNAL` error, never an abort of the host process.
 
 #![deny(clippy::all)]
 #![deny(rustdoc::broken_intra_doc_links)]
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName, Uint8Array};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
-use zarr_saver_core::{dtype, error, finish_removals, store, Control, SaveError};
+use zarr_saver_core::{catch_panics, dtype, error, finish_removals, store, Control, SaveError};
 
 pub use types::*;
 
@@ -31,44 +33,49 @@ fn to_napi(err: SaveError) -> Error {
     Error::new(Status::GenericFailure, err.to_wire())
 }
 
+/// The one door from an entry point into the core: its work, with a panic caught
+/// (on this thread or on a rayon worker) and reported as `ERR_ZARR_INTERNAL`. An
+/// uncaught panic would unwind into Node-API's C frames, which aborts the process.
+fn guarded<T>(work: impl FnOnce() -> std::result::Result<T, SaveError>) -> Result<T> {
+    catch_panics(work).map_err(to_napi)
+}
+
 /// Refuse a dataset name that could escape `filePath` or alias another node; the
 /// error says why. The core's rule, checked by the facade when a saver is built.
 #[napi]
 pub fn check_dataset_name(name: String) -> Result<()> {
-    zarr_saver_core::validate_dataset_name(&name).map_err(to_napi)
+    guarded(|| zarr_saver_core::validate_dataset_name(&name))
 }
 
 /// `location` fit for a message or a log: credentials in a URL are masked.
 #[napi]
-pub fn redact(location: String) -> String {
-    store::redact(&location)
+pub fn redact(location: String) -> Result<String> {
+    guarded(|| Ok(store::redact(&location)))
 }
 
 /// Every URL scheme that names an object store the core writes to (`s3`, `gs`, ...).
 #[napi]
-pub fn object_store_schemes() -> Vec<&'static str> {
-    zarr_saver_core::object_store_schemes()
+pub fn object_store_schemes() -> Result<Vec<&'static str>> {
+    guarded(|| Ok(zarr_saver_core::object_store_schemes()))
 }
 
 /// Refuse an object-store URL the core cannot write to (an unknown scheme, no
 /// bucket), with the error a save there would give.
 #[napi]
 pub fn check_object_store_url(url: String) -> Result<()> {
-    zarr_saver_core::store::cloud::CloudUrl::parse(&url)
-        .map(drop)
-        .map_err(to_napi)
+    guarded(|| zarr_saver_core::store::cloud::CloudUrl::parse(&url).map(drop))
 }
 
 /// Every dtype the core writes, by name.
 #[napi]
-pub fn data_types() -> Vec<DataType> {
-    dtype::ALL.iter().map(|&d| d.into()).collect()
+pub fn data_types() -> Result<Vec<DataType>> {
+    guarded(|| Ok(dtype::ALL.iter().map(|&d| d.into()).collect()))
 }
 
 /// Every error code the core reports.
 #[napi]
-pub fn error_codes() -> Vec<&'static str> {
-    error::ALL_CODES.to_vec()
+pub fn error_codes() -> Result<Vec<&'static str>> {
+    guarded(|| Ok(error::ALL_CODES.to_vec()))
 }
 
 /// A handle on one save: read its progress, or cancel it before its metadata commit.
@@ -113,7 +120,12 @@ fn control_of(control: Option<&SaveControl>) -> Arc<Control> {
 fn finish_removals_at_exit(env: &Env) {
     thread_local!(static HOOKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
     if !HOOKED.replace(true) {
-        let _ = env.add_env_cleanup_hook((), |()| finish_removals());
+        let _ = env.add_env_cleanup_hook((), |()| {
+            let _ = guarded(|| {
+                finish_removals();
+                Ok(())
+            });
+        });
     }
 }
 
@@ -121,8 +133,11 @@ fn finish_removals_at_exit(env: &Env) {
 /// datasets hold only their own files. Node does this at exit; tests call it before
 /// comparing directory trees.
 #[napi]
-pub fn settle_files() {
-    finish_removals();
+pub fn settle_files() -> Result<()> {
+    guarded(|| {
+        finish_removals();
+        Ok(())
+    })
 }
 
 /// Work for the libuv pool: one call of a plain function over the core.
@@ -147,7 +162,7 @@ impl<T: ToNapiValue + TypeName + Send + 'static> Task for Work<T> {
             .job
             .take()
             .ok_or_else(|| Error::new(Status::GenericFailure, "a task runs once"))?;
-        job().map_err(to_napi)
+        guarded(job)
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -207,15 +222,17 @@ pub fn save_sync(
     control: Option<&SaveControl>,
 ) -> Result<NativeSaveResult> {
     finish_removals_at_exit(&env);
-    run_save(
-        destination,
-        options,
-        data.as_deref(),
-        strings,
-        control_of(control),
-        true,
-    )
-    .map_err(to_napi)
+    let control = control_of(control);
+    guarded(|| {
+        run_save(
+            destination,
+            options,
+            data.as_deref(),
+            strings,
+            control,
+            true,
+        )
+    })
 }
 
 fn run_group(
@@ -261,7 +278,7 @@ pub fn save_group_sync(
     control: Option<&SaveControl>,
 ) -> Result<Vec<NativeGroupResult>> {
     finish_removals_at_exit(&env);
-    run_group(destination, options, arrays, control_of(control)).map_err(to_napi)
+    guarded(|| run_group(destination, options, arrays, control_of(control)))
 }
 
 fn run_reserve(
@@ -292,5 +309,5 @@ pub fn reserve_sync(
     options: NativeReserveOptions,
 ) -> Result<NativeReservation> {
     finish_removals_at_exit(&env);
-    run_reserve(destination, options).map_err(to_napi)
+    guarded(|| run_reserve(destination, options))
 }

@@ -151,6 +151,9 @@ pub struct NativeDestination {
     pub threads: Option<u32>,
     /// `location` is an Icechunk repository; each save is a commit on the branch.
     pub icechunk: Option<NativeIcechunk>,
+    /// Largest decoded chunk (shard, when sharded) a save may hold in memory;
+    /// absent: the core's default, 1 GiB.
+    pub max_chunk_bytes: Option<i64>,
 }
 
 /// An Icechunk commit: the branch it goes to and its message.

@@ -46,11 +46,14 @@ pub enum SaveError {
     /// The caller cancelled the save (an AbortSignal in JS) before it committed.
     #[error("{0}")]
     Aborted(String),
+    /// A bug in the core: a panic, caught before it reached the host process.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Every code [`SaveError::code`] returns: the table the facade's error classes
 /// are checked against.
-pub const ALL_CODES: [&str; 12] = [
+pub const ALL_CODES: [&str; 13] = [
     "ERR_ZARR_INVALID_ARGUMENT",
     "ERR_ZARR_INVALID_DATA",
     "ERR_ZARR_INDICES_REQUIRED",
@@ -63,6 +66,7 @@ pub const ALL_CODES: [&str; 12] = [
     "ERR_ZARR_STORE",
     "ERR_ZARR_CORRUPT",
     "ERR_ZARR_ABORTED",
+    "ERR_ZARR_INTERNAL",
 ];
 
 impl SaveError {
@@ -81,6 +85,7 @@ impl SaveError {
             Self::Store { .. } => "ERR_ZARR_STORE",
             Self::Corrupt(_) => "ERR_ZARR_CORRUPT",
             Self::Aborted(_) => "ERR_ZARR_ABORTED",
+            Self::Internal(_) => "ERR_ZARR_INTERNAL",
         }
     }
 
@@ -202,9 +207,68 @@ pub(crate) fn from_open_error(path: &str, err: ArrayCreateError) -> SaveError {
 
 pub type Result<T> = std::result::Result<T, SaveError>;
 
+/// The message and place of the last panic, kept by the hook [`catch_panics`]
+/// installs: a panic on a rayon worker reaches the caller as a bare payload.
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Run `work`, turning a panic inside it (on this thread or a rayon worker it waits
+/// for) into [`SaveError::Internal`] with the panic's message and location, so that
+/// it never unwinds into the host process, where it would abort. What the work had
+/// staged is dropped on the way out, as on any failed save.
+pub fn catch_panics<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let at = info
+                .location()
+                .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+            *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(format!("{}{at}", panic_text(info.payload())));
+            previous(info);
+        }));
+    });
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let recorded = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let text = recorded.unwrap_or_else(|| panic_text(payload.as_ref()));
+            Err(SaveError::Internal(format!(
+                "zarr-saver's core failed ({text}); the save was abandoned and the dataset \
+                 is as it was. This is a bug: please report it with this message"
+            )))
+        }
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 #[cfg(test)]
 mod code_table {
-    use super::{SaveError, ALL_CODES};
+    use super::{catch_panics, SaveError, ALL_CODES};
+
+    #[test]
+    fn a_panic_on_a_worker_becomes_an_internal_error_with_its_location() {
+        use rayon::prelude::*;
+        let err = catch_panics(|| {
+            (0..64)
+                .into_par_iter()
+                .for_each(|i| assert!(i != 33, "chunk {i} broke"));
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(err.code(), "ERR_ZARR_INTERNAL");
+        let text = err.to_string();
+        assert!(text.contains("chunk 33 broke"), "{text}");
+        assert!(text.contains("error.rs:"), "{text}");
+        assert_eq!(catch_panics(|| Ok(7)).unwrap(), 7);
+    }
 
     #[test]
     fn every_variant_has_its_code_in_the_table() {
@@ -225,6 +289,7 @@ mod code_table {
             },
             SaveError::Corrupt(m()),
             SaveError::Aborted(m()),
+            SaveError::Internal(m()),
         ];
         let codes: Vec<&str> = all.iter().map(SaveError::code).collect();
         assert_eq!(codes, ALL_CODES);

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use zarrs::array::{Array, ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3};
 use zarrs::storage::ReadableWritableStorageTraits;
 
+use crate::bounds::{self, Origin};
 use crate::dtype::DType;
 use crate::error::{from_open_error, Result, SaveError};
 use crate::store::{Container, Version};
@@ -55,7 +56,25 @@ fn shape_of(meta: &Value, field: &str, dataset: &str) -> Result<Vec<u64>> {
         })
 }
 
-/// Read the node at `dataset` (v3 first, then v2).
+/// [`read_node`] for a save that will hold the array's chunks in memory: an array
+/// whose chunks (shards, when sharded) take more than `max_chunk_bytes` each is
+/// refused as `Corrupt` before anything is read or written.
+pub fn read_node_bounded(
+    container: &Container,
+    dataset: &str,
+    max_chunk_bytes: u64,
+) -> Result<Node> {
+    let node = read_node(container, dataset)?;
+    if let Node::Array(e) = &node {
+        bounds::check_array(&e.meta, e.dtype, dataset, Origin::Stored, max_chunk_bytes)?;
+    }
+    Ok(node)
+}
+
+/// Read the node at `dataset` (v3 first, then v2). An array's shape and chunking
+/// are checked for what no reader could hold (rank, zero or mismatched chunk
+/// extents, sizes past 2^64, chunks past their codec's limit), not yet against a
+/// save's memory bound.
 pub fn read_node(container: &Container, dataset: &str) -> Result<Node> {
     let v3_key = format!("{dataset}/zarr.json");
     if let Some((meta, version)) = container.get_json_versioned(&v3_key)? {
@@ -89,9 +108,11 @@ fn existing(
     chunk_shape: Vec<u64>,
     dataset: &str,
 ) -> Result<Node> {
+    let dtype = DType::from_metadata(&meta, dataset)?;
+    bounds::check_array(&meta, dtype, dataset, Origin::Stored, u64::MAX)?;
     Ok(Node::Array(Existing {
         shape: shape_of(&meta, "shape", dataset)?,
-        dtype: DType::from_metadata(&meta, dataset)?,
+        dtype,
         key,
         meta,
         version,

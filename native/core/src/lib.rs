@@ -32,6 +32,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 mod blosc;
+pub mod bounds;
 pub mod codecs;
 mod commit;
 pub mod consolidated;
@@ -50,6 +51,7 @@ pub mod saver;
 pub mod selection;
 pub mod store;
 mod tail_cache;
+mod test_hooks;
 mod threads;
 mod write;
 
@@ -57,7 +59,7 @@ pub use codecs::Compressor;
 pub use control::{Control, Progress};
 pub use data::{Elements, NdData};
 pub use dtype::DType;
-pub use error::SaveError;
+pub use error::{catch_panics, SaveError};
 pub use group::save_group;
 pub use metadata::CreateOptions;
 pub use plan::Approach;

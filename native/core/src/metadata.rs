@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::bounds::{self, Origin};
 use crate::codecs::{self, CodecJson, Compressor};
 use crate::dtype::DType;
 use crate::error::{Result, SaveError};
@@ -80,7 +81,12 @@ const MAX_ROW_BYTES: u64 = 4 << 20;
 pub fn default_chunks(shape: &[u64], dtype: DType) -> Vec<u64> {
     let elem = dtype.size().map_or(STRING_SIZE_GUESS, |s| s as u64);
     let mut chunks = shape.to_vec();
-    let row_bytes = |c: &[u64]| c[1..].iter().product::<u64>() * elem;
+    // Saturating: a product past u64 is simply "too wide", never a wrapped small size.
+    let row_bytes = |c: &[u64]| {
+        c[1..]
+            .iter()
+            .fold(elem, |bytes, &n| bytes.saturating_mul(n))
+    };
     while row_bytes(&chunks) > MAX_ROW_BYTES {
         let (axis, _) = chunks
             .iter()
@@ -176,9 +182,23 @@ fn fill_value(given: Option<&Value>, dtype: DType) -> Result<Value> {
     }
 }
 
-/// Build the metadata of a new array of `shape` and `dtype`.
-pub fn new_array(shape: &[u64], dtype: DType, opts: &CreateOptions) -> Result<NewArrayMetadata> {
+/// Build the metadata of a new array of `shape` and `dtype` at `dataset`, whose
+/// chunks (shards, when sharded) must each fit in `max_chunk_bytes` and in what
+/// its codecs can encode (see [`bounds::check_array`]).
+pub fn new_array(
+    dataset: &str,
+    shape: &[u64],
+    dtype: DType,
+    opts: &CreateOptions,
+    max_chunk_bytes: u64,
+) -> Result<NewArrayMetadata> {
     let ndim = shape.len();
+    if ndim > bounds::MAX_RANK {
+        return Err(SaveError::InvalidData(format!(
+            "data for dataset '{dataset}' has {ndim} dimensions; at most {} are supported (numpy's limit)",
+            bounds::MAX_RANK
+        )));
+    }
     let chunks = match &opts.chunks {
         Some(c) => {
             check_shape("chunks", c, ndim)?;
@@ -207,13 +227,15 @@ pub fn new_array(shape: &[u64], dtype: DType, opts: &CreateOptions) -> Result<Ne
         .map(|(i, f)| codecs::normalise(f, dtype, &format!("filters[{i}]")))
         .collect::<Result<Vec<_>>>()?;
 
-    match opts.zarr_format.unwrap_or(3) {
+    let new = match opts.zarr_format.unwrap_or(3) {
         3 => v3(shape, dtype, chunks, fill, compressor, filters, opts),
         2 => v2(shape, dtype, chunks, fill, compressor, filters, opts),
         f => Err(SaveError::InvalidArgument(format!(
             "zarrFormat must be 2 or 3; got {f}"
         ))),
-    }
+    }?;
+    bounds::check_array(&new.main, dtype, dataset, Origin::Options, max_chunk_bytes)?;
+    Ok(new)
 }
 
 fn v3(
@@ -356,6 +378,34 @@ mod tests {
             shards: Some(vec![10]),
             ..Default::default()
         };
-        assert!(new_array(&[10], DType::Int32, &opts).is_err());
+        assert!(new_array("d", &[10], DType::Int32, &opts, 1 << 30).is_err());
+    }
+
+    #[test]
+    fn chunks_over_the_bound_are_refused_before_anything_is_written() {
+        let opts = CreateOptions {
+            chunks: Some(vec![1 << 40]),
+            ..Default::default()
+        };
+        let err = new_array("d", &[2], DType::Float64, &opts, 1 << 30).unwrap_err();
+        assert_eq!(err.code(), "ERR_ZARR_INVALID_ARGUMENT");
+        let err = new_array(
+            "d",
+            &vec![1; 10_000],
+            DType::Float64,
+            &Default::default(),
+            1 << 30,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "ERR_ZARR_INVALID_DATA");
+        // Default chunks of any batch fit the default bound.
+        new_array(
+            "d",
+            &[3, 1 << 30],
+            DType::Float64,
+            &Default::default(),
+            1 << 30,
+        )
+        .unwrap();
     }
 }

@@ -48,6 +48,8 @@ pub struct Rules<'a> {
     /// A group save: its arrays give no fill value in Zarr v2 unless asked (xarray
     /// reads one as the missing-value marker).
     pub group: bool,
+    /// Largest decoded chunk (shard, when sharded) the save may hold in memory.
+    pub max_chunk_bytes: u64,
 }
 
 impl<'a> Rules<'a> {
@@ -60,6 +62,7 @@ impl<'a> Rules<'a> {
             selection,
             reserve: None,
             group: false,
+            max_chunk_bytes: crate::bounds::DEFAULT_MAX_CHUNK_BYTES,
         }
     }
 
@@ -245,7 +248,13 @@ fn plan_create<'a>(
         None => hierarchy_format(container, &input.node)?.unwrap_or(3),
     };
     input.create.zarr_format = Some(format);
-    let mut new = metadata::new_array(&data.shape, dtype, &input.create)?;
+    let mut new = metadata::new_array(
+        &input.node,
+        &data.shape,
+        dtype,
+        &input.create,
+        rules.max_chunk_bytes,
+    )?;
     if rules.group && format == 2 && input.create.fill_value.is_none() && dtype != DType::String {
         // xarray reads a v2 fill value as the missing-value marker: without one asked
         // for, none (as xarray writes), so no stored value reads as missing.
@@ -313,13 +322,7 @@ fn plan_append<'a>(
         SaveError::DtypeMismatch(m) => SaveError::DtypeMismatch(format!("{label}: {m}")),
         other => other,
     })?;
-    let mut shape = old.clone();
-    shape[axis] = old[axis].checked_add(data.shape[axis]).ok_or_else(|| {
-        SaveError::InvalidArgument(format!(
-            "appending {} rows to {label} overflows axis {axis} of length {}",
-            data.shape[axis], old[axis]
-        ))
-    })?;
+    let shape = crate::bounds::grown(old, axis, data.shape[axis], &input.node)?;
     let mut meta = existing.meta.clone();
     meta["shape"] = json!(shape);
     hierarchy::open_array(container, &input.node, &meta)?;

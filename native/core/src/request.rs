@@ -19,6 +19,8 @@ pub struct Destination {
     pub store: StoreOptions,
     /// Encoding threads (`None`: one per core).
     pub threads: Option<usize>,
+    /// Largest decoded chunk (shard, when sharded) a save may hold in memory.
+    pub max_chunk_bytes: u64,
 }
 
 impl Destination {
@@ -28,6 +30,7 @@ impl Destination {
             location: location.into(),
             store: StoreOptions::default(),
             threads: None,
+            max_chunk_bytes: crate::bounds::DEFAULT_MAX_CHUNK_BYTES,
         }
     }
 }

@@ -60,7 +60,8 @@ fn validate(req: &SaveRequest, data: &NdData<'_>) -> Result<()> {
         // Overwrite always creates: its whole array can be checked now (in the
         // format asked for, or v3 until the hierarchy's is known).
         let dtype = req.dtype.unwrap_or(data.dtype());
-        metadata::new_array(&data.shape, dtype, &req.create)?;
+        let max = req.destination.max_chunk_bytes;
+        metadata::new_array(&req.dataset, &data.shape, dtype, &req.create, max)?;
     }
     Ok(())
 }

@@ -5,10 +5,13 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use zarrs::array::{update_array_bytes, ArrayBytes, ArraySubset, CodecOptions};
+use zarrs::array::{
+    update_array_bytes, ArrayBytes, ArraySubset, ArrayToBytesCodecTraits, CodecOptions,
+};
 use zarrs::storage::StoreKey;
 
 use crate::blosc::{self, ShuffledBlosc};
+use crate::bounds;
 use crate::control::Control;
 use crate::data::{Elements, NdData};
 use crate::error::{Result, SaveError};
@@ -73,6 +76,7 @@ pub fn write_region_cached(
     let fast = ShuffledBlosc::for_array(array);
     let write_chunk = |chunk: &Vec<u64>, opts: &CodecOptions| -> Result<()> {
         control.check()?;
+        crate::test_hooks::panic_if_asked("chunk");
         let in_array = array.chunk_subset(chunk)?;
         let overlap = subset
             .overlap(&in_array)
@@ -186,13 +190,10 @@ fn patch_chunk(
         .data_type()
         .fixed_size()
         .ok_or_else(|| SaveError::Unsupported("cached chunks hold fixed-size elements".into()))?;
-    let len = shape.iter().product::<u64>() as usize * size;
+    let len = bounds::allocation(&shape, size, array.path().as_str())?;
     let (old, previous) = match tails.and_then(|t| t.take(array, chunk, len)) {
         Some((bytes, encoded)) => (ArrayBytes::new_flen(bytes), encoded),
-        None => (
-            array.retrieve_chunk_opt::<ArrayBytes<'static>>(chunk, options)?,
-            None,
-        ),
+        None => (read_chunk(array, chunk, len, options)?, None),
     };
     let new = update_array_bytes(old, &shape, in_chunk, piece, array.data_type().size())
         .map_err(|e| SaveError::InvalidData(e.to_string()))?
@@ -210,6 +211,44 @@ fn patch_chunk(
         None => blosc::store_chunk(array, fast, chunk, ArrayBytes::new_flen(&new[..]), options)?,
     }
     Ok(())
+}
+
+/// The decoded `chunk` of `array` (the fill value if it is not stored), `len` bytes
+/// long. A blosc chunk's header is read first: what it says it decodes to is
+/// allocated before decoding, so a damaged header claiming more than `len` bytes
+/// is `Corrupt` instead of an allocation that could abort the process.
+fn read_chunk(
+    array: &ZArray,
+    chunk: &[u64],
+    len: usize,
+    options: &CodecOptions,
+) -> Result<ArrayBytes<'static>> {
+    let encoded = array
+        .retrieve_encoded_chunk(chunk)
+        .map_err(|e| SaveError::store("reading a chunk", e))?;
+    let Some(encoded) = encoded else {
+        return Ok(array.retrieve_chunk_opt::<ArrayBytes<'static>>(chunk, options)?);
+    };
+    let codecs = array.codecs();
+    let blosc_outside = codecs
+        .bytes_to_bytes_codecs()
+        .last()
+        .and_then(|c| c.name_v3())
+        .is_some_and(|name| name == "blosc");
+    if blosc_outside {
+        bounds::check_blosc_header(&encoded, len, &array.chunk_key(chunk).as_str())?;
+    }
+    let shape = array.chunk_shape(chunk)?;
+    let bytes = codecs.decode(
+        std::borrow::Cow::Owned(encoded),
+        &shape,
+        array.data_type(),
+        array.fill_value(),
+        options,
+    );
+    Ok(bytes
+        .map_err(zarrs::array::ArrayError::CodecError)?
+        .into_owned())
 }
 
 /// The bytes of a C-order chunk of `shape` from `subset`'s first element to its last.
@@ -352,6 +391,8 @@ pub fn write_selection(
         .collect();
     let src_shape: Vec<usize> = resolved.full_shape().iter().map(|&n| n as usize).collect();
     let src_strides = strides(&src_shape);
+    // Sized before anything is allocated (the metadata checks keep it in bounds).
+    let n = bounds::allocation(chunk_shape, 1, array.path().as_str())?;
     let chunk_usize: Vec<usize> = chunk_shape.iter().map(|&c| c as usize).collect();
     let dst_strides = strides(&chunk_usize);
     let array_shape = array.shape().to_vec();
@@ -377,6 +418,7 @@ pub fn write_selection(
     control.add_chunks(chunks.len() as u64);
     let write_chunk = |chunk: &Vec<u64>| -> Result<()> {
         control.check()?;
+        crate::test_hooks::panic_if_asked("chunk");
         let entries: Vec<&[(usize, usize)]> =
             (0..ndim).map(|d| plans[d][&chunk[d]].as_slice()).collect();
         // A chunk whose in-bounds part is wholly replaced needs no read.
@@ -384,10 +426,11 @@ pub fn write_selection(
             let extent = chunk_shape[d].min(array_shape[d] - chunk[d] * chunk_shape[d]);
             entries[d].len() as u64 == extent
         });
-        let n: usize = chunk_usize.iter().product();
         match &data.elements {
             Elements::Fixed { dtype, bytes } => {
-                let es = dtype.size().expect("fixed dtype");
+                let es = dtype.size().unwrap_or(1);
+                // Sized before the fill or the decode allocates it.
+                let len = bounds::allocation(chunk_shape, es, array.path().as_str())?;
                 let mut buf: Vec<u8> = if covered {
                     ArrayBytes::new_fill_value(array.data_type(), n as u64, array.fill_value())
                         .map_err(|e| SaveError::Corrupt(e.to_string()))?
@@ -395,8 +438,7 @@ pub fn write_selection(
                         .map_err(|e| SaveError::Corrupt(e.to_string()))?
                         .into_owned()
                 } else {
-                    array
-                        .retrieve_chunk_opt::<ArrayBytes<'static>>(chunk, &inner)?
+                    read_chunk(array, chunk, len, &inner)?
                         .into_fixed()
                         .map_err(|e| SaveError::Corrupt(e.to_string()))?
                         .into_owned()

@@ -60,6 +60,7 @@ impl<'j, 'a> Job<'j, 'a> {
         inputs: Vec<ArrayInput<'a>>,
     ) -> Self {
         rules.group = matches!(target, Target::Group(_));
+        rules.max_chunk_bytes = destination.max_chunk_bytes;
         Self {
             destination,
             target,
@@ -183,7 +184,8 @@ fn execute(
     finish_interrupted(&mut txn)?;
     let mut nodes = Vec::with_capacity(job.inputs.len());
     for input in &job.inputs {
-        let found = match hierarchy::read_node(container, &input.node) {
+        let max = job.destination.max_chunk_bytes;
+        let found = match hierarchy::read_node_bounded(container, &input.node, max) {
             // Overwrite is the way out of a damaged dataset: it replaces whatever is there.
             Err(SaveError::Corrupt(_)) if rules.approach == Approach::Overwrite => Node::Missing,
             other => other?,

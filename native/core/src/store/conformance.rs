@@ -167,7 +167,9 @@ fn stage_array(c: &Container, node: &str, values: &[f64]) -> (String, Value) {
         chunks: Some(vec![2]),
         ..Default::default()
     };
-    let new = metadata::new_array(&[values.len() as u64], DType::Float64, &options).unwrap();
+    let max = crate::bounds::DEFAULT_MAX_CHUNK_BYTES;
+    let shape = [values.len() as u64];
+    let new = metadata::new_array(node, &shape, DType::Float64, &options, max).unwrap();
     let key = format!("{node}/zarr.json");
     c.declare(&key, &new.main).unwrap();
     let array = hierarchy::open_array(c, node, &new.main).unwrap();
