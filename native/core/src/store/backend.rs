@@ -94,6 +94,16 @@ pub type After<'a> = dyn Fn(&Container) -> Result<Vec<Doc>> + 'a;
 /// Group documents (key and JSON) a new node's ancestors lack.
 pub type GroupDocs = [(String, Value)];
 
+/// What a commit publishes after the staged chunks: the metadata document (only
+/// if still at its version), then the documents `after` computes; `message` says
+/// what the save does.
+#[derive(Clone, Copy)]
+pub struct Publication<'a> {
+    pub message: &'a str,
+    pub metadata: Option<DocRef<'a>>,
+    pub after: &'a After<'a>,
+}
+
 /// A whole node to build: where, and the group documents its ancestors lack.
 #[derive(Debug, Clone, Copy)]
 pub struct NewNode<'a> {
@@ -136,13 +146,7 @@ pub trait CommitBackend: Send + Sync {
     /// at its version), then the documents `after` computes (read under the group
     /// locks). `message` says what the save does. Returns the id of the commit in
     /// stores that name theirs.
-    fn publish(
-        &self,
-        c: &Container,
-        message: &str,
-        metadata: Option<DocRef<'_>>,
-        after: &After<'_>,
-    ) -> Result<Option<String>>;
+    fn publish(&self, c: &Container, publication: Publication<'_>) -> Result<Option<String>>;
 
     /// **record** the commit `record` (JSON) at `key` before it is made, where a
     /// writer that takes over one of this save's locks finds it. `false`: this

@@ -17,7 +17,9 @@ mod record;
 mod transaction;
 pub(crate) mod writer;
 
-pub use backend::{After, CommitBackend, DocRef, Fill, GroupDocs, Locked, NewNode, Scope};
+pub use backend::{
+    After, CommitBackend, DocRef, Fill, GroupDocs, Locked, NewNode, Publication, Scope,
+};
 pub use local::temp::TEMP_PREFIX;
 pub use record::Interrupted;
 pub use transaction::{Doc, Transaction};

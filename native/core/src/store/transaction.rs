@@ -164,10 +164,14 @@ impl<'c> Transaction<'c> {
         after: impl Fn(&Container) -> Result<Vec<Doc>>,
     ) -> Result<()> {
         let backend = self.container.backend();
-        let published = self
-            .container
-            .flush()
-            .and_then(|()| backend.publish(self.container, message, metadata, &after));
+        let published = self.container.flush().and_then(|()| {
+            let publication = super::Publication {
+                message,
+                metadata,
+                after: &after,
+            };
+            backend.publish(self.container, publication)
+        });
         match published {
             Ok(snapshot) => {
                 self.snapshot = snapshot;

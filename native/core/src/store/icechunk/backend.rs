@@ -13,7 +13,7 @@ use super::{IcechunkOptions, Session};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 use crate::store::{
-    redact, After, ChunkStamp, CommitBackend, Container, DocRef, Fill, Locked, NewNode, Scope,
+    redact, ChunkStamp, CommitBackend, Container, Fill, Locked, NewNode, Publication, Scope,
     Version,
 };
 
@@ -72,13 +72,12 @@ impl CommitBackend for IcechunkBackend {
         fill(c, node)
     }
 
-    fn publish(
-        &self,
-        c: &Container,
-        message: &str,
-        metadata: Option<DocRef<'_>>,
-        after: &After<'_>,
-    ) -> Result<Option<String>> {
+    fn publish(&self, c: &Container, publication: Publication<'_>) -> Result<Option<String>> {
+        let Publication {
+            message,
+            metadata,
+            after,
+        } = publication;
         if let Some((path, value, _)) = metadata {
             c.put_json(path, value)?;
         }

@@ -13,7 +13,7 @@ use super::{DirLock, Mode};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 use crate::store::{
-    After, ChunkStamp, CommitBackend, Container, DocRef, Fill, Locked, NewNode, Scope, Version,
+    ChunkStamp, CommitBackend, Container, Fill, Locked, NewNode, Publication, Scope, Version,
 };
 
 /// A local directory opened for one save.
@@ -203,13 +203,12 @@ impl CommitBackend for LocalBackend {
         published
     }
 
-    fn publish(
-        &self,
-        c: &Container,
-        _message: &str,
-        metadata: Option<DocRef<'_>>,
-        after: &After<'_>,
-    ) -> Result<Option<String>> {
+    fn publish(&self, c: &Container, publication: Publication<'_>) -> Result<Option<String>> {
+        let Publication {
+            message: _message,
+            metadata,
+            after,
+        } = publication;
         // Every document is staged before the first rename.
         let docs = after(c)?;
         if let Some((path, value, _)) = metadata {

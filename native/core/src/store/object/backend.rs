@@ -11,8 +11,8 @@ use super::{Abandoned, Lease, ObjectStorage, Version as ObjectVersion, DEFAULT_C
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 use crate::store::{
-    json_bytes, redact, After, CommitBackend, Container, Doc, DocRef, Fill, Interrupted, Locked,
-    NewNode, Scope, StoreOptions, Version, LEASE_KEY,
+    json_bytes, redact, After, CommitBackend, Container, Doc, Fill, Interrupted, Locked, NewNode,
+    Publication, Scope, StoreOptions, Version, LEASE_KEY,
 };
 
 /// An object-store prefix opened for one save.
@@ -164,13 +164,12 @@ impl CommitBackend for ObjectBackend {
         staged.flush()
     }
 
-    fn publish(
-        &self,
-        c: &Container,
-        _message: &str,
-        metadata: Option<DocRef<'_>>,
-        after: &After<'_>,
-    ) -> Result<Option<String>> {
+    fn publish(&self, c: &Container, publication: Publication<'_>) -> Result<Option<String>> {
+        let Publication {
+            message: _message,
+            metadata,
+            after,
+        } = publication;
         // Computed before the metadata lands, so that a failure to read them leaves
         // the dataset as it was; recomputed only for a document that lost a race.
         let first = Mutex::new(Some(after(c)?));
