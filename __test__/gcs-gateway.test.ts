@@ -12,7 +12,7 @@
  * - an XML multipart upload joins the parts the completion names, in its order; an
  *   aborted one is gone;
  * - lists, reads and deletes pass through to fake-gcs-server's XML API; reads honour
- *   If-Match and If-None-Match;
+ *   If-Match and If-None-Match; a list of a missing bucket is 404 NoSuchBucket;
  * - with a bearer token set, any other token is refused with 401 and writes nothing.
  */
 import { describe, expect, it } from "vitest";
@@ -153,6 +153,10 @@ describe("the GCS XML API gateway", () => {
     expect(await stored("l/two")).toBeNull();
     expect((await fetch(at("l/two"))).status).toBe(404);
     expect((await fetch(at("l/two"), { method: "DELETE" })).status).toBe(404);
+
+    const missing = await fetch(`${gcs().baseUrl}/no-such-bucket?list-type=2&prefix=`);
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toContain("<Code>NoSuchBucket</Code>");
   });
 });
 

@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import { type GcsGateway, startGcsGateway } from "./gcs-gateway.js";
+import { type GcsGateway, startGcsGatewayThread } from "./gcs-gateway.js";
 import { freePort, running, stopChild } from "./moto.js";
 import { runPython, venvPython } from "./python.js";
 import { tempDir } from "./tmp.js";
@@ -172,7 +172,7 @@ export async function startFakeGcs(options: { bearerToken?: string } = {}): Prom
     });
     if (!res.ok) throw new Error(`creating bucket ${name}: HTTP ${res.status} ${await res.text()}`);
   };
-  const gateway = await startGcsGateway(endpoint, options).catch(async (e: unknown) => {
+  const gateway = await startGcsGatewayThread(endpoint, options).catch(async (e: unknown) => {
     await server.stop();
     throw e;
   });

@@ -16,14 +16,26 @@
  *   `POST ?uploadId`, `DELETE ?uploadId`): parts are kept here, and the completed
  *   object is uploaded whole;
  * - reads passed through honour `If-Match` and `If-None-Match`, which fake-gcs-server's
- *   XML reads ignore.
+ *   XML reads ignore, and a list of a missing bucket is 404, where fake-gcs-server fails
+ *   with a 500.
  *
  * With `bearerToken`, a request without `Authorization: Bearer <token>` is answered 401,
  * as GCS answers a token it does not accept (fake-gcs-server checks none).
  */
 import { createHash, randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+
+export interface GcsGatewayOptions {
+  /** When set, the only token accepted. */
+  bearerToken?: string;
+  /** Called with the kind of every request answered (what `counts` counts). */
+  onCount?: (kind: string) => void;
+}
 
 export interface GcsGateway {
   /** The gateway's base URL: the `baseUrl` of a `gs://` client. */
@@ -93,11 +105,12 @@ function customMetadata(req: IncomingMessage): Record<string, string> {
  * Start a gateway on a free port of 127.0.0.1 in front of fake-gcs-server at `upstream`
  * (whose `-public-host` is the URL's host).
  */
-export async function startGcsGateway(upstream: string, options: { bearerToken?: string } = {}): Promise<GcsGateway> {
+export async function startGcsGateway(upstream: string, options: GcsGatewayOptions = {}): Promise<GcsGateway> {
   const target = new URL(upstream);
   const counts = new Map<string, number>();
   const count = (kind: string): void => {
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    options.onCount?.(kind);
   };
   const multiparts = new Map<string, Upload & { parts: Map<number, { etag: string; body: Buffer }> }>();
 
@@ -139,7 +152,7 @@ export async function startGcsGateway(upstream: string, options: { bearerToken?:
     else res.writeHead(200, { ...headers, "content-length": "0" }).end();
   };
 
-  const passThrough = (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
+  const passThrough = (req: IncomingMessage, res: ServerResponse, body: Buffer, bucket: string, object: string): void => {
     const forward = request(
       {
         host: target.hostname,
@@ -167,6 +180,19 @@ export async function startGcsGateway(upstream: string, options: { bearerToken?:
             return;
           }
         }
+        if (up.statusCode === 500 && object === "" && bucket !== "") {
+          // fake-gcs-server fails a list of a missing bucket with a 500 (which clients
+          // retry); GCS answers 404.
+          up.resume();
+          bucketExists(bucket).then(
+            (exists) => {
+              if (exists) xmlError(res, 500, "InternalError", "fake-gcs-server failed the request");
+              else xmlError(res, 404, "NoSuchBucket", "The specified bucket does not exist.");
+            },
+            (e: unknown) => xmlError(res, 502, "BadGateway", String(e)),
+          );
+          return;
+        }
         count("pass");
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
@@ -175,6 +201,9 @@ export async function startGcsGateway(upstream: string, options: { bearerToken?:
     forward.on("error", (e) => xmlError(res, 502, "BadGateway", e.message));
     forward.end(body);
   };
+
+  const bucketExists = async (bucket: string): Promise<boolean> =>
+    (await fetch(`${target.origin}/storage/v1/b/${encodeURIComponent(bucket)}`)).ok;
 
   /** The XML multipart calls on `object`, kept here until completed (or aborted). */
   const multipart = async (
@@ -280,7 +309,7 @@ export async function startGcsGateway(upstream: string, options: { bearerToken?:
       await copy(req, res, up);
     else if (up.object !== "" && req.method === "PUT") {
       replyUploaded(res, await upload(up, body, req.headers["x-goog-if-generation-match"] as string | undefined), "put");
-    } else passThrough(req, res, body);
+    } else passThrough(req, res, body, up.bucket, up.object);
   };
 
   const server = createServer((req, res) => {
@@ -300,4 +329,60 @@ export async function startGcsGateway(upstream: string, options: { bearerToken?:
       server.closeAllConnections();
     });
   return { endpoint, counts, close };
+}
+
+interface ThreadData {
+  gcsGateway?: { upstream: string; bearerToken?: string };
+}
+
+/**
+ * The gateway in a worker thread of its own, so that a call that blocks the caller's
+ * thread (`saveSync`) does not stall the gateway it waits for. Node runs no TypeScript:
+ * the thread runs this module transpiled with the project's TypeScript.
+ */
+export async function startGcsGatewayThread(upstream: string, options: { bearerToken?: string } = {}): Promise<GcsGateway> {
+  const { default: ts } = await import("typescript");
+  const source = readFileSync(join(import.meta.dirname, "gcs-gateway.ts"), "utf8");
+  const { outputText } = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  });
+  const dir = mkdtempSync(join(tmpdir(), "zarr-saver-gcs-gateway-"));
+  const file = join(dir, "gcs-gateway.mjs");
+  writeFileSync(file, outputText);
+  const data: ThreadData = { gcsGateway: { upstream, ...options } };
+  const worker = new Worker(file, { workerData: data });
+  const counts = new Map<string, number>();
+  try {
+    const endpoint = await new Promise<string>((resolve, reject) => {
+      worker.on("message", (m: { count?: string; endpoint?: string }) => {
+        if (m.count !== undefined) counts.set(m.count, (counts.get(m.count) ?? 0) + 1);
+        if (m.endpoint !== undefined) resolve(m.endpoint);
+      });
+      worker.once("error", reject);
+      worker.once("exit", (code) => reject(new Error(`the gateway's thread exited (${code}) before listening`)));
+    });
+    return {
+      endpoint,
+      counts,
+      close: async () => {
+        await worker.terminate();
+      },
+    };
+  } catch (e) {
+    await worker.terminate();
+    throw e;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// The entry of the gateway's thread (startGcsGatewayThread): serve until terminated.
+const thread = isMainThread ? undefined : (workerData as ThreadData | undefined)?.gcsGateway;
+if (thread && parentPort) {
+  const port = parentPort;
+  const gateway = await startGcsGateway(thread.upstream, {
+    bearerToken: thread.bearerToken,
+    onCount: (kind) => port.postMessage({ count: kind }),
+  });
+  port.postMessage({ endpoint: gateway.endpoint });
 }
