@@ -27,6 +27,9 @@
  * - a refused token and a missing bucket are StoreErrors without secrets; GOOGLE_*
  *   variables alone configure the store.
  *
+ * Nothing here needs more than loopback: the whole file also passes inside `unshare -n`
+ * (`unshare -n sh -c 'ip link set lo up && exec npx vitest run <this file>'`).
+ *
  * Child processes import the built package: run `npm run build` after changing src/ or native/.
  */
 import { execFileSync } from "node:child_process";
