@@ -254,6 +254,17 @@ fn cast_fixed(src: &[u8], source: DType, target: DType) -> Result<Vec<u8>> {
     }
 }
 
+/// `values` as float64 data of `shape`, for tests.
+#[cfg(test)]
+pub(crate) fn f64s(values: &[f64], shape: Vec<u64>) -> NdData<'static> {
+    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let elements = Elements::Fixed {
+        dtype: crate::dtype::DType::Float64,
+        bytes: std::borrow::Cow::Owned(bytes),
+    };
+    NdData::new(elements, shape).expect("the shape holds the values")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,15 +348,4 @@ mod tests {
         let err = NdData::new(Elements::Strings(vec!["a".into()]), vec![2]).unwrap_err();
         assert_eq!(err.code(), "ERR_ZARR_INVALID_DATA");
     }
-}
-
-/// `values` as float64 data of `shape`, for tests.
-#[cfg(test)]
-pub(crate) fn f64s(values: &[f64], shape: Vec<u64>) -> NdData<'static> {
-    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let elements = Elements::Fixed {
-        dtype: crate::dtype::DType::Float64,
-        bytes: std::borrow::Cow::Owned(bytes),
-    };
-    NdData::new(elements, shape).expect("the shape holds the values")
 }

@@ -66,6 +66,10 @@ fn validate(req: &SaveRequest, data: &NdData<'_>) -> Result<()> {
     Ok(())
 }
 
+/// What a reservation found under the lock: the first reserved row, the chunk
+/// shape, and (when asked) the chunk rows already stored.
+type Found = (u64, Vec<u64>, Option<Vec<u64>>);
+
 /// Grow the array's axis 0 by `rows` rows that hold the fill value until written,
 /// with the commit protocol of an append (the writer lock, a conditional metadata
 /// write, every consolidated copy rewritten in the same commit) but no chunk:
@@ -88,7 +92,7 @@ pub fn reserve(req: &ReserveRequest) -> Result<Reservation> {
         vec![input],
     );
     // What the array was, seen under the lock before the reservation.
-    let found: Mutex<Option<(u64, Vec<u64>, Option<Vec<u64>>)>> = Mutex::new(None);
+    let found: Mutex<Option<Found>> = Mutex::new(None);
     let outcome = commit::run(&job, &Arc::new(Control::default()), &|container, plans| {
         if let Some(Change::Reserve { existing, .. }) = plans.first().map(|p| &p.change) {
             let stored = if req.stored {
