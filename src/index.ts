@@ -30,8 +30,8 @@ export type {
   StorageOptions,
   ZarrSaverOptions,
 } from "./options.js";
-export type { SubmitSummary } from "./pipeline/dispatch.js";
 // Pipeline: TaskManager drives a Saver from many tasks, in item order.
+export type { SubmitSummary } from "./pipeline/dispatch.js";
 export { QueueUnavailableError, TaskFailedError, type TaskFailure, type TaskStage } from "./pipeline/errors.js";
 export type { TaskItems } from "./pipeline/input.js";
 export type { SubmitOptions, TaskManagerOptions } from "./pipeline/options.js";
