@@ -1,3 +1,4 @@
+/** The package's public API: every name a user imports, re-exported from the module that owns it. */
 export { Blosc, type BloscCname, type BloscShuffle, type CodecConfig, GZip, Zstd } from "./codecs.js";
 export type { NdArrayLike, SaveData } from "./convert.js";
 export type { SaveResult } from "./destination.js";
