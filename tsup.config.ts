@@ -5,7 +5,8 @@ export default defineConfig([
   {
     entry: ["src/index.ts"],
     format: ["esm", "cjs"],
-    dts: true,
+    // Members marked @internal (a saver's destination, read by the pipeline) stay out of the published types.
+    dts: { compilerOptions: { stripInternal: true } },
     shims: true,
     // Both builds write to dist/ at once: this one's clean must leave the worker's output alone.
     clean: ["!worker.mjs", "!cli.mjs"],

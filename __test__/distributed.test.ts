@@ -7,8 +7,9 @@
  *   another started: the dataset equals an in-process run's, file for file; the
  *   same on the S3 server (moto) with workers holding the credentials themselves;
  * - a failing item: TaskFailedError naming it, no job left in Redis, workers serve
- *   the next run (to another saver, in item order); `attempts` retries a task; an
- *   aborted run removes its jobs; options refused with the field named; startWorker;
+ *   the next run (to another saver, in item order); a saver slower than the workers
+ *   pauses dispatch as in process; `attempts` retries a task; an aborted run removes
+ *   its jobs; options refused with the field named; startWorker;
  * - async iterables of unknown length, in place and returned;
  * - resume after an in-process run was stopped, and after a submitter was killed;
  * - SIGTERM of an idle and of a busy worker: exit 0, the run completes;

@@ -2,7 +2,8 @@
  * Every error class (docs/usage.md, Errors) that can be triggered locally, each by
  * the input that should trigger it: the class, ZarrSaverError, the stable code,
  * a message naming the offending field or value, and, where a dataset existed,
- * a tree that is byte-for-byte what it was before the failed save.
+ * a tree that is byte-for-byte what it was before the failed save. Both savers
+ * refuse a bad option they share with one message, and neither prints a secret.
  *
  * Not covered: ConflictError needs a concurrent writer that wins every retry
  * (saves in one process are serialized; see the multi-process tests).

@@ -1,3 +1,4 @@
+/** The package's public API: every name a user imports, re-exported from the module that owns it. */
 export { Blosc, type BloscCname, type BloscShuffle, type CodecConfig, GZip, Zstd } from "./codecs.js";
 export type { NdArrayLike, SaveData } from "./convert.js";
 export type { SaveResult } from "./destination.js";
@@ -31,8 +32,8 @@ export type {
   StorageOptions,
   ZarrSaverOptions,
 } from "./options.js";
-export type { SubmitSummary } from "./pipeline/dispatch.js";
 // Pipeline: TaskManager drives a Saver from many tasks, in item order.
+export type { SubmitSummary } from "./pipeline/dispatch.js";
 export { QueueUnavailableError, TaskFailedError, type TaskFailure, type TaskStage } from "./pipeline/errors.js";
 export type { TaskItems } from "./pipeline/input.js";
 export type { SubmitOptions, TaskManagerOptions } from "./pipeline/options.js";

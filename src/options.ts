@@ -1,7 +1,8 @@
 /**
- * Save options: their types, their documented defaults, and their resolution
- * into the one options object the native core takes. Unknown keys are refused
- * so a typo never silently falls back to a default.
+ * Saver and save options: their types, their documented defaults, the checks
+ * of each value, and a save's options resolved into its part of the native
+ * request (the destination, destination.ts, adds where it goes). Unknown keys
+ * are refused so a typo never silently falls back to a default.
  */
 import { type CodecConfig, codecJson } from "./codecs.js";
 import type { PackedArray } from "./convert.js";

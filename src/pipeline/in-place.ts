@@ -83,6 +83,7 @@ export class InPlaceSink<I> implements Sink<I, PlacedUnit<I>, RowsWritten> {
     this.#options = options;
   }
 
+  /** Chunk-aligned units with their rows, reserved before each is dispatched (see the header). */
   async *plan(source: ItemSource<I>): AsyncGenerator<Step<PlacedUnit<I>>, void, undefined> {
     const { saveInterval, chunkSize, resume } = this.#options;
     const target = this.#target;

@@ -55,27 +55,36 @@ export class ItemSource<I> {
       return out;
     }
     const out: I[] = [];
-    while (!this.#ended && out.length < n) {
-      const step = this.#sync !== undefined ? this.#sync.next() : await (this.#async as AsyncIterator<I>).next();
-      if (step.done) this.#ended = true;
-      else out.push(step.value);
-    }
-    this.#position += out.length;
+    await this.#pull(n, (item) => out.push(item));
     return out;
   }
 
   /** Pass over `n` items (a resumed run's, already saved); the next taken is item `n` on. */
   async skip(n: number): Promise<void> {
-    if (this.#array !== undefined) {
-      this.#position += n;
-      return;
-    }
-    while (!this.#ended && n > 0) {
-      const step = this.#sync !== undefined ? this.#sync.next() : await (this.#async as AsyncIterator<I>).next();
-      if (step.done) this.#ended = true;
-      else {
-        this.#position++;
-        n--;
+    if (this.#array !== undefined) this.#position += n;
+    else await this.#pull(n, () => undefined);
+  }
+
+  /** Up to `n` items of the iterator to `keep`, one loop per kind so that a sync one awaits nothing. */
+  async #pull(n: number, keep: (item: I) => void): Promise<void> {
+    const end = this.#position + n;
+    if (this.#sync !== undefined) {
+      while (this.#position < end && !this.#ended) {
+        const step = this.#sync.next();
+        if (step.done === true) this.#ended = true;
+        else {
+          keep(step.value);
+          this.#position++;
+        }
+      }
+    } else if (this.#async !== undefined) {
+      while (this.#position < end && !this.#ended) {
+        const step = await this.#async.next();
+        if (step.done === true) this.#ended = true;
+        else {
+          keep(step.value);
+          this.#position++;
+        }
       }
     }
   }

@@ -59,6 +59,7 @@ export class OrderedSaves<I, R> implements Sink<I, Unit<I>, R[]> {
     this.#options = options;
   }
 
+  /** Units of `chunkSize` items; resuming, the items the dataset holds are one held step first. */
   async *plan(source: ItemSource<I>): AsyncGenerator<Step<Unit<I>>, void, undefined> {
     const held = (await this.#options.heldRows?.()) ?? 0;
     if (held > 0) {

@@ -48,7 +48,7 @@ export function resultJobs<I, R>(): JobCodec<Unit<I>, R[]> {
 }
 
 /** What opens a run on a queue. */
-export interface QueueRun<U, O> {
+export interface QueueExecutorOptions<U, O> {
   /** Absolute URL of the task module, which every worker imports. */
   moduleUrl: string;
   queue: ResolvedQueueOptions;
@@ -72,7 +72,7 @@ export class QueueExecutor<U extends Unit<unknown>, O> implements Executor<U, O>
   /** Jobs of the run in Redis at once (`queue.outstanding`). */
   readonly capacity: number;
   readonly activeWorkers = 0;
-  readonly #run: QueueRun<U, O>;
+  readonly #run: QueueExecutorOptions<U, O>;
   readonly #id = randomUUID();
   readonly #queue: Queue<JobData, JobResult>;
   readonly #events: QueueEvents;
@@ -88,7 +88,7 @@ export class QueueExecutor<U extends Unit<unknown>, O> implements Executor<U, O>
   #timers: NodeJS.Timeout[] = [];
   #closing: Promise<void> | undefined;
 
-  private constructor(run: QueueRun<U, O>) {
+  private constructor(run: QueueExecutorOptions<U, O>) {
     this.#run = run;
     this.capacity = run.queue.outstanding;
     const bull = loadBullmq();
@@ -106,7 +106,7 @@ export class QueueExecutor<U extends Unit<unknown>, O> implements Executor<U, O>
   }
 
   /** Connects to the queue (a {@link QueueUnavailableError} within `queue.timeout` otherwise) and watches it. */
-  static async open<U extends Unit<unknown>, O>(run: QueueRun<U, O>): Promise<QueueExecutor<U, O>> {
+  static async open<U extends Unit<unknown>, O>(run: QueueExecutorOptions<U, O>): Promise<QueueExecutor<U, O>> {
     const executor = new QueueExecutor(run);
     try {
       await bounded(

@@ -26,6 +26,12 @@ import { type JobCodec, QueueExecutor, resultJobs } from "./queue-executor.js";
 import type { Executor, TaskClass, TaskFactory, TaskSource, Unit } from "./task.js";
 import { WorkerPool } from "./workers.js";
 
+/** A TaskManager's queue, and the task module its workers import. */
+interface QueueRun {
+  options: ResolvedQueueOptions;
+  moduleUrl: string;
+}
+
 function isClass(fn: object): boolean {
   if (Function.prototype.toString.call(fn).startsWith("class")) return true;
   // A class compiled to a function: its methods sit on the prototype.
@@ -72,8 +78,7 @@ export class TaskManager<I = unknown, R = unknown> {
   /** The task module's URL, when tasks run in worker threads. */
   readonly moduleUrl: string | undefined;
   readonly #factory: TaskFactory<I, R> | undefined;
-  /** With `queue`: the queue, and the module its workers import. */
-  readonly #queue: { options: ResolvedQueueOptions; moduleUrl: string } | undefined;
+  readonly #queue: QueueRun | undefined;
   #executor: { readonly activeWorkers: number } | undefined;
   #results: R[] = [];
   #running = false;
@@ -130,7 +135,7 @@ export class TaskManager<I = unknown, R = unknown> {
     const source = new ItemSource<I>(items);
     try {
       // On a queue with a ZarrSaver, workers write the results themselves.
-      if (this.#queue !== undefined && target !== undefined) return await this.#runInPlace(source, resolved, target);
+      if (this.#queue !== undefined && target !== undefined) return await this.#runInPlace(this.#queue, source, resolved, target);
       return await this.#runOrdered(source, resolved, target);
     } finally {
       this.#running = false;
@@ -151,13 +156,14 @@ export class TaskManager<I = unknown, R = unknown> {
     opts: ResolvedSubmitOptions,
     target: AppendTarget | undefined,
   ): Promise<SubmitSummary> {
+    const queue = this.#queue;
     let sink: OrderedSaves<I, R> | undefined;
     try {
       return await dispatch<I, Unit<I>, R[]>({
         source,
         options: opts,
         openExecutor: (fail) =>
-          this.#queue !== undefined ? this.#openQueue(resultJobs<I, R>(), opts, fail) : this.#openHere(opts),
+          queue !== undefined ? this.#openQueue(queue, resultJobs<I, R>(), opts, fail) : this.#openHere(opts),
         openSink: (events) => {
           sink = new OrderedSaves<I, R>({
             saver: opts.saver,
@@ -177,11 +183,11 @@ export class TaskManager<I = unknown, R = unknown> {
   }
 
   /** Queue workers write the results into the target's rows. */
-  #runInPlace(source: ItemSource<I>, opts: ResolvedSubmitOptions, target: AppendTarget): Promise<SubmitSummary> {
+  #runInPlace(queue: QueueRun, source: ItemSource<I>, opts: ResolvedSubmitOptions, target: AppendTarget): Promise<SubmitSummary> {
     return dispatch<I, PlacedUnit<I>, RowsWritten>({
       source,
       options: opts,
-      openExecutor: (fail) => this.#openQueue(inPlaceJobs<I>(target, opts.saveOptions), opts, fail),
+      openExecutor: (fail) => this.#openQueue(queue, inPlaceJobs<I>(target, opts.saveOptions), opts, fail),
       openSink: () => new InPlaceSink<I>(target, opts),
     });
   }
@@ -198,11 +204,11 @@ export class TaskManager<I = unknown, R = unknown> {
 
   /** Jobs on the queue, computed by its workers. */
   async #openQueue<U extends Unit<I>, O>(
+    { options: queue, moduleUrl }: QueueRun,
     codec: JobCodec<U, O>,
     opts: ResolvedSubmitOptions,
     fail: (error: unknown) => void,
   ): Promise<Executor<U, O>> {
-    const { options: queue, moduleUrl } = this.#queue as { options: ResolvedQueueOptions; moduleUrl: string };
     const executor = await QueueExecutor.open<U, O>({ moduleUrl, queue, atOnce: opts.atOnce, codec, fail });
     this.#executor = executor;
     return executor;

@@ -27,7 +27,7 @@ interface Thread<I, R> {
 /**
  * The executor of a task module: one worker thread per `workers`, each running
  * worker.ts with one task object. Units go to the thread with the fewest
- * pending; results come back per unit, and the TaskManager puts them in order.
+ * pending; results come back per unit, and the run's sink puts them in order.
  */
 export class WorkerPool<I, R> implements Executor<Unit<I>, R[]> {
   readonly capacity: number;
