@@ -214,51 +214,44 @@ impl ObjectStorage {
         }
     }
 
+    /// Every object under this prefix.
+    fn list_all(&self) -> Result<Vec<Path>> {
+        let root = self.path("");
+        let listed: Vec<object_store::ObjectMeta> = runtime()
+            .block_on(self.store.list(Some(&root)).try_collect())
+            .map_err(|e| store_error(format!("listing {root}"), e))?;
+        Ok(listed.into_iter().map(|m| m.location).collect())
+    }
+
     /// Every key under this prefix (relative to it) whose last segment `wanted` accepts.
     pub fn list_keys(&self, wanted: impl Fn(&str) -> bool) -> Result<Vec<String>> {
         let root = self.path("");
         let base = format!("{root}/");
-        runtime().block_on(async {
-            let listed: Vec<_> = self
-                .store
-                .list(Some(&root))
-                .try_collect()
-                .await
-                .map_err(|e| store_error(format!("listing {root}"), e))?;
-            Ok(listed
-                .into_iter()
-                .filter_map(|m| {
-                    let full = m.location.to_string();
-                    let rel = if root.as_ref().is_empty() {
-                        full
-                    } else {
-                        full.strip_prefix(&base)?.to_string()
-                    };
-                    wanted(rel.rsplit('/').next().unwrap_or(&rel)).then_some(rel)
-                })
-                .collect())
-        })
+        Ok(self
+            .list_all()?
+            .into_iter()
+            .filter_map(|location| {
+                let full = location.to_string();
+                let rel = if root.as_ref().is_empty() {
+                    full
+                } else {
+                    full.strip_prefix(&base)?.to_string()
+                };
+                wanted(rel.rsplit('/').next().unwrap_or(&rel)).then_some(rel)
+            })
+            .collect())
     }
 
     /// Delete every object under this prefix except `keep` (keys relative to the prefix).
     pub fn erase_all_except(&self, keep: &[&str]) -> Result<()> {
-        let root = self.path("");
         let keep: Vec<Path> = keep.iter().map(|k| self.path(k)).collect();
-        runtime().block_on(async {
-            let listed: Vec<_> = self
-                .store
-                .list(Some(&root))
-                .try_collect()
-                .await
-                .map_err(|e| store_error(format!("listing {root}"), e))?;
-            for meta in listed.into_iter().filter(|m| !keep.contains(&m.location)) {
-                match self.store.delete(&meta.location).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(store_error(format!("deleting {}", meta.location), e)),
-                }
+        for location in self.list_all()?.into_iter().filter(|p| !keep.contains(p)) {
+            match runtime().block_on(self.store.delete(&location)) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store_error(format!("deleting {location}"), e)),
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }
 
