@@ -204,11 +204,7 @@ impl CommitBackend for LocalBackend {
     }
 
     fn publish(&self, c: &Container, publication: Publication<'_>) -> Result<Option<String>> {
-        let Publication {
-            message: _message,
-            metadata,
-            after,
-        } = publication;
+        let (metadata, after) = (publication.metadata, publication.after);
         // Every document is staged before the first rename.
         let docs = after(c)?;
         if let Some((path, value, _)) = metadata {

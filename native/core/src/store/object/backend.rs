@@ -165,11 +165,7 @@ impl CommitBackend for ObjectBackend {
     }
 
     fn publish(&self, c: &Container, publication: Publication<'_>) -> Result<Option<String>> {
-        let Publication {
-            message: _message,
-            metadata,
-            after,
-        } = publication;
+        let (metadata, after) = (publication.metadata, publication.after);
         // Computed before the metadata lands, so that a failure to read them leaves
         // the dataset as it was; recomputed only for a document that lost a race.
         let first = Mutex::new(Some(after(c)?));
