@@ -33,6 +33,12 @@ export type AxisSelection =
  */
 export declare function checkDatasetName(name: string): void
 
+/**
+ * Refuse an object-store URL the core cannot write to (an unknown scheme, no
+ * bucket), with the error a save there would give.
+ */
+export declare function checkObjectStoreUrl(url: string): void
+
 /** The compressor of a new array. */
 export type CompressorChoice =
   | { kind: 'default' }
@@ -48,15 +54,65 @@ export declare function dataTypes(): Array<DataType>
 /** Every error code the core reports. */
 export declare function errorCodes(): Array<string>
 
+/** One array's data description and creation options. */
+export interface NativeArrayOptions {
+  /** Dtype of the elements in the buffer. */
+  dtype: DataType
+  shape: Array<number>
+  /** Stored dtype at creation / required stored dtype later. */
+  targetDtype?: DataType
+  chunks?: Array<number>
+  shards?: Array<number>
+  compressor: CompressorChoice
+  filters?: Array<any>
+  fillValue?: any
+  dimensionNames?: Array<string | undefined | null>
+  attributes?: Record<string, any>
+  /** Give the root a consolidated copy of the hierarchy's metadata at creation. */
+  consolidated: boolean
+}
+
 /**
- * One array of a group save: its name, its options (the group's shared ones, with
- * its own creation options) and its packed data.
+ * Where saves write and how they reach it: the one destination every entry point
+ * takes, with defaults already resolved by the facade.
  */
+export interface NativeDestination {
+  /** Local directory of the Zarr hierarchy, or an object-store URL. */
+  location: string
+  /** Object-store client options, snake_case keys. */
+  storageOptions?: Record<string, string>
+  /** Uploads in flight per save on object stores. */
+  concurrency?: number
+  /** Sync before resolving, so the save survives a power cut. */
+  durable: boolean
+  /** Encoding threads (`None`: one per core). */
+  threads?: number
+  /** `location` is an Icechunk repository; each save is a commit on the branch. */
+  icechunk?: NativeIcechunk
+  /**
+   * Largest decoded chunk (shard, when sharded) a save may hold in memory;
+   * absent: the core's default, 1 GiB.
+   */
+  maxChunkBytes?: number
+}
+
+/** One array of a group save: its name, its own options and its packed data. */
 export interface NativeGroupArray {
   name: string
-  options: NativeSaveOptions
+  options: NativeArrayOptions
   data?: Uint8Array
   strings?: Array<string>
+}
+
+/** A group save: the group, what to do, shared by its arrays. */
+export interface NativeGroupOptions {
+  /** Path of the group inside the container (`""`: the root). */
+  group: string
+  approach: Approach
+  axis?: number
+  selection?: Array<AxisSelection>
+  /** `None`: the format of the hierarchy the group joins (3 for a new one). */
+  zarrFormat?: number
 }
 
 /** What a group save wrote to one array. */
@@ -93,60 +149,26 @@ export interface NativeReservation {
   storedChunkRows?: Array<number>
 }
 
-/** Where to reserve rows, and how many. */
+/** Which dataset to reserve rows in, and how many. */
 export interface NativeReserveOptions {
-  /** Local directory of the Zarr hierarchy, or an object-store URL. */
-  location: string
   dataset: string
   /** Rows to add after the last row of axis 0; 0 only describes the array. */
   rows: number
-  /** Object-store client options, snake_case keys. */
-  storageOptions?: Record<string, string>
-  /** Sync before resolving, so the reservation survives a power cut. */
-  durable: boolean
   /** Also list the chunk rows whose chunks are all stored. */
   stored?: boolean
 }
 
-/** Everything the core needs, with defaults already resolved by the facade. */
+/** A single save: the dataset, what to do, and its array's options. */
 export interface NativeSaveOptions {
-  /** Local directory of the Zarr hierarchy, or an object-store URL. */
-  location: string
   dataset: string
   approach: Approach
-  /** Dtype of the elements in the buffer. */
-  dtype: DataType
-  shape: Array<number>
-  /** Stored dtype at creation / required stored dtype later. */
-  targetDtype?: DataType
   axis?: number
   selection?: Array<AxisSelection>
-  chunks?: Array<number>
-  shards?: Array<number>
-  compressor: CompressorChoice
-  filters?: Array<any>
-  fillValue?: any
+  /** `None`: the format of the hierarchy the array joins (3 for a new one). */
   zarrFormat?: number
-  dimensionNames?: Array<string | undefined | null>
-  attributes?: Record<string, any>
-  threads?: number
-  /** Object-store client options, snake_case keys. */
-  storageOptions?: Record<string, string>
-  /** Uploads in flight per save on object stores. */
-  concurrency?: number
-  /** Sync before resolving, so the save survives a power cut. */
-  durable: boolean
-  /** Give the root a consolidated copy of the hierarchy's metadata at creation. */
-  consolidated: boolean
   /** An update whose chunks no other writer touches: no lease on object stores. */
   exclusiveChunks?: boolean
-  /** `location` is an Icechunk repository; each save is a commit on the branch. */
-  icechunk?: NativeIcechunk
-  /**
-   * Largest decoded chunk (shard, when sharded) a save may hold in memory;
-   * `None`: the core's default, 1 GiB.
-   */
-  maxChunkBytes?: number
+  array: NativeArrayOptions
 }
 
 /** What a save did. */
@@ -160,6 +182,9 @@ export interface NativeSaveResult {
   snapshotId?: string
 }
 
+/** Every URL scheme that names an object store the core writes to (`s3`, `gs`, ...). */
+export declare function objectStoreSchemes(): Array<string>
+
 /** `location` fit for a message or a log: credentials in a URL are masked. */
 export declare function redact(location: string): string
 
@@ -167,22 +192,28 @@ export declare function redact(location: string): string
  * Grow an existing array's axis 0 by `rows` rows without writing data (they read
  * as the fill value until updated), on a worker thread.
  */
-export declare function reserve(options: NativeReserveOptions): Promise<NativeReservation>
+export declare function reserve(destination: NativeDestination, options: NativeReserveOptions): Promise<NativeReservation>
 
 /** [`reserve`] on the calling thread. */
-export declare function reserveSync(options: NativeReserveOptions): NativeReservation
+export declare function reserveSync(destination: NativeDestination, options: NativeReserveOptions): NativeReservation
 
-/** Save on a worker thread; resolves with what was written. */
-export declare function save(options: NativeSaveOptions, data?: Uint8Array | undefined | null, strings?: Array<string> | undefined | null, control?: SaveControl | undefined | null): Promise<NativeSaveResult>
+/**
+ * Save one array on a worker thread; resolves with what was written. The caller
+ * keeps `data` alive and untouched until the Promise settles.
+ */
+export declare function save(destination: NativeDestination, options: NativeSaveOptions, data?: Uint8Array | undefined | null, strings?: Array<string> | undefined | null, control?: SaveControl | undefined | null): Promise<NativeSaveResult>
 
-/** Save several arrays of `group` in one commit, on a worker thread. */
-export declare function saveGroup(group: string, arrays: Array<NativeGroupArray>, control?: SaveControl | undefined | null): Promise<Array<NativeGroupResult>>
+/**
+ * Save several arrays of a group in one commit, on a worker thread. The caller
+ * keeps every array's data untouched until the Promise settles.
+ */
+export declare function saveGroup(destination: NativeDestination, options: NativeGroupOptions, arrays: Array<NativeGroupArray>, control?: SaveControl | undefined | null): Promise<Array<NativeGroupResult>>
 
 /** [`save_group`] on the calling thread. */
-export declare function saveGroupSync(group: string, arrays: Array<NativeGroupArray>, control?: SaveControl | undefined | null): Array<NativeGroupResult>
+export declare function saveGroupSync(destination: NativeDestination, options: NativeGroupOptions, arrays: Array<NativeGroupArray>, control?: SaveControl | undefined | null): Array<NativeGroupResult>
 
-/** Save on the calling thread. */
-export declare function saveSync(options: NativeSaveOptions, data?: Uint8Array | undefined | null, strings?: Array<string> | undefined | null, control?: SaveControl | undefined | null): NativeSaveResult
+/** [`save`] on the calling thread. */
+export declare function saveSync(destination: NativeDestination, options: NativeSaveOptions, data?: Uint8Array | undefined | null, strings?: Array<string> | undefined | null, control?: SaveControl | undefined | null): NativeSaveResult
 
 /**
  * Wait until the files displaced by earlier saves are removed: afterwards the

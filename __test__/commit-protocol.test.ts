@@ -445,16 +445,11 @@ describe("the facade's tables are the core's", () => {
       const core = (() => {
         try {
           native.saveSync(
+            { location: root, threads, durable: false },
             {
-              location: root,
               dataset: "t",
               approach: "append",
-              dtype: "float64",
-              shape: [1],
-              compressor: { kind: "default" },
-              threads,
-              durable: false,
-              consolidated: false,
+              array: { dtype: "float64", shape: [1], compressor: { kind: "default" }, consolidated: false },
             },
             new Uint8Array(8),
           );

@@ -362,11 +362,12 @@ describe("UnsupportedError", () => {
     const core = thrown(() => native?.checkObjectStoreUrl("s4://bucket/x.zarr")) as Error;
     expect(core.message).toContain(facade.message);
     for (const options of [{}, { icechunk: {} }]) {
-      check(thrown(() => new ZarrSaver("s4://bucket/x.zarr", options)), InvalidArgumentError, "ERR_ZARR_INVALID_ARGUMENT", [
-        "unknown scheme 's4://'",
-        "s3a://",
-        "abfs://",
-      ]);
+      check(
+        thrown(() => new ZarrSaver("s4://bucket/x.zarr", options)),
+        InvalidArgumentError,
+        "ERR_ZARR_INVALID_ARGUMENT",
+        ["unknown scheme 's4://'", "s3a://", "abfs://"],
+      );
     }
   });
 

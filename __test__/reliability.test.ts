@@ -835,17 +835,15 @@ describe("a save never escapes filePath", () => {
     for (const dataset of BAD_NAMES) {
       for (const approach of ["append", "overwrite", "update"] as const) {
         const request: Binding.NativeSaveOptions = {
-          location: container,
           dataset,
           approach,
-          dtype: "float64",
-          shape: [2],
-          compressor: { kind: "none" },
-          durable: false,
-          consolidated: false,
+          array: { dtype: "float64", shape: [2], compressor: { kind: "none" }, consolidated: false },
           ...(approach === "update" ? { selection: [{ kind: "index", index: 0 }] } : {}),
         };
-        const err = await rejection((async () => binding.save(request, new Uint8Array(new Float64Array([1, 2]).buffer)))());
+        const destination = { location: container, durable: false };
+        const err = await rejection(
+          (async () => binding.save(destination, request, new Uint8Array(new Float64Array([1, 2]).buffer)))(),
+        );
         expect(String((err as Error).message), `dataset ${JSON.stringify(dataset)} (${approach})`).toMatch(
           /^ERR_ZARR_INVALID_ARGUMENT/,
         );
