@@ -236,7 +236,7 @@ fn read_chunk(
         .and_then(|c| c.name_v3())
         .is_some_and(|name| name == "blosc");
     if blosc_outside {
-        bounds::check_blosc_header(&encoded, len, &array.chunk_key(chunk).as_str())?;
+        bounds::check_blosc_header(&encoded, len, array.chunk_key(chunk).as_str())?;
     }
     let shape = array.chunk_shape(chunk)?;
     let bytes = codecs.decode(
