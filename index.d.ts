@@ -144,7 +144,7 @@ export interface NativeSaveOptions {
   icechunk?: NativeIcechunk
   /**
    * Largest decoded chunk (shard, when sharded) a save may hold in memory;
-   * `None`: the core's default, 1 GiB.
+   * absent: the core's default, 1 GiB.
    */
   maxChunkBytes?: number
 }
