@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ZarrSaver } from "../src/index.js";
+import { GroupSaver, ZarrSaver } from "../src/index.js";
 import { runLimited } from "./helpers/limited.js";
 import { snapshotTree, tempDir } from "./helpers/tmp.js";
 
@@ -153,6 +153,22 @@ describe("options over a bound are refused before anything is allocated or writt
     await expect(new ZarrSaver(root, { maxChunkBytes: 4096 }).save(data)).rejects.toMatchObject({
       code: "ERR_ZARR_CORRUPT",
     });
+  });
+});
+
+describe("GroupSaver holds every array to maxChunkBytes", () => {
+  it("names the array whose chunks are over the bound, and writes none of the group", async () => {
+    const root = tempDir();
+    const group = new GroupSaver(root, { group: "g", maxChunkBytes: 1024 });
+    const save = group.save(
+      { small: new Float64Array(8), large: new Float64Array(8) },
+      { arrays: { large: { chunks: [256], compressor: null } } },
+    );
+    await expect(save).rejects.toMatchObject({
+      code: "ERR_ZARR_INVALID_ARGUMENT",
+      message: expect.stringMatching(/chunks \[256\] of dataset 'g\/large': 2048 bytes per chunk .*over maxChunkBytes 1024/),
+    });
+    expect(snapshotTree(root)).toEqual({});
   });
 });
 

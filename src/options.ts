@@ -79,8 +79,8 @@ export interface ZarrSaverOptions {
    * Default 1 GiB (2^30). A new array whose `chunks`/`shards` exceed it is an
    * `InvalidArgumentError`; an existing one whose stored chunks exceed it is a
    * `CorruptMetadataError`, so a typo-sized or damaged chunk shape fails with an
-   * error instead of exhausting memory. Blosc's own limit, 2^31 - 16 bytes per
-   * chunk, applies whatever this says.
+   * error instead of exhausting memory. Default chunks are sized to fit it. Blosc's
+   * own limit, 2^31 - 16 bytes per chunk, applies whatever this says.
    */
   maxChunkBytes?: number;
 }

@@ -204,7 +204,17 @@ pub fn new_array(
             check_shape("chunks", c, ndim)?;
             c.clone()
         }
-        None => default_chunks(shape, dtype),
+        None => {
+            let mut chunks = default_chunks(shape, dtype);
+            // A bound below the default size takes fewer rows (a power of two, as above).
+            let elem = dtype.size().map_or(STRING_SIZE_GUESS, |s| s as u64);
+            let row = chunks[1..].iter().fold(elem, |b, &n| b.saturating_mul(n));
+            let rows = (max_chunk_bytes / row.max(1)).max(1);
+            if rows < chunks[0] {
+                chunks[0] = 1 << rows.ilog2();
+            }
+            chunks
+        }
     };
     if let Some(names) = &opts.dimension_names {
         if names.len() != ndim {
@@ -398,14 +408,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.code(), "ERR_ZARR_INVALID_DATA");
-        // Default chunks of any batch fit the default bound.
-        new_array(
-            "d",
-            &[3, 1 << 30],
-            DType::Float64,
-            &Default::default(),
-            1 << 30,
-        )
-        .unwrap();
+        // Default chunks of any batch fit the default bound, and a smaller one.
+        let options = CreateOptions::default();
+        new_array("d", &[3, 1 << 30], DType::Float64, &options, 1 << 30).unwrap();
+        let small = new_array("d", &[5, 16], DType::Float64, &options, 1000).unwrap();
+        let grid = &small.main["chunk_grid"]["configuration"]["chunk_shape"];
+        assert_eq!(grid, &json!([4, 16]));
     }
 }
