@@ -100,37 +100,42 @@ impl Settings {
             })
     }
 
-    /// The object_store client for `url`: the environment, then the URL, then these
-    /// settings, with bounded retries; on GCS the credential rule of [`gcs_credential_source`](super::gcs_credential_source).
+    /// The object_store client for `url`: the environment, then the URL's bucket (and
+    /// account), then these settings, with bounded retries; on GCS the credential
+    /// rule of [`gcs_credential_source`](super::gcs_credential_source). The bucket is
+    /// set from [`CloudUrl`], not parsed again by object_store, which knows fewer
+    /// schemes (`gcs://` is not one of its own).
     pub fn client(&self, url: &CloudUrl) -> Result<Arc<dyn ObjectStore>> {
         let retry = object_store::RetryConfig {
             max_retries: 3,
             retry_timeout: Duration::from_secs(30),
             ..Default::default()
         };
-        let url = url.url.as_str();
+        let bucket = url.bucket.as_str();
         Ok(match self {
             Settings::S3(keys) => {
+                let b = AmazonS3Builder::from_env().with_bucket_name(bucket);
                 let b = keys
                     .iter()
-                    .fold(AmazonS3Builder::from_env().with_url(url), |b, (k, v)| {
-                        b.with_config(*k, v.clone())
-                    });
+                    .fold(b, |b, (k, v)| b.with_config(*k, v.clone()));
                 Arc::new(b.with_retry(retry).build().map_err(invalid)?)
             }
             Settings::Gcs(keys) => {
-                let b = keys.iter().fold(
-                    GoogleCloudStorageBuilder::from_env().with_url(url),
-                    |b, (k, v)| b.with_config(*k, v.clone()),
-                );
+                let b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+                let b = keys
+                    .iter()
+                    .fold(b, |b, (k, v)| b.with_config(*k, v.clone()));
                 let b = gcs::with_credentials(b).map_err(invalid)?;
                 Arc::new(b.with_retry(retry).build().map_err(invalid)?)
             }
             Settings::Azure(keys) => {
-                let b = keys.iter().fold(
-                    MicrosoftAzureBuilder::from_env().with_url(url),
-                    |b, (k, v)| b.with_config(*k, v.clone()),
-                );
+                let mut b = MicrosoftAzureBuilder::from_env().with_container_name(bucket);
+                if let Some(account) = &url.account {
+                    b = b.with_account(account);
+                }
+                let b = keys
+                    .iter()
+                    .fold(b, |b, (k, v)| b.with_config(*k, v.clone()));
                 Arc::new(b.with_retry(retry).build().map_err(invalid)?)
             }
         })
