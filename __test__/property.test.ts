@@ -599,7 +599,8 @@ describe("property: random arrays, options and saves round-trip or fail cleanly"
             let expected: Expected;
             let data: SaveData;
             let options: SaveOptions = {};
-            if (op.kind === "overwrite" && (op.array.options.zarrFormat ?? 3) !== hierarchyFormat) {
+            // Without zarrFormat, an overwrite takes the hierarchy's format.
+            if (op.kind === "overwrite" && (op.array.options.zarrFormat ?? hierarchyFormat) !== hierarchyFormat) {
               expected = { error: InvalidArgumentError, why: "an array of the other format than its groups" };
               data = makeData(op.array.dtype, op.array.shape, op.array.values, op.array.form);
               options = op.array.options;
@@ -609,7 +610,7 @@ describe("property: random arrays, options and saves round-trip or fail cleanly"
                   dtype: createdDtype(op.array.dtype, op.array.values, op.array.form),
                   shape: op.array.shape,
                   values: op.array.values,
-                  format: op.array.options.zarrFormat ?? 3,
+                  format: op.array.options.zarrFormat ?? hierarchyFormat,
                 },
               };
               data = makeData(op.array.dtype, op.array.shape, op.array.values, op.array.form);
