@@ -204,6 +204,14 @@ fn levels(meta: &Value, dataset: &str, origin: Origin) -> Result<Vec<Level>> {
     }
 }
 
+/// Bytes one outermost chunk (a shard, when sharded) of the array whose metadata is
+/// `meta` holds decoded; `None` when its chunking cannot be read (then
+/// [`check_array`] refuses it).
+pub fn outer_chunk_bytes(meta: &Value, dtype: DType) -> Option<u64> {
+    let levels = levels(meta, "", Origin::Stored).ok()?;
+    elements(&levels.first()?.shape)?.checked_mul(element_bytes(dtype))
+}
+
 /// Check the chunking of array metadata `meta` (v2 or v3, new or stored) before
 /// any chunk of it is allocated: its rank, every chunk level's rank and extents,
 /// each level's decoded bytes against the codec's own limit (blosc), and the

@@ -114,6 +114,16 @@ pub struct ArrayPlan<'a> {
 }
 
 impl ArrayPlan<'_> {
+    /// Bytes one of its chunks (shards, when sharded) holds decoded while written.
+    pub fn chunk_bytes(&self) -> u64 {
+        let meta = match &self.change {
+            Change::Create { new, .. } => &new.main,
+            Change::Append { meta, .. } | Change::Reserve { meta, .. } => meta,
+            Change::Update { existing, .. } => &existing.meta,
+        };
+        crate::bounds::outer_chunk_bytes(meta, self.dtype).unwrap_or(u64::MAX)
+    }
+
     /// Whether the save asked for a consolidated copy at the root (at creation).
     pub fn consolidated_asked(&self) -> bool {
         matches!(

@@ -202,14 +202,25 @@ fn execute(
         options,
         control,
     };
-    match plans.first().map(|p| &p.change) {
-        Some(Change::Create { format, .. }) => {
-            let format = *format;
-            create(&mut txn, job, &plans, format, &w)?
+    let mut write = || -> Result<()> {
+        match plans.first().map(|p| &p.change) {
+            Some(Change::Create { format, .. }) => {
+                let format = *format;
+                create(&mut txn, job, &plans, format, &w)
+            }
+            Some(Change::Append { .. } | Change::Reserve { .. }) => grow(&mut txn, &plans, &w),
+            Some(Change::Update { .. }) => update(&mut txn, &plans, &w),
+            None => Ok(()),
         }
-        Some(Change::Append { .. } | Change::Reserve { .. }) => grow(&mut txn, &plans, &w)?,
-        Some(Change::Update { .. }) => update(&mut txn, &plans, &w)?,
-        None => {}
+    };
+    // Chunks are written in parallel, each held decoded: no more at once than
+    // `maxChunkBytes` holds, so the bound is the save's, not each thread's.
+    let largest = plans.iter().map(ArrayPlan::chunk_bytes).max().unwrap_or(0);
+    let at_once = (job.destination.max_chunk_bytes / largest.max(1)).max(1);
+    if at_once < rayon::current_num_threads() as u64 {
+        threads::pool(Some(at_once as usize))?.install(write)?;
+    } else {
+        write()?;
     }
     let snapshot_id = txn.snapshot_id();
     Ok(plans
