@@ -25,6 +25,14 @@ pub enum AxisSelection {
 pub enum Positions {
     /// `start..stop`, step 1.
     Range(u64, u64),
+    /// `len` positions from `start`, `step` apart (a slice with a step other than 1),
+    /// never spelled out: a slice's length is only known from its bounds, and a
+    /// list of every position of a long axis could exhaust memory.
+    Step {
+        start: u64,
+        step: i64,
+        len: u64,
+    },
     List(Vec<u64>),
 }
 
@@ -32,6 +40,7 @@ impl Positions {
     pub fn len(&self) -> u64 {
         match self {
             Positions::Range(a, b) => b - a,
+            Positions::Step { len, .. } => *len,
             Positions::List(v) => v.len() as u64,
         }
     }
@@ -43,6 +52,7 @@ impl Positions {
     pub fn get(&self, k: usize) -> u64 {
         match self {
             Positions::Range(a, _) => a + k as u64,
+            Positions::Step { start, step, .. } => start.wrapping_add_signed(step * k as i64),
             Positions::List(v) => v[k],
         }
     }
@@ -51,6 +61,10 @@ impl Positions {
     pub fn bounds(&self) -> (u64, u64) {
         match self {
             Positions::Range(a, b) => (*a, *b),
+            Positions::Step { .. } => {
+                let (first, last) = (self.get(0), self.get(self.len() as usize - 1));
+                (first.min(last), first.max(last) + 1)
+            }
             Positions::List(v) => (
                 *v.iter().min().unwrap_or(&0),
                 v.iter().max().map_or(0, |m| m + 1),
@@ -97,7 +111,7 @@ impl Resolved {
                     start.push(v[0]);
                     shape.push(1);
                 }
-                Positions::List(_) => return None,
+                Positions::List(_) | Positions::Step { .. } => return None,
             }
         }
         Some((start, shape))
@@ -139,18 +153,14 @@ fn resolve_slice(
         }
         Ok(w)
     };
-    let positions: Vec<u64> = if step > 0 {
+    // Only the first position and the count are computed: see `Positions::Step`.
+    let (first, count) = if step > 0 {
         let a = start.map(|v| bound(v, "start")).transpose()?.unwrap_or(0);
         let b = stop.map(|v| bound(v, "stop")).transpose()?.unwrap_or(n);
-        if step == 1 {
-            if a >= b {
-                return Err(SaveError::InvalidArgument(format!(
-                    "indices: slice on axis {axis} selects nothing"
-                )));
-            }
+        if step == 1 && a < b {
             return Ok(Positions::Range(a as u64, b as u64));
         }
-        (a..b).step_by(step as usize).map(|v| v as u64).collect()
+        (a, if a < b { (b - a - 1) / step + 1 } else { 0 })
     } else {
         let a = start
             .map(|v| bound(v, "start"))
@@ -158,20 +168,18 @@ fn resolve_slice(
             .unwrap_or(n - 1)
             .min(n - 1);
         let b = stop.map(|v| bound(v, "stop")).transpose()?.unwrap_or(-1);
-        let mut out = Vec::new();
-        let mut i = a;
-        while i > b {
-            out.push(i as u64);
-            i += step;
-        }
-        out
+        (a, if a > b { (a - b - 1) / -step + 1 } else { 0 })
     };
-    if positions.is_empty() {
+    if count <= 0 {
         return Err(SaveError::InvalidArgument(format!(
             "indices: slice on axis {axis} selects nothing"
         )));
     }
-    Ok(Positions::List(positions))
+    Ok(Positions::Step {
+        start: first as u64,
+        step,
+        len: count as u64,
+    })
 }
 
 /// Resolve `selection` (one entry per leading axis) against `shape`.
@@ -244,6 +252,20 @@ mod tests {
     }
 
     #[test]
+    fn a_stepped_slice_of_a_long_axis_is_never_spelled_out() {
+        let step = AxisSelection::Slice {
+            start: None,
+            stop: None,
+            step: Some(2),
+        };
+        // 2^61 positions: as a list, an allocation no machine holds.
+        let r = resolve(&[step], &[1 << 62]).unwrap();
+        assert_eq!(r.axes[0].len(), 1 << 61);
+        assert_eq!(r.axes[0].bounds(), (0, (1 << 62) - 1));
+        assert_eq!(r.numpy_shape(), vec![1 << 61]);
+    }
+
+    #[test]
     fn slices_follow_python() {
         let s = |a, b, c| {
             resolve(
@@ -259,8 +281,12 @@ mod tests {
                 .clone()
         };
         assert_eq!(s(Some(1), Some(4), None), Positions::Range(1, 4));
-        assert_eq!(s(None, None, Some(2)), Positions::List(vec![0, 2, 4]));
-        assert_eq!(s(None, None, Some(-2)), Positions::List(vec![5, 3, 1]));
+        let listed = |p: Positions| (0..p.len() as usize).map(|k| p.get(k)).collect::<Vec<_>>();
+        assert_eq!(listed(s(None, None, Some(2))), vec![0, 2, 4]);
+        assert_eq!(listed(s(None, None, Some(-2))), vec![5, 3, 1]);
+        assert_eq!(listed(s(Some(1), Some(6), Some(3))), vec![1, 4]);
+        assert_eq!(listed(s(Some(4), Some(0), Some(-3))), vec![4, 1]);
+        assert_eq!(s(None, None, Some(-2)).bounds(), (1, 6));
         assert_eq!(s(Some(-2), None, None), Positions::Range(4, 6));
     }
 
