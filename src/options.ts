@@ -76,7 +76,8 @@ export interface ZarrSaverOptions {
   /**
    * Largest decoded chunk, in bytes, a save may hold in memory (for a sharded
    * array, the whole shard: zarrs reads, patches and rewrites shards whole).
-   * Default 1 GiB (2^30). A new array whose `chunks`/`shards` exceed it is an
+   * Default 256 MiB (2^28): a chunk costs about three times its size while it is
+   * patched and encoded, so a save stays under 1 GiB. A new array whose `chunks`/`shards` exceed it is an
    * `InvalidArgumentError`; an existing one whose stored chunks exceed it is a
    * `CorruptMetadataError`, so a typo-sized or damaged chunk shape fails with an
    * error instead of exhausting memory. Default chunks are sized to fit it. Blosc's
@@ -210,7 +211,7 @@ export function parseThreads(value: unknown, field: string): number | undefined 
   return value;
 }
 
-/** `maxChunkBytes`: a positive integer of bytes; undefined leaves the core's default (1 GiB). */
+/** `maxChunkBytes`: a positive integer of bytes; undefined leaves the core's default (256 MiB). */
 export function parseMaxChunkBytes(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {

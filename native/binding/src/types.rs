@@ -152,7 +152,7 @@ pub struct NativeDestination {
     /// `location` is an Icechunk repository; each save is a commit on the branch.
     pub icechunk: Option<NativeIcechunk>,
     /// Largest decoded chunk (shard, when sharded) a save may hold in memory;
-    /// absent: the core's default, 1 GiB.
+    /// absent: the core's default, 256 MiB.
     pub max_chunk_bytes: Option<i64>,
 }
 

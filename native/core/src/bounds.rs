@@ -15,9 +15,10 @@ use crate::dtype::DType;
 use crate::error::{Result, SaveError};
 
 /// Largest decoded chunk (or shard) a save holds in memory unless `maxChunkBytes`
-/// says otherwise: 1 GiB. A chunk this size already costs about three times as
-/// much while it is patched and encoded.
-pub const DEFAULT_MAX_CHUNK_BYTES: u64 = 1 << 30;
+/// says otherwise: 256 MiB. A chunk costs about three times its size while it is
+/// patched and encoded (the old decoding, the new one, the encoding), so the
+/// default keeps a save under 1 GiB.
+pub const DEFAULT_MAX_CHUNK_BYTES: u64 = 1 << 28;
 
 /// Dimensions an array may have: numpy's limit (`NPY_MAXDIMS` in numpy 2), so that
 /// zarr-python can open whatever this crate writes or accepts.
