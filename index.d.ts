@@ -91,7 +91,7 @@ export interface NativeDestination {
   icechunk?: NativeIcechunk
   /**
    * Largest decoded chunk (shard, when sharded) a save may hold in memory;
-   * absent: the core's default, 1 GiB.
+   * absent: the core's default, 256 MiB.
    */
   maxChunkBytes?: number
 }
