@@ -42,14 +42,24 @@ function nodeCommand(name) {
   return (jobs) => [process.execPath, [join(BENCH, "contenders", "node.mjs"), name, JSON.stringify(jobs)]];
 }
 
-/** Build the Rust bench binary (incremental; cargo decides) and return its path. */
+/**
+ * Build the Rust bench binary (incremental; cargo decides) and return its path. It is
+ * built as the addon is (`npm run build:native`: the `local` profile, the host target
+ * named explicitly), so the two are compared at one optimisation level and share
+ * their compiled dependencies.
+ */
 function buildRust(log) {
   const cargo = spawnSync("cargo", ["--version"], { encoding: "utf8" });
   if (cargo.status !== 0) return { reason: "cargo is not installed" };
-  log("building the direct-Rust bench binary (cargo build --release --example bench_direct)");
+  const host = /^host: (.+)$/m.exec(spawnSync("rustc", ["-vV"], { encoding: "utf8" }).stdout ?? "")?.[1];
+  if (host === undefined) return { reason: "rustc printed no host triple" };
+  log("building the direct-Rust bench binary (cargo build --profile local --example bench_direct)");
   const args = [
     "build",
-    "--release",
+    "--profile",
+    "local",
+    "--target",
+    host,
     "-p",
     "zarr-saver-core",
     "--example",
