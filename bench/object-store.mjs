@@ -48,6 +48,7 @@ import { parseArgs } from "node:util";
 import { printUsage, runMain } from "./lib/cli.mjs";
 import { readRows, writeDataFile } from "./lib/data.mjs";
 import { machine, staleBuild, versions } from "./lib/machine.mjs";
+import { markdownTable } from "./lib/markdown.mjs";
 import { CODECS } from "./lib/workloads.mjs";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -512,14 +513,6 @@ function pairedRatio(ours, base) {
   return r.length ? { median: median(r), min: Math.min(...r), max: Math.max(...r), perRep: r } : undefined;
 }
 
-function table(headers, rows, align) {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const fmt = (cells) =>
-    `| ${cells.map((c, i) => (align[i] === "r" ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i]))).join(" | ")} |`;
-  const sep = `| ${widths.map((w, i) => (align[i] === "r" ? `${"-".repeat(w - 1)}:` : "-".repeat(w))).join(" | ")} |`;
-  return [fmt(headers), sep, ...rows.map(fmt)].join("\n");
-}
-
 const fmtRate = (x) => (x === undefined ? "-" : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
 // ---------------------------------------------------------------------------------
@@ -663,7 +656,7 @@ async function main() {
     `\nObject stores on emulators; ${reps} repetition(s), ${quick ? "QUICK sizes" : "full sizes"}; ` +
       `MB/s of raw data (10^6 B), median; ratio = median of per-repetition ratios (range)\n`,
   );
-  console.log(table(headers, rows, ["l", "r", "r", "r", "r"]));
+  console.log(markdownTable(headers, rows, ["l", "r", "r", "r", "r"]));
   console.log(`- CAVEAT: ${EMULATOR_CAVEAT}`);
   for (const [id, describe] of Object.entries(serverInfo)) console.log(`- ${id}: ${describe}`);
   for (const w of WORKLOADS)

@@ -38,6 +38,7 @@ import * as zarr from "zarrita";
 import { ZarritaSaver } from "./baselines/zarrita-saver.mjs";
 import { printUsage, runMain } from "./lib/cli.mjs";
 import { machine, staleBuild, versions } from "./lib/machine.mjs";
+import { markdownTable } from "./lib/markdown.mjs";
 import { CODECS } from "./lib/workloads.mjs";
 import RowTask from "./pipeline-task.mjs";
 
@@ -126,14 +127,6 @@ const median = (xs) => {
   const m = v.length >> 1;
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 };
-
-function table(headers, rows) {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const fmt = (cells) =>
-    `| ${cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(" | ")} |`;
-  const sep = `| ${widths.map((w, i) => (i === 0 ? "-".repeat(w) : `${"-".repeat(w - 1)}:`)).join(" | ")} |`;
-  return [fmt(headers), sep, ...rows.map(fmt)].join("\n");
-}
 
 async function main() {
   const started = new Date();
@@ -267,7 +260,7 @@ async function main() {
       `chunks [8192, 16] blosc lz4; ${reps} repetition(s), median${quick ? "; QUICK sizes" : ""}\n`,
   );
   console.log(
-    table(["saver", "items/s", "wall s", "MB/s raw", "saves", "in save s (% of wall)", "stalled s", "vs no saver"], rows),
+    markdownTable(["saver", "items/s", "wall s", "MB/s raw", "saves", "in save s (% of wall)", "stalled s", "vs no saver"], rows),
   );
   console.log(`\nzarr-saver / zarrita (items/s): ${fmtRatio(ratios["zarr-saver / zarrita"])}`);
   console.log(

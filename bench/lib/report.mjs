@@ -1,5 +1,6 @@
 /** The console table, RESULTS.md and latest.json of a benchmark run. */
 import { TABLED as CONTENDERS } from "./contenders.mjs";
+import { markdownTable } from "./markdown.mjs";
 
 const BASES = CONTENDERS.filter((c) => c.baseline);
 
@@ -76,15 +77,6 @@ function pad(rows, header) {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
   const line = (r) => r.map((v, i) => (i === 0 ? String(v).padEnd(widths[i]) : String(v).padStart(widths[i]))).join("  ");
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
-}
-
-function mdTable(header, rows) {
-  const esc = (v) => String(v).replace(/\|/g, "\\|");
-  return [
-    `| ${header.map(esc).join(" | ")} |`,
-    `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`,
-    ...rows.map((r) => `| ${r.map(esc).join(" | ")} |`),
-  ].join("\n");
 }
 
 function cappedNotes(result) {
@@ -210,7 +202,7 @@ export function markdown(result, analysis) {
     "process, contenders interleaved within each repetition. Ratios are zarr-saver's `save` (async) over each",
     "baseline: the median of the ratios taken within each repetition. `*`: capped run (see notes).",
     "",
-    mdTable(rates.header, rates.rows),
+    markdownTable(rates.header, rates.rows),
     "",
     ...result.workloads.map((w) => `- **${w.id}**: ${w.describe}.`),
     "",
@@ -221,7 +213,7 @@ export function markdown(result, analysis) {
       : []),
     "## Targets",
     "",
-    mdTable(
+    markdownTable(
       ["target", "goal", "measured", "met"],
       result.targets.map((t) => [
         t.target,
@@ -238,14 +230,14 @@ export function markdown(result, analysis) {
     "input already in memory. Event-loop delay: `perf_hooks.monitorEventLoopDelay({ resolution: 1 })`,",
     "enabled just around the save; each sample includes the 1 ms timer period, so an idle loop reads about 1.1 ms.",
     "",
-    mdTable(mem.header, mem.rows),
+    markdownTable(mem.header, mem.rows),
     "",
     "## Same codecs, same bytes",
     "",
     "The codecs each contender wrote in zarr.json (compared as JSON) and the bytes it stored",
     "(first repetition):",
     "",
-    mdTable(storage.header, storage.rows),
+    markdownTable(storage.header, storage.rows),
     "",
     analysis,
     "",
