@@ -2,9 +2,9 @@
 // Installs the tarballs in pack/ (npm run pack:local) the way a user installs the
 // published package: into a fresh project, with no Rust toolchain on PATH and no
 // registry (the binary package comes from its tarball, the other platforms' optional
-// packages are skipped). Then an ESM and a CommonJS program save through it, a strict
-// NodeNext TypeScript program type-checks against its types, and the main tarball's
-// contents, size, exports and types are checked.
+// packages are skipped), with no warning about install scripts. Then an ESM and a
+// CommonJS program save through it, a strict NodeNext TypeScript program type-checks
+// against its types, and the main tarball's contents, size, exports and types are checked.
 //
 //   node scripts/consumer-test.mjs [--keep]
 import { execFileSync, spawnSync } from "node:child_process";
@@ -119,15 +119,29 @@ check("no Rust toolchain on the consumer's PATH", () => {
     assert(found.error !== undefined, `${tool} runs: ${found.stdout}`);
   }
 });
+let installLog = "";
 check("npm install of the two tarballs, offline", () => {
   const started = process.hrtime.bigint();
   const [command, ...prefix] = npm;
-  inProject(command, [...prefix, "install", "--offline", "--no-audit", "--no-fund", mainPath, binaryPath]);
+  const install = spawnSync(command, [...prefix, "install", "--offline", "--no-audit", "--no-fund", mainPath, binaryPath], {
+    cwd: project,
+    env,
+    encoding: "utf8",
+  });
   installSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  installLog = `${install.stdout}${install.stderr}`;
+  assert(install.status === 0, installLog);
   const installed = (name) => existsSync(join(project, "node_modules", name, "package.json"));
   assert(installed(pkg.name) && installed(binaryPackage), "packages missing from node_modules");
 });
 console.log(`     install took ${installSeconds.toFixed(2)} s`);
+// npm 11 warns about a tarball whose package.json keeps `prepare` (or any install
+// script): the published manifest has no scripts at all (scripts/packed-manifest.mjs).
+check("the installed package.json has no scripts, and npm warned about none", () => {
+  const installed = JSON.parse(readFileSync(join(project, "node_modules", pkg.name, "package.json"), "utf8"));
+  assert(installed.scripts === undefined, `scripts: ${JSON.stringify(installed.scripts)}`);
+  assert(!/install.scripts|prepare/i.test(installLog), installLog);
+});
 
 // Each program saves twice (create, then append) and prints what the saves resolved with.
 const program = (importLine) => `${importLine}
