@@ -62,9 +62,12 @@ export function nativeBinding(): NativeBinding {
   const denied = denoPermissionError(loadError);
   if (denied !== undefined) {
     // Reinstalling or building would not help: the binary is there, Deno refused to load it.
+    // The flag Deno asked for is among DENO_FLAGS unless a narrowed one hid a file the loader reads.
+    const asked = /--allow-\w+/.exec(denied)?.[0];
+    const flags = asked === undefined || DENO_FLAGS.includes(asked) ? DENO_FLAGS : [...DENO_FLAGS, asked];
     throw new NativeUnavailableError(
       `the zarr-saver native core did not load: Deno denied a permission the loader needs (${denied}). ` +
-        `Run Deno with ${DENO_FLAGS.join(" ")}: the loader reads environment variables, the core is a ` +
+        `Run Deno with ${flags.join(" ")}: the loader reads environment variables, the core is a ` +
         "native library opened through FFI, and saves read and write files.",
       { cause: loadError },
     );
