@@ -35,6 +35,7 @@ const PUBLISHED_PLATFORMS = [
   "linux-arm64-musl",
   "darwin-x64",
   "darwin-arm64",
+  "win32-x64-msvc",
 ];
 
 // src/ and dist/ both sit one level below the package root.
@@ -77,8 +78,7 @@ export function nativeBinding(): NativeBinding {
   const published = PUBLISHED_PLATFORMS.includes(platform);
   const found = packageInstalled(pkg);
   const state = !published
-    ? `no binary package is published for ${platform} (looked for ${pkg})` +
-      (process.platform === "win32" ? "; the core needs a POSIX system (locks, renames) and is not ported to Windows yet" : "")
+    ? `no binary package is published for ${platform} (looked for ${pkg})`
     : found
       ? `${pkg} is installed but did not load`
       : `${pkg}, the binary package for ${platform}, is not installed (was the install run with optional dependencies omitted?)`;
