@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
+import { tarEntries } from "./tarball.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const packDir = join(root, "pack");
@@ -55,26 +55,8 @@ const binScript = (name, command) => {
   return [process.execPath, join(dir, typeof bin === "string" ? bin : bin[command])];
 };
 
-// Names of the files in a .tgz: ustar headers are 512-byte blocks, name at 0 (100 bytes),
-// size in octal at 124, prefix at 345; file data is padded to whole blocks.
-function tarEntries(file) {
-  const tar = gunzipSync(readFileSync(file));
-  const names = [];
-  for (let at = 0; at + 512 <= tar.length && tar[at] !== 0; ) {
-    const field = (start, length) =>
-      tar
-        .subarray(at + start, at + start + length)
-        .toString("utf8")
-        .replace(/\0.*$/s, "");
-    const prefix = field(345, 155);
-    names.push(prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
-    at += 512 + Math.ceil(Number.parseInt(field(124, 12).trim() || "0", 8) / 512) * 512;
-  }
-  return names;
-}
-
 // --- the main tarball: JavaScript, types and loader only ---------------------------
-const entries = tarEntries(mainPath);
+const entries = tarEntries(mainPath).map((entry) => entry.name);
 check(`main tarball holds no binary and no Rust sources (${entries.length} files)`, () => {
   const bad = entries.filter((e) => /\.(node|rs)$|Cargo\.(toml|lock)$|^package\/native\//.test(e));
   assert(bad.length === 0, `unexpected files: ${bad.join(", ")}`);

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Writes into pack/ what a release publishes for this machine: the main package
 // (JavaScript, types, loader; no binary) and this platform's binary package, built
-// in release mode. The main package.json is the one a release publishes: without
-// the scripts (scripts/packed-manifest.mjs), with the optionalDependencies that
-// the release workflow's pre-publish step writes: one binary package per directory
+// with `npm run build` (the local profile; the release workflow packs release
+// builds). The main package.json is the one a release publishes: without the
+// scripts (scripts/packed-manifest.mjs), with the optionalDependencies that the
+// release workflow's pre-publish step writes: one binary package per directory
 // under npm/, at the package's version. The working tree is left as it was: both
 // packages are staged under pack/.stage and packed from there.
 //
@@ -24,7 +25,7 @@ const run = (cwd, ...args) =>
 const readJson = (file) => JSON.parse(readFileSync(file, "utf8"));
 
 if (!process.argv.includes("--no-build")) {
-  // The build script is release mode throughout (native and TypeScript).
+  // The native addon (local profile) and the TypeScript facade.
   execFileSync(npm, [...npmPrefix, "run", "build"], { cwd: root, stdio: "inherit" });
 }
 
