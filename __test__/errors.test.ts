@@ -560,4 +560,34 @@ describe("NativeUnavailableError", () => {
       vi.resetModules();
     }
   });
+
+  // Deno's own refusals, as the loader meets them (scripts/runtime-smoke.mjs sees the real ones).
+  it.each([
+    ["NotCapable", 'Requires env access to "NAPI_RS_WASI_FLAVOR", run again with the --allow-env flag'],
+    ["Error", 'Requires ffi access to "/x/zarr-saver.linux-x64-gnu.node", run again with the --allow-ffi flag'],
+  ])("a permission Deno refused (%s) is named with the flags to grant, not a reinstall", async (name, reason) => {
+    vi.resetModules();
+    vi.doMock("node:module", async (importOriginal) => ({
+      ...(await importOriginal<typeof import("node:module")>()),
+      createRequire: () => () => {
+        const refusal = Object.assign(new Error(reason), { name });
+        throw new Error("Cannot find native binding.", { cause: refusal });
+      },
+    }));
+    try {
+      const fresh = await import("../src/index.js");
+      const err = thrown(() => new fresh.ZarrSaver(tempDir("zarr-saver-errors-")).saveSync([1]));
+      check(
+        err,
+        fresh.NativeUnavailableError,
+        "ERR_ZARR_NATIVE_UNAVAILABLE",
+        [reason, "--allow-read --allow-write --allow-env --allow-ffi"],
+        fresh.ZarrSaverError,
+      );
+      expect((err as Error).message).not.toMatch(/reinstall|Rust toolchain/i);
+    } finally {
+      vi.doUnmock("node:module");
+      vi.resetModules();
+    }
+  });
 });

@@ -2,9 +2,9 @@
 // Installs the tarballs in pack/ (npm run pack:local) the way a user installs the
 // published package: into a fresh project, with no Rust toolchain on PATH and no
 // registry (the binary package comes from its tarball, the other platforms' optional
-// packages are skipped). Then an ESM and a CommonJS program save through it, a strict
-// NodeNext TypeScript program type-checks against its types, and the main tarball's
-// contents, size, exports and types are checked.
+// packages are skipped), with no warning about install scripts. Then an ESM and a
+// CommonJS program save through it, a strict NodeNext TypeScript program type-checks
+// against its types, and the main tarball's contents, size, exports and types are checked.
 //
 //   node scripts/consumer-test.mjs [--keep]
 import { execFileSync, spawnSync } from "node:child_process";
@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
+import { tarEntries } from "./tarball.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const packDir = join(root, "pack");
@@ -55,26 +55,8 @@ const binScript = (name, command) => {
   return [process.execPath, join(dir, typeof bin === "string" ? bin : bin[command])];
 };
 
-// Names of the files in a .tgz: ustar headers are 512-byte blocks, name at 0 (100 bytes),
-// size in octal at 124, prefix at 345; file data is padded to whole blocks.
-function tarEntries(file) {
-  const tar = gunzipSync(readFileSync(file));
-  const names = [];
-  for (let at = 0; at + 512 <= tar.length && tar[at] !== 0; ) {
-    const field = (start, length) =>
-      tar
-        .subarray(at + start, at + start + length)
-        .toString("utf8")
-        .replace(/\0.*$/s, "");
-    const prefix = field(345, 155);
-    names.push(prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
-    at += 512 + Math.ceil(Number.parseInt(field(124, 12).trim() || "0", 8) / 512) * 512;
-  }
-  return names;
-}
-
 // --- the main tarball: JavaScript, types and loader only ---------------------------
-const entries = tarEntries(mainPath);
+const entries = tarEntries(mainPath).map((entry) => entry.name);
 check(`main tarball holds no binary and no Rust sources (${entries.length} files)`, () => {
   const bad = entries.filter((e) => /\.(node|rs)$|Cargo\.(toml|lock)$|^package\/native\//.test(e));
   assert(bad.length === 0, `unexpected files: ${bad.join(", ")}`);
@@ -119,15 +101,29 @@ check("no Rust toolchain on the consumer's PATH", () => {
     assert(found.error !== undefined, `${tool} runs: ${found.stdout}`);
   }
 });
+let installLog = "";
 check("npm install of the two tarballs, offline", () => {
   const started = process.hrtime.bigint();
   const [command, ...prefix] = npm;
-  inProject(command, [...prefix, "install", "--offline", "--no-audit", "--no-fund", mainPath, binaryPath]);
+  const install = spawnSync(command, [...prefix, "install", "--offline", "--no-audit", "--no-fund", mainPath, binaryPath], {
+    cwd: project,
+    env,
+    encoding: "utf8",
+  });
   installSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  installLog = `${install.stdout}${install.stderr}`;
+  assert(install.status === 0, installLog);
   const installed = (name) => existsSync(join(project, "node_modules", name, "package.json"));
   assert(installed(pkg.name) && installed(binaryPackage), "packages missing from node_modules");
 });
 console.log(`     install took ${installSeconds.toFixed(2)} s`);
+// npm 11 warns about a tarball whose package.json keeps `prepare` (or any install
+// script): the published manifest has no scripts at all (scripts/packed-manifest.mjs).
+check("the installed package.json has no scripts, and npm warned about none", () => {
+  const installed = JSON.parse(readFileSync(join(project, "node_modules", pkg.name, "package.json"), "utf8"));
+  assert(installed.scripts === undefined, `scripts: ${JSON.stringify(installed.scripts)}`);
+  assert(!/install.scripts|prepare/i.test(installLog), installLog);
+});
 
 // Each program saves twice (create, then append) and prints what the saves resolved with.
 const program = (importLine) => `${importLine}

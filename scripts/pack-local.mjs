@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Writes into pack/ what a release publishes for this machine: the main package
 // (JavaScript, types, loader; no binary) and this platform's binary package, built
-// in release mode. The main package.json gets the optionalDependencies that the
+// with `npm run build` (the local profile; the release workflow packs release
+// builds). The main package.json is the one a release publishes: without the
+// scripts (scripts/packed-manifest.mjs), with the optionalDependencies that the
 // release workflow's pre-publish step writes: one binary package per directory
 // under npm/, at the package's version. The working tree is left as it was: both
 // packages are staged under pack/.stage and packed from there.
@@ -11,6 +13,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { packedManifest } from "./packed-manifest.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const packDir = join(root, "pack");
@@ -22,7 +25,7 @@ const run = (cwd, ...args) =>
 const readJson = (file) => JSON.parse(readFileSync(file, "utf8"));
 
 if (!process.argv.includes("--no-build")) {
-  // The build script is release mode throughout (native and TypeScript).
+  // The native addon (local profile) and the TypeScript facade.
   execFileSync(npm, [...npmPrefix, "run", "build"], { cwd: root, stdio: "inherit" });
 }
 
@@ -41,7 +44,7 @@ const platforms = readdirSync(join(root, "npm")).filter((dir) => existsSync(join
 const optionalDependencies = Object.fromEntries(
   platforms.map((dir) => [readJson(join(root, "npm", dir, "package.json")).name, pkg.version]).sort(),
 );
-writeFileSync(join(mainStage, "package.json"), `${JSON.stringify({ ...pkg, optionalDependencies }, null, 2)}\n`);
+writeFileSync(join(mainStage, "package.json"), `${JSON.stringify({ ...packedManifest(pkg), optionalDependencies }, null, 2)}\n`);
 const mainTarball = pack(mainStage);
 
 // This platform's binary package: the npm/ directory the build's file name points to.

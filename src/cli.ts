@@ -3,13 +3,39 @@
  * The package's command: `zarr-saver worker --connection redis://host:port
  * --queue NAME [--concurrency N] [--lock-duration MS] [--prefix P]` serves the
  * jobs of distributed TaskManager runs until SIGTERM or SIGINT, then finishes
- * the running jobs and exits 0.
+ * the running jobs and exits 0. `zarr-saver --help` and `zarr-saver worker --help`
+ * print usage on stdout and exit 0.
  */
 import { parseArgs } from "node:util";
 import { startWorker } from "./pipeline/queue-worker.js";
 
 const USAGE =
   "usage: zarr-saver worker --connection redis://host:port --queue NAME [--concurrency N] [--lock-duration MS] [--prefix PREFIX]";
+
+const HELP = `${USAGE}
+
+Commands:
+  worker   serve the jobs of distributed TaskManager runs (needs the optional dependency bullmq)
+
+Run 'zarr-saver worker --help' for the worker's options.
+`;
+
+const WORKER_HELP = `${USAGE}
+
+Serves the jobs of distributed TaskManager runs queued under NAME on a Redis (or Valkey)
+server until SIGTERM or SIGINT, then finishes the running jobs and exits 0.
+
+Options:
+  --connection URL     the Redis server, redis://[user:password@]host:port[/db] (required)
+  --queue NAME         the queue the submitter names (required)
+  --concurrency N      jobs computed at once, each in a worker thread (default: the machine's parallelism)
+  --lock-duration MS   milliseconds a job stays locked without a renewal before another worker
+                       takes it over (default: 30000)
+  --prefix PREFIX      BullMQ's key prefix, if the submitter set one (default: bull)
+  -h, --help           print this help and exit
+`;
+
+const isHelp = (arg: string | undefined): boolean => arg === "--help" || arg === "-h" || arg === "help";
 
 function integer(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -19,9 +45,17 @@ function integer(flag: string, value: string | undefined): number | undefined {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  if (isHelp(command)) {
+    process.stdout.write(HELP);
+    return;
+  }
   if (command !== "worker") {
     process.stderr.write(`${command === undefined ? "" : `unknown command '${command}'\n`}${USAGE}\n`);
-    process.exit(command === "--help" || command === "-h" ? 0 : 2);
+    process.exit(2);
+  }
+  if (rest.some((arg) => arg === "--help" || arg === "-h")) {
+    process.stdout.write(WORKER_HELP);
+    return;
   }
   const { values } = parseArgs({
     args: rest,

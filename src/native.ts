@@ -5,7 +5,7 @@
  * package (`zarr-saver-<platform>`, an optional dependency of the published package).
  * When neither loads, `HAS_NATIVE` is false and every save throws
  * {@link NativeUnavailableError} naming the platform, the package looked for, and
- * how to build from source.
+ * how to build from source; or, under Deno, the permission flags it needs.
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -35,6 +35,7 @@ const PUBLISHED_PLATFORMS = [
   "linux-arm64-musl",
   "darwin-x64",
   "darwin-arm64",
+  "win32-x64-msvc",
 ];
 
 // src/ and dist/ both sit one level below the package root.
@@ -59,13 +60,25 @@ export function loadedBinding(): NativeBinding | undefined {
 /** The binding, or {@link NativeUnavailableError}. */
 export function nativeBinding(): NativeBinding {
   if (binding) return binding;
+  const denied = denoPermissionError(loadError);
+  if (denied !== undefined) {
+    // Reinstalling or building would not help: the binary is there, Deno refused to load it.
+    // The flag Deno asked for is among DENO_FLAGS unless a narrowed one hid a file the loader reads.
+    const asked = /--allow-\w+/.exec(denied)?.[0];
+    const flags = asked === undefined || DENO_FLAGS.includes(asked) ? DENO_FLAGS : [...DENO_FLAGS, asked];
+    throw new NativeUnavailableError(
+      `the zarr-saver native core did not load: Deno denied a permission the loader needs (${denied}). ` +
+        `Run Deno with ${flags.join(" ")}: the loader reads environment variables, the core is a ` +
+        "native library opened through FFI, and saves read and write files.",
+      { cause: loadError },
+    );
+  }
   const platform = platformName();
   const pkg = `zarr-saver-${platform}`;
   const published = PUBLISHED_PLATFORMS.includes(platform);
   const found = packageInstalled(pkg);
   const state = !published
-    ? `no binary package is published for ${platform} (looked for ${pkg})` +
-      (process.platform === "win32" ? "; the core needs a POSIX system (locks, renames) and is not ported to Windows yet" : "")
+    ? `no binary package is published for ${platform} (looked for ${pkg})`
     : found
       ? `${pkg} is installed but did not load`
       : `${pkg}, the binary package for ${platform}, is not installed (was the install run with optional dependencies omitted?)`;
@@ -76,6 +89,37 @@ export function nativeBinding(): NativeBinding {
       " which needs a Rust toolchain and a C compiler).",
     { cause: loadError },
   );
+}
+
+/** The permissions Deno must grant for a save: docs/runtimes.md says why each. */
+const DENO_FLAGS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi"];
+
+/**
+ * The message of Deno's permission error among the loader's chain of causes, if one
+ * is there: a `NotCapable` (`PermissionDenied` before Deno 2), or the same message
+ * rethrown as a plain Error (a refused `process.dlopen` reaches the loader so). Deno
+ * stops at the first permission missing, so it names one flag; all of DENO_FLAGS are needed.
+ */
+function denoPermissionError(err: unknown): string | undefined {
+  for (const cause of causes(err)) {
+    if (!(cause instanceof Error)) continue;
+    const message = cause.message.split("\n")[0] ?? "";
+    if (cause.name === "NotCapable" || cause.name === "PermissionDenied" || DENO_REFUSAL.test(message)) return message;
+  }
+  return undefined;
+}
+
+/** How Deno words a refused permission: `Requires ffi access to "…", run again with the --allow-ffi flag`. */
+const DENO_REFUSAL = /^Requires \w+ access to .*run again with the --allow-\w+ flag/;
+
+/** `err`, then its causes, innermost last (at most 10: causes can form a cycle). */
+function causes(err: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let current = err; current !== undefined && current !== null && chain.length < 10; ) {
+    chain.push(current);
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return chain;
 }
 
 /** The loader's name for this platform: os-arch, plus the C library on Linux and the ABI on Windows. */
@@ -92,8 +136,13 @@ function isMusl(): boolean {
     return readFileSync("/usr/bin/ldd", "utf8").includes("musl");
   } catch {
     // glibc reports its version in the diagnostic report's header; musl reports none.
-    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-    return report?.header?.glibcVersionRuntime === undefined;
+    try {
+      const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+      return report?.header?.glibcVersionRuntime === undefined;
+    } catch {
+      // Deno without --allow-read and --allow-sys refuses both tests: name the common case.
+      return false;
+    }
   }
 }
 
@@ -112,12 +161,7 @@ function packageInstalled(name: string): boolean {
  * candidate (local build, binary package) failed: those reasons are what the user needs.
  */
 function innermostMessage(err: unknown): string {
-  const messages: string[] = [];
-  let current: unknown = err;
-  for (let depth = 0; current !== undefined && current !== null && depth < 10; depth += 1) {
-    messages.push(current instanceof Error ? (current.message.split("\n")[0] ?? "") : String(current));
-    current = current instanceof Error ? current.cause : undefined;
-  }
+  const messages = causes(err).map((cause) => (cause instanceof Error ? (cause.message.split("\n")[0] ?? "") : String(cause)));
   // No WebAssembly build is published, so the loader's attempts at one only add noise.
   const useful = messages.filter((m) => !m.startsWith("Cannot find native binding") && !/wasi/i.test(m));
   return useful.join("; ") || (messages[0] ?? "unknown error");
