@@ -170,8 +170,13 @@ impl<T: ToNapiValue + TypeName + Send + 'static> Task for Work<T> {
     }
 }
 
+/// Data up to this size is saved on the JS thread itself when the save is small
+/// enough to run inline (the facade runs small local appends there, see inline.ts).
+const JS_THREAD_INLINE_BYTES: usize = 64 << 10;
+
 /// One save; `on_js_thread`: called on the JS thread, whose malloc heap is V8's too,
-/// so c-blosc's buffers stay off it.
+/// so c-blosc's buffers stay off it, except for a small append (at most
+/// [`JS_THREAD_INLINE_BYTES`] of data), which costs less than the hand-over.
 fn run_save(
     destination: NativeDestination,
     options: NativeSaveOptions,
@@ -181,7 +186,8 @@ fn run_save(
     on_js_thread: bool,
 ) -> std::result::Result<NativeSaveResult, SaveError> {
     let (mut req, dtype, shape) = convert::save_request(destination, options)?;
-    req.inline_small_appends = !on_js_thread;
+    req.inline_small_appends =
+        !on_js_thread || data.is_some_and(|d| d.len() <= JS_THREAD_INLINE_BYTES);
     let data = convert::nd_data(dtype, shape, data, strings)?;
     zarr_saver_core::save_with_control(&req, data, control).map(convert::save_result)
 }

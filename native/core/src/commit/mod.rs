@@ -90,6 +90,9 @@ pub fn run(
                 d.num_elements() * d.dtype().size().unwrap_or(32) as u64 <= SMALL_APPEND_BYTES
             })
         });
+    if small {
+        control.run_inline();
+    }
     let attempt = || {
         let container = Container::open(&dest.location, &dest.store, control.clone())?;
         let go = || execute(&container, job, &options, control, inspect);
