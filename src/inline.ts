@@ -4,29 +4,31 @@
  * about as much again (two thread wakes and an event-loop turn), and more on a busy
  * machine. So an append of at most {@link INLINE_MAX_BYTES} to a local, non-durable
  * dataset, with no signal or progress callback to serve, runs on the JS thread in the
- * dataset's turn, and its Promise settles as any other's. One that takes longer than
- * {@link SLOW_MS} (a large tail chunk, a slow disk) sends the next {@link BACKOFF}
- * saves of that dataset to a worker thread again, so the event loop never waits long.
+ * dataset's turn, and its Promise settles as any other's. When those saves of a
+ * dataset take longer than {@link SLOW_MS} on average (a large tail chunk, a slow
+ * disk; a moving average, so that one save the OS preempted does not count), its next
+ * {@link BACKOFF} saves go to a worker thread again, so the event loop never waits long.
  */
 import type { ArrayJob } from "./destination.js";
 
 /** Appends of up to this many bytes of data may run on the JS thread. */
 export const INLINE_MAX_BYTES = 64 * 1024;
-/** An inline save slower than this sends the dataset's next saves off the thread. */
-const SLOW_MS = 2;
+/** Inline saves slower than this on average send the dataset's next saves off the thread. */
+const SLOW_MS = 4;
 const BACKOFF = 64;
+/** The weight of the latest save in the moving average. */
+const WEIGHT = 1 / 16;
 
 const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 
-/** Datasets whose saves go off the JS thread for now: how many more. */
-const offThread = new Map<string, number>();
+/** Per dataset: the moving average of its inline saves' times, and how many saves go off the thread still. */
+const history = new Map<string, { averageMs: number; offThread: number }>();
 
 /** Whether the save `job` of the dataset `key` runs on the JS thread. */
 export function runsInline(key: string, job: ArrayJob): boolean {
-  const left = offThread.get(key);
-  if (left !== undefined) {
-    if (left <= 1) offThread.delete(key);
-    else offThread.set(key, left - 1);
+  const seen = history.get(key);
+  if (seen !== undefined && seen.offThread > 0) {
+    seen.offThread--;
     return false;
   }
   const { destination, request, packed } = job;
@@ -45,5 +47,11 @@ export function runsInline(key: string, job: ArrayJob): boolean {
 
 /** Note that an inline save of the dataset `key` took `ms`. */
 export function ranInline(key: string, ms: number): void {
-  if (ms > SLOW_MS) offThread.set(key, BACKOFF);
+  const seen = history.get(key) ?? { averageMs: ms, offThread: 0 };
+  seen.averageMs += (ms - seen.averageMs) * WEIGHT;
+  if (seen.averageMs > SLOW_MS) {
+    seen.averageMs = 0;
+    seen.offThread = BACKOFF;
+  }
+  history.set(key, seen);
 }
