@@ -630,6 +630,30 @@ describe("crashes: SIGKILL at random moments loses nothing that resolved", () =>
   });
 });
 
+describe("a dataset this process left clean", () => {
+  it("still shows a writer that died after this process's last save, and the next save removes what it left", async () => {
+    const root = tempDir("zarr-saver-clean-");
+    const saver = new ZarrSaver(root, { datasetName: "data" });
+    for (let batch = 0; batch < 3; batch++) {
+      await saver.save(appendRows(0, batch, 40), { chunks: APPEND_CHUNKS });
+      saver.saveSync(appendRows(1, batch, 40));
+    }
+    settleFiles();
+    const dir = join(root, "data");
+    // A writer of another process (a pid that cannot run) killed mid-append: its sign in
+    // the dataset directory, a chunk in its chunk directory.
+    const dead = "99999999-00000000";
+    writeFileSync(join(dir, `${TEMP_PREFIX}zarr.json.${dead}.1`), "{");
+    writeFileSync(join(dir, "c", "0", `${TEMP_PREFIX}0.${dead}.2`), "half a chunk");
+    await saver.save(appendRows(0, 3, 40));
+    settleFiles();
+    expect(listTree(dir).filter((p) => p.includes(dead))).toEqual([]);
+    const read = await readOrNull(root, "data");
+    const expected = [0, 1, 2].flatMap((b) => [...appendRows(0, b, 40), ...appendRows(1, b, 40)]);
+    expect(read?.values).toEqual([...expected, ...appendRows(0, 3, 40)].flat());
+  });
+});
+
 describe("process exit", () => {
   it.each(["ends", "calls process.exit()"])(
     "a process that %s right after its saves leaves no hidden temp files behind",

@@ -11,7 +11,9 @@
  *   npm run bench -- --quick       every contender and workload at smoke-test sizes
  *                                  (CI); writes under bench/results/tmp/
  *   options: --reps N  --only zarr-saver-async,zarr-python  --workloads W1,W3
- *            --tmp DIR (parent of the scratch directory)
+ *            --dir DIR (parent of the scratch directory; default /dev/shm, a tmpfs, when
+ *            there is one with room: no disk costs; name a directory on a disk to
+ *            measure that disk too)
  *            --keep (keep the scratch directory, every output and each process's jobs.json)
  *            --label NAME (a supplementary run: bench/results/NAME-latest.json and NAME-ratios.svg)
  *
@@ -30,16 +32,16 @@ import {
   truncateSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { printUsage, runMain } from "./lib/cli.mjs";
 import { ROOT, resolveContenders, runContender, runsOn } from "./lib/contenders.mjs";
 import { distinctPositions, readRows, writeDataFile, writeIndicesFile } from "./lib/data.mjs";
-import { machine, staleBuild, versions } from "./lib/machine.mjs";
+import { defaultScratchParent, fsDescription, machine, staleBuild, versions } from "./lib/machine.mjs";
 import { consoleReport, keptAnalysis, markdown } from "./lib/report.mjs";
 import { durableCost, ratioRanges, ratios, summarizeCell, targets } from "./lib/stats.mjs";
 import { ratiosSvg } from "./lib/svg.mjs";
+import { hasStrace, syscallsPerAppend } from "./lib/syscalls.mjs";
 import { CODECS, COLS, dataRows, job, sizes, workloads } from "./lib/workloads.mjs";
 
 const { values: args } = parseArgs({
@@ -48,6 +50,8 @@ const { values: args } = parseArgs({
     reps: { type: "string" },
     only: { type: "string" },
     workloads: { type: "string" },
+    dir: { type: "string" },
+    // The former name of --dir.
     tmp: { type: "string" },
     keep: { type: "boolean", default: false },
     label: { type: "string" },
@@ -69,7 +73,9 @@ const official = !quick && !only && !wanted && !args.label;
 const resultsDir = join(ROOT, "bench", "results");
 const outDir = official || args.label ? resultsDir : join(resultsDir, "tmp");
 
-const scratch = mkdtempSync(join(args.tmp ?? tmpdir(), "zarr-saver-bench-"));
+const scratchParent = args.dir ?? args.tmp ?? defaultScratchParent(quick ? 2 ** 28 : 2 ** 32);
+const scratch = mkdtempSync(join(scratchParent, "zarr-saver-bench-"));
+log(`scratch directory ${scratch} on ${fsDescription(scratch)}`);
 const cleanup = () => {
   if (!args.keep) rmSync(scratch, { recursive: true, force: true });
 };
@@ -147,6 +153,32 @@ function codecsOf(container) {
 
 const slug = (id) => id.toLowerCase().replace(/[^a-z0-9]+/g, "-");
 
+/** Contenders whose system calls per W2 append are counted (see lib/syscalls.mjs). */
+const TRACED = ["zarr-saver-async", "zarr-saver-sync", "rust-direct"];
+
+/**
+ * System calls and thread wakes per W2 append of zarr-saver and of its core, when W2
+ * runs and strace is installed: `{ [contender]: { perAppend, futexWakes, byCall } }`,
+ * or `{ skipped: reason }`.
+ */
+function countSyscalls(runnable, paths) {
+  const w2 = selected.find((w) => w.kind === "append");
+  if (!w2) return undefined;
+  if (!hasStrace()) return { skipped: "strace is not installed" };
+  const saves = Math.min(w2.saves, 1000);
+  const out = {};
+  for (const c of runnable.filter((c) => TRACED.includes(c.name))) {
+    log(`counting system calls per W2 append of ${c.label} (strace -f, ${saves} appends)`);
+    try {
+      const base = job(w2, s, paths, "", "");
+      out[c.name] = syscallsPerAppend(c, base, saves, join(runsDir, `strace-${c.name}`));
+    } catch (err) {
+      out[c.name] = { error: err.message };
+    }
+  }
+  return out;
+}
+
 async function main() {
   const started = new Date();
   const stale = staleBuild();
@@ -179,7 +211,7 @@ async function main() {
     if (args.keep) writeFileSync(join(out, "jobs.json"), JSON.stringify(jobs));
     try {
       const report = await runContender(c, jobs, timeoutMs);
-      if (report.versions) pythonVersions = report.versions;
+      if (report.versions) pythonVersions = { ...pythonVersions, ...report.versions };
       for (const [i, r] of report.results.entries()) {
         const w = ws[i];
         runs[w.id] ??= {};
@@ -266,6 +298,8 @@ async function main() {
     }
   }
 
+  const syscalls = countSyscalls(runnable, paths);
+
   const cells = {};
   for (const w of selected) {
     cells[w.id] = {};
@@ -289,6 +323,7 @@ async function main() {
       "zarr-python": pythonVersions.zarr,
       numpy: pythonVersions.numpy,
       numcodecs: pythonVersions.numcodecs,
+      tensorstore: pythonVersions.tensorstore,
     },
     sizes: s,
     workloads: selected.map(({ id, kind, describe, bytes, codecName }) => ({ id, kind, describe, bytes, codecName })),
@@ -297,7 +332,9 @@ async function main() {
     ratios: ratio,
     ratioRanges: ranges,
     durableCost: durableCost(selected, runs),
-    targets: bulk ? targets(cells, ratio, bulk.bytes, ranges) : [],
+    syscalls,
+    scratchFs: fsDescription(scratch),
+    targets: bulk ? targets(cells, ratio, bulk.bytes, ranges, syscalls) : [],
     crashes,
     staleBuild: stale,
     runs,

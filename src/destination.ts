@@ -10,6 +10,7 @@ import { type Control, controlled, controlledSync, type SaveWiring } from "./con
 import { type PackedArray, packData, type SaveData } from "./convert.js";
 import type { DataType } from "./dtypes.js";
 import { fromNativeError, InvalidArgumentError } from "./errors.js";
+import { ranInline, runsInline } from "./inline.js";
 import { resolveLocation } from "./location.js";
 import {
   type NativeBinding,
@@ -226,8 +227,17 @@ export class Destination {
     return this.#start(
       (job) => (job.request.exclusiveChunks === true ? undefined : job.request.dataset),
       prepare,
-      (native, job, control) =>
-        native.save(job.destination, job.request, job.packed.bytes, job.packed.strings, control).then(toResult),
+      (native, job, control) => {
+        // A small local append runs here: a worker thread would cost it as much again (see inline.ts).
+        const key = `${this.#location}\0${job.request.dataset}`;
+        if (control === undefined && runsInline(key, job)) {
+          const t0 = performance.now();
+          const result = native.saveSync(job.destination, job.request, job.packed.bytes, job.packed.strings, undefined);
+          ranInline(key, performance.now() - t0);
+          return Promise.resolve(toResult(result));
+        }
+        return native.save(job.destination, job.request, job.packed.bytes, job.packed.strings, control).then(toResult);
+      },
     );
   }
 

@@ -13,7 +13,6 @@ and updates with an orthogonal selection (an integer array on axis 0).
 import json
 import os
 import resource
-import shutil
 import sys
 import time
 
@@ -88,20 +87,20 @@ def rss_kib():
 
 
 def warm_up(job):
-    container = os.path.join(job["out"], "warmup.zarr")
+    # Kept, as every output, until the harness exits (bench/README.md, "Outputs").
+    container = os.path.join(job["out"], "warmup-" + "".join(c if c.isalnum() else "-" for c in job["id"]) + ".zarr")
     cols = job["cols"]
     rows = read_rows(job["dataFile"], 0, 16384, cols)
     kw = dict(chunks=[8192, cols], codec=job["codec"])
     ZarrPythonSaver(container, "data", "overwrite").save(rows, **kw)
     ZarrPythonSaver(container, "data", "append").save(rows[:100], **kw)
     ZarrPythonSaver(container, "data", "update").save(rows[:2], indices=[3, 9000])
-    shutil.rmtree(container, ignore_errors=True)
 
 
 def repeated(job, fn, fresh=True):
     """Time `fn` job["repeats"] times, keep the fastest; with `fresh`, move the
-    container aside between repeats (outside the timed part; the harness deletes it
-    after the repetition, see bench/README.md)."""
+    container aside between repeats (outside the timed part; it is kept until the
+    harness exits, see bench/README.md)."""
     times = []
     for k in range(job.get("repeats") or 1):
         if k > 0 and fresh and os.path.exists(job["container"]):

@@ -5,7 +5,7 @@
  * as its last stdout line.
  * The same driver serves every Node contender, so they do exactly the same work.
  */
-import { existsSync, renameSync, rmSync } from "node:fs";
+import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -53,7 +53,8 @@ const rssKiB = () => Math.round(process.memoryUsage.rss() / 1024);
 
 /** Untimed: create, append to, update and convert into a small array with the job's codec (loads codecs, pools, JIT). */
 async function warmUp(job) {
-  const container = join(job.out, "warmup.zarr");
+  // Kept, as every output, until the harness exits (bench/README.md, "Outputs").
+  const container = join(job.out, `warmup-${job.id.replace(/\W+/g, "-")}.zarr`);
   const rows = readRows(job.dataFile, 0, 16384, job.cols);
   const opts = { chunks: [8192, job.cols], compressor: job.codec };
   await makeSaver(container, "overwrite")({ data: rows, shape: [16384, job.cols] }, opts);
@@ -64,7 +65,6 @@ async function warmUp(job) {
   const nested = Array.from({ length: 100 }, (_, r) => Array.from(rows.subarray(r * job.cols, (r + 1) * job.cols)));
   await makeSaver(container, "overwrite")(flat, { compressor: job.codec });
   await makeSaver(container, "overwrite")(nested, { compressor: job.codec });
-  rmSync(container, { recursive: true, force: true });
 }
 
 /** Time `fn`, optionally sampling event-loop delay (1 ms resolution) just around it. */
@@ -84,8 +84,8 @@ async function timed(fn, eventLoop) {
 /**
  * Time `fn` `job.repeats` times and keep the fastest (noise on a shared machine only
  * ever slows a run down). With `fresh`, the container is moved aside between repeats,
- * outside the timed part, so each repeat writes a new array (the harness deletes it
- * after the repetition, see bench/README.md).
+ * outside the timed part, so each repeat writes a new array (the old one is kept until
+ * the harness exits, see bench/README.md).
  */
 async function repeated(job, fn, { fresh = true, eventLoop = false } = {}) {
   const all = [];

@@ -23,6 +23,13 @@ export const CONTENDERS = [
   { name: "rust-direct", label: "Rust core direct", baseline: "ceiling" },
   { name: "zarr-python", label: "zarr-python 3", baseline: "zarr-python" },
   { name: "zarrita", label: "zarrita.js saver", baseline: "zarrita" },
+  {
+    name: "tensorstore",
+    label: "tensorstore",
+    baseline: "tensorstore",
+    // Given typed data, not JS values: the W4 conversions are not its to run.
+    workloads: ["W1 blosc lz4", "W1 zstd 3", "W1 uncompressed", "W2 appends", "W3 updates"],
+  },
   // Last, so that the first repetition runs the others in their usual order.
   {
     name: "zarr-saver-durable",
@@ -102,13 +109,10 @@ export async function resolveContenders(only, log) {
     if (c.name === "rust-direct") {
       const { exe, reason } = buildRust(log);
       out.push(reason ? { ...c, skipped: reason } : { ...c, command: (jobs) => [exe, [JSON.stringify(jobs)]] });
-    } else if (c.name === "zarr-python") {
+    } else if (c.name === "zarr-python" || c.name === "tensorstore") {
       const { python, reason } = venvPython(log);
-      out.push(
-        reason
-          ? { ...c, skipped: reason }
-          : { ...c, command: (jobs) => [python, [join(BENCH, "baselines", "zarr_python_bench.py"), JSON.stringify(jobs)]] },
-      );
+      const script = join(BENCH, "baselines", c.name === "zarr-python" ? "zarr_python_bench.py" : "tensorstore_bench.py");
+      out.push(reason ? { ...c, skipped: reason } : { ...c, command: (jobs) => [python, [script, JSON.stringify(jobs)]] });
     } else {
       out.push({ ...c, command: nodeCommand(c.name) });
     }

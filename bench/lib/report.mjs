@@ -25,6 +25,8 @@ function cellText(cell) {
   return `${fmtRate(cell.mbps)}${cell.capped ? "*" : ""}`;
 }
 
+const escapeMarkdown = (text) => text.replace(/_/g, "\\_");
+
 const baseLabel = (b) => (b.baseline === "ceiling" ? "Rust" : b.baseline);
 
 function rateRows(result) {
@@ -145,6 +147,28 @@ function durableText(result) {
   return `${first.w} ${first.text} the time of a plain save${rest.map((p) => `, ${p.w} ${p.text}`).join("")}`;
 }
 
+/** The system calls per W2 append, in words; undefined when W2 did not run. */
+function syscallsText(result) {
+  const sc = result.syscalls;
+  if (!sc) return undefined;
+  if (sc.skipped) return `not counted (${sc.skipped})`;
+  const label = (name) => CONTENDERS.find((c) => c.name === name)?.label ?? name;
+  const parts = Object.entries(sc).map(([name, c]) =>
+    c.error ? `${label(name)}: failed (${c.error})` : `${label(name)} ${c.perAppend} (futex wakes ${c.futexWakes})`,
+  );
+  const first = Object.values(sc).find((c) => c.saves);
+  return `${parts.join(", ")}; over ${first?.saves ?? "?"} appends, start-up and warm-up subtracted`;
+}
+
+/** The calls one save makes most, per W2 append. */
+function syscallsDetail(result) {
+  const c = result.syscalls?.["zarr-saver-async"];
+  if (!c?.byCall) return undefined;
+  return Object.entries(c.byCall)
+    .map(([name, n]) => `${name} ${n}`)
+    .join(", ");
+}
+
 export function consoleReport(result) {
   const rates = rateRows(result);
   const mem = memoryRows(result);
@@ -161,6 +185,11 @@ export function consoleReport(result) {
   ];
   const durable = durableText(result);
   if (durable) out.push(`durable cost: ${durable}`);
+  const calls = syscallsText(result);
+  if (calls) out.push(`W2 system calls per append: ${calls}`);
+  const detail = syscallsDetail(result);
+  if (detail) out.push(`  save, per append: ${detail}`);
+  if (result.scratchFs) out.push(`written to: ${result.scratchFs}`);
   for (const c of result.contenders.filter((c) => c.skipped)) out.push(`skipped ${c.label}: ${c.skipped}`);
   for (const e of result.crashes) out.push(`CRASH ${e}`);
   return out.join("\n");
@@ -191,10 +220,12 @@ export function markdown(result, analysis) {
     "",
     `**Machine:** ${m.nproc} cores (${m.cpu}), ${m.ramGiB} GiB RAM, ${m.os}; load average at start ${m.load.join(", ")}.`,
     "Shared and noisy: compare ratios within this run, not absolute numbers across runs.",
+    ...(result.scratchFs ? ["", `**Written to:** ${result.scratchFs}.`] : []),
     ...(result.staleBuild?.length ? ["", `**Warning:** ${result.staleBuild.join("; ")}.`] : []),
     "",
     `**Versions:** node ${v.node}, zarr-saver ${v["zarr-saver"]}, zarrs ${v.zarrs}, rustc ${v.rustc ?? "?"}, ` +
-      `zarr-python ${v["zarr-python"] ?? "?"}, numpy ${v.numpy ?? "?"}, numcodecs ${v.numcodecs ?? "?"}, zarrita ${v.zarrita}.`,
+      `zarr-python ${v["zarr-python"] ?? "?"}, numpy ${v.numpy ?? "?"}, numcodecs ${v.numcodecs ?? "?"}, zarrita ${v.zarrita}, ` +
+      `tensorstore ${v.tensorstore ?? "?"}.`,
     "",
     "## Throughput",
     "",
@@ -210,6 +241,13 @@ export function markdown(result, analysis) {
     "",
     ...(durableText(result)
       ? [`**Durable cost** (\`durable: true\`, not a target; see bench/README.md): ${durableText(result)}.`, ""]
+      : []),
+    ...(syscallsText(result)
+      ? [
+          `**System calls per W2 append** (\`strace -f\`; futex wakes: hand-overs between threads): ${syscallsText(result)}.`,
+          ...(syscallsDetail(result) ? ["", `\`save\`, per append: ${escapeMarkdown(syscallsDetail(result))}.`] : []),
+          "",
+        ]
       : []),
     "## Targets",
     "",

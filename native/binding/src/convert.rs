@@ -80,6 +80,7 @@ pub fn save_request(
         dtype: o.array.target_dtype.map(Into::into),
         exclusive_chunks: o.exclusive_chunks.unwrap_or(false),
         inline_small_appends: true,
+        shared_heap: false,
     };
     Ok((req, o.array.dtype.into(), dims(&o.array.shape, "shape")?))
 }

@@ -170,8 +170,14 @@ impl<T: ToNapiValue + TypeName + Send + 'static> Task for Work<T> {
     }
 }
 
+/// Data up to this size is saved on the JS thread itself when the save is small
+/// enough to run inline (the facade runs small local appends there, see inline.ts).
+const JS_THREAD_INLINE_BYTES: usize = 64 << 10;
+
 /// One save; `on_js_thread`: called on the JS thread, whose malloc heap is V8's too,
-/// so c-blosc's buffers stay off it.
+/// so c-blosc's buffers stay off it: a small append (at most
+/// [`JS_THREAD_INLINE_BYTES`] of data) runs there, as the hand-over would cost as
+/// much, but encodes on the pool when its codecs allocate in C (`shared_heap`).
 fn run_save(
     destination: NativeDestination,
     options: NativeSaveOptions,
@@ -181,7 +187,9 @@ fn run_save(
     on_js_thread: bool,
 ) -> std::result::Result<NativeSaveResult, SaveError> {
     let (mut req, dtype, shape) = convert::save_request(destination, options)?;
-    req.inline_small_appends = !on_js_thread;
+    req.inline_small_appends =
+        !on_js_thread || data.is_some_and(|d| d.len() <= JS_THREAD_INLINE_BYTES);
+    req.shared_heap = on_js_thread;
     let data = convert::nd_data(dtype, shape, data, strings)?;
     zarr_saver_core::save_with_control(&req, data, control).map(convert::save_result)
 }

@@ -113,7 +113,12 @@ fn status_kib(key: &str) -> u64 {
 /// Untimed: create, append and update a small array with the job's codec, so the
 /// thread pool, codec tables and page cache paths are warm, as in the JS contenders.
 fn warm_up(job: &Value) -> Res<()> {
-    let dir = Path::new(str_of(job, "out")?).join("warmup.zarr");
+    // Kept, as every output, until the harness exits (bench/README.md, "Outputs").
+    let id: String = str_of(job, "id")?
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let dir = Path::new(str_of(job, "out")?).join(format!("warmup-{id}.zarr"));
     let cols = u64_of(job, "cols").unwrap_or(16);
     let bytes = read_rows(str_of(job, "dataFile")?, 0, 16384, cols)?;
     run_save(
@@ -128,12 +133,12 @@ fn warm_up(job: &Value) -> Res<()> {
     upd.selection = Some(vec![AxisSelection::Indices(vec![3, 9000])]);
     run_save(&upd, nd(&bytes[..(2 * cols * 8) as usize], vec![2, cols])?)?;
     zarr_saver_core::finish_removals();
-    std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())
+    Ok(())
 }
 
 /// Time `f` `repeats` times and keep the fastest (noise only ever slows a run down);
-/// with `fresh`, move `container` aside between repeats, outside the timed part (the
-/// harness deletes it after the repetition, see bench/README.md).
+/// with `fresh`, move `container` aside between repeats, outside the timed part (it
+/// is kept until the harness exits, see bench/README.md).
 fn repeated(
     job: &Value,
     container: &Path,

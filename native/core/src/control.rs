@@ -12,6 +12,8 @@ pub struct Control {
     chunks_done: AtomicU64,
     chunks_total: AtomicU64,
     bytes_written: AtomicU64,
+    /// The save runs on its caller's thread alone (see [`Control::runs_inline`]).
+    inline: AtomicBool,
 }
 
 /// A snapshot of a save's progress.
@@ -52,6 +54,17 @@ impl Control {
 
     pub(crate) fn chunk_done(&self) {
         self.chunks_done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Mark the save as small enough to run on its caller's thread alone: waking a
+    /// helper thread (to create its temp files ahead) would cost it more than it saves.
+    pub(crate) fn run_inline(&self) {
+        self.inline.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Control::run_inline`] was called.
+    pub(crate) fn runs_inline(&self) -> bool {
+        self.inline.load(Ordering::Relaxed)
     }
 
     pub(crate) fn wrote(&self, bytes: u64) {

@@ -57,6 +57,10 @@ pub struct SaveRequest {
     /// Callers on a thread whose malloc arena they share with a runtime (Node's
     /// main thread) say no: c-blosc's aligned ~1 MiB buffers fragment that heap.
     pub inline_small_appends: bool,
+    /// The calling thread shares its malloc arena with a runtime (Node's main thread):
+    /// a small append running on it still encodes on the pool when its codecs would
+    /// allocate chunk-sized buffers with the C allocator (see `shared_heap.rs`).
+    pub shared_heap: bool,
 }
 
 impl SaveRequest {
@@ -77,6 +81,7 @@ impl SaveRequest {
             create: CreateOptions::default(),
             exclusive_chunks: false,
             inline_small_appends: true,
+            shared_heap: false,
         }
     }
 }

@@ -45,6 +45,7 @@ pub fn save_with_control(
     );
     job.exclusive_chunks = req.exclusive_chunks;
     job.inline_small_appends = req.inline_small_appends;
+    job.shared_heap = req.shared_heap;
     let outcome = commit::run(&job, &control, &|_, _| Ok(()))?.pop();
     outcome.ok_or_else(|| SaveError::Corrupt("a save of one array committed none".into()))
 }

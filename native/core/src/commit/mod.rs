@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use zarrs::array::CodecOptions;
 
+mod shared_heap;
 mod steps;
 
 use crate::control::Control;
@@ -48,6 +49,8 @@ pub struct Job<'j, 'a> {
     pub exclusive_chunks: bool,
     /// Whether a small append may run on the calling thread.
     pub inline_small_appends: bool,
+    /// Whether the calling thread's malloc arena is a runtime's too (see `SaveRequest`).
+    pub shared_heap: bool,
 }
 
 impl<'j, 'a> Job<'j, 'a> {
@@ -68,6 +71,7 @@ impl<'j, 'a> Job<'j, 'a> {
             inputs,
             exclusive_chunks: false,
             inline_small_appends: false,
+            shared_heap: false,
         }
     }
 }
@@ -90,6 +94,9 @@ pub fn run(
                 d.num_elements() * d.dtype().size().unwrap_or(32) as u64 <= SMALL_APPEND_BYTES
             })
         });
+    if small {
+        control.run_inline();
+    }
     let attempt = || {
         let container = Container::open(&dest.location, &dest.store, control.clone())?;
         let go = || execute(&container, job, &options, control, inspect);
@@ -219,6 +226,8 @@ fn execute(
     let at_once = (job.destination.max_chunk_bytes / largest.max(1)).max(1);
     if at_once < rayon::current_num_threads() as u64 {
         threads::pool(Some(at_once as usize))?.install(write)?;
+    } else if job.shared_heap && !plans.iter().all(shared_heap::encodes_in_rust) {
+        threads::pool(job.destination.threads)?.install(write)?;
     } else {
         write()?;
     }

@@ -8,12 +8,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use zarrs::storage::StoreKey;
 
-use super::{dataset_dir, file_stamp, lock_dataset, publish_dir, temp, AtomicFilesystemStore};
+use super::{
+    clean, dataset_dir, doc_cache, file_stamp, lock_dataset, publish_dir, temp,
+    AtomicFilesystemStore,
+};
 use super::{DirLock, Mode};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 use crate::store::{
-    ChunkStamp, CommitBackend, Container, Fill, Locked, NewNode, Publication, Scope, Version,
+    self, ChunkStamp, CommitBackend, Container, Fill, Locked, NewNode, Publication, Scope, Version,
 };
 
 /// A local directory opened for one save.
@@ -36,6 +39,10 @@ struct Locks {
     _arrays: Vec<DirLock>,
     /// Groups whose documents the commit rewrites.
     groups: Vec<(PathBuf, DirLock)>,
+    /// An existing dataset's own save, whose directory can be left clean (see
+    /// `clean`) once it published.
+    sealable: bool,
+    published: bool,
 }
 
 /// Open the directory at `location` (it need not exist yet).
@@ -77,8 +84,13 @@ fn relative(path: &Path, base: &Path) -> String {
         .into_owned()
 }
 
-/// Remove what a writer that is gone left in `dir` (and beside it); whether any was.
-fn recover(dir: &Path) -> bool {
+/// Remove what a writer that is gone left in `dir`, locked by `lock` (and beside
+/// it); whether any was. A directory this process left clean, unchanged since, is
+/// not listed.
+fn recover(dir: &Path, lock: &DirLock) -> bool {
+    if clean::unchanged(dir, &lock.seen).is_some() {
+        return false;
+    }
     if temp::has_debris(dir) {
         temp::remove_debris(dir);
         temp::remove_debris_beside(dir);
@@ -109,7 +121,7 @@ impl CommitBackend for LocalBackend {
         for node in scope.array_nodes() {
             let dir = dataset_dir(&self.root, &node)?;
             if let Some(lock) = lock_dataset(&dir, false)? {
-                locked.recovered |= recover(&dir);
+                locked.recovered |= recover(&dir, &lock);
                 arrays.push(lock);
             }
         }
@@ -124,14 +136,27 @@ impl CommitBackend for LocalBackend {
             return Ok(None);
         };
         locked.missing = main.missing_top.is_some();
-        if !locked.missing && !matches!(scope, Scope::Group { .. }) {
-            locked.recovered |= recover(&dir);
+        let own = !locked.missing && !matches!(scope, Scope::Group { .. });
+        if own {
+            // The path to the dataset was just checked for links (`dataset_dir`).
+            let mut at = self.root.clone();
+            let below = dir.strip_prefix(&self.root).unwrap_or(Path::new(""));
+            self.store.trust_dirs(below.components().map(|c| {
+                at.push(c);
+                at.clone()
+            }));
+            match clean::unchanged(&dir, &main.seen) {
+                Some(checked) => self.store.trust_dirs(checked),
+                None => locked.recovered |= recover(&dir, &main),
+            }
         }
         *self.locks() = Locks {
             main: Some(main),
             dir: Some(dir),
             _arrays: arrays,
             groups: Vec::new(),
+            sealable: own,
+            published: false,
         };
         Ok(Some(locked))
     }
@@ -214,6 +239,16 @@ impl CommitBackend for LocalBackend {
             c.stage_json(path, value)?;
         }
         self.flush()?;
+        self.locks().published = true;
+        // What this save published is what its next save reads, if still there.
+        for (path, value) in metadata
+            .map(|(p, v, _)| (p, v))
+            .into_iter()
+            .chain(docs.iter().map(|(p, v, _)| (p.as_str(), v)))
+        {
+            let file = self.root.join(store::key(path)?.as_str());
+            doc_cache::wrote(&file, &store::json_bytes(value));
+        }
         Ok(None)
     }
 
@@ -227,7 +262,17 @@ impl CommitBackend for LocalBackend {
     }
 
     fn release(&self, _abandon: bool) {
-        *self.locks() = Locks::default();
+        let mut locks = self.locks();
+        if let (true, Some(main), Some(dir)) = (locks.sealable, &locks.main, &locks.dir) {
+            // A small save leaves its directory clean for the next; any other one
+            // (or one that failed) makes the next save list it.
+            if locks.published && self.store.settle_now() {
+                clean::seal(dir, main, self.store.checked_in(dir));
+            } else {
+                clean::forget(dir);
+            }
+        }
+        *locks = Locks::default();
     }
 
     fn flush(&self) -> Result<()> {
@@ -236,8 +281,11 @@ impl CommitBackend for LocalBackend {
             .map_err(|e| SaveError::store("committing chunks", e))
     }
 
-    fn get_versioned(&self, c: &Container, path: &str) -> Result<Option<(Vec<u8>, Version)>> {
-        Ok(c.get_bytes(path)?.map(|b| (b, Version::Local)))
+    fn get_versioned(&self, _c: &Container, path: &str) -> Result<Option<(Vec<u8>, Version)>> {
+        let file = self.root.join(store::key(path)?.as_str());
+        let bytes =
+            doc_cache::read(&file).map_err(|e| SaveError::store(format!("reading {path}"), e))?;
+        Ok(bytes.map(|b| (b, Version::Local)))
     }
 
     fn chunk_stamp(&self, key: &StoreKey, _node: &str, _chunk: &[u64]) -> Option<ChunkStamp> {

@@ -37,10 +37,19 @@ pub fn dataset_dir(root: &Path, dataset: &str) -> Result<PathBuf> {
 /// released when dropped.
 #[derive(Debug)]
 pub struct DirLock {
-    _dir: File,
+    dir: File,
     /// Where a new dataset gets published: the highest directory on the way to it
     /// that does not exist yet. `None` when the dataset directory exists.
     pub missing_top: Option<PathBuf>,
+    /// The locked directory as it was once the lock was taken.
+    pub seen: std::fs::Metadata,
+}
+
+impl DirLock {
+    /// The locked directory, open.
+    pub fn file(&self) -> &File {
+        &self.dir
+    }
 }
 
 fn open_dir(dir: &Path) -> std::io::Result<File> {
@@ -52,18 +61,23 @@ fn open_dir(dir: &Path) -> std::io::Result<File> {
         .open(dir)
 }
 
-/// Lock `dir` and return the lock if `still` holds once it is taken (and `dir` is
-/// still the directory that was opened: an overwrite may have swapped it meanwhile).
-fn lock_if(dir: &Path, still: impl Fn() -> bool) -> Result<Option<File>> {
+/// Lock `dir`, opened as `file`, and return the lock with `dir`'s metadata if `still`
+/// holds once it is taken (and `dir` is still the directory that was opened: an
+/// overwrite may have swapped it meanwhile).
+fn lock_if(
+    dir: &Path,
+    file: File,
+    still: impl Fn() -> bool,
+) -> Result<Option<(File, std::fs::Metadata)>> {
     use std::os::unix::fs::MetadataExt;
-    let file = open_dir(dir).map_err(io_error(format!("opening {}", dir.display())))?;
     let held = file
         .metadata()
         .map_err(io_error(format!("opening {}", dir.display())))?;
     file.lock()
         .map_err(io_error(format!("locking {}", dir.display())))?;
-    let current = std::fs::metadata(dir).map(|m| m.ino()).ok();
-    Ok((current == Some(held.ino()) && still()).then_some(file))
+    let current = std::fs::metadata(dir).ok();
+    let same = current.as_ref().map(MetadataExt::ino) == Some(held.ino());
+    Ok(current.filter(|_| same && still()).map(|m| (file, m)))
 }
 
 /// Lock the dataset at `dir` against writers in this and other processes, creating
@@ -74,11 +88,12 @@ fn lock_if(dir: &Path, still: impl Fn() -> bool) -> Result<Option<File>> {
 pub fn lock_dataset(dir: &Path, create: bool) -> Result<Option<DirLock>> {
     loop {
         match open_dir(dir) {
-            Ok(_) => {
-                if let Some(file) = lock_if(dir, || true)? {
+            Ok(file) => {
+                if let Some((file, seen)) = lock_if(dir, file, || true)? {
                     return Ok(Some(DirLock {
-                        _dir: file,
+                        dir: file,
                         missing_top: None,
+                        seen,
                     }));
                 }
                 continue;
@@ -93,10 +108,12 @@ pub fn lock_dataset(dir: &Path, create: bool) -> Result<Option<DirLock>> {
         let top = highest_missing(dir);
         let parent = top.parent().unwrap_or(Path::new("/")).to_path_buf();
         let still_missing = || std::fs::symlink_metadata(&top).is_err();
-        if let Some(file) = lock_if(&parent, still_missing)? {
+        let file = open_dir(&parent).map_err(io_error(format!("opening {}", parent.display())))?;
+        if let Some((file, seen)) = lock_if(&parent, file, still_missing)? {
             return Ok(Some(DirLock {
-                _dir: file,
+                dir: file,
                 missing_top: Some(top),
+                seen,
             }));
         }
     }

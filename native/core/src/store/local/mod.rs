@@ -5,7 +5,9 @@
 
 mod atomic;
 mod backend;
+mod clean;
 mod dirs;
+pub(crate) mod doc_cache;
 pub(crate) mod opener;
 pub mod reaper;
 pub(crate) mod temp;
@@ -28,13 +30,24 @@ pub struct FileStamp {
 
 /// The stamp of the file at `path` (not following a link), if there is one.
 pub fn file_stamp(path: &std::path::Path) -> Option<super::ChunkStamp> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::symlink_metadata(path).ok()?;
-    Some(super::ChunkStamp::File(FileStamp {
-        dev: m.dev(),
-        ino: m.ino(),
-        size: m.size(),
-        mtime: (m.mtime(), m.mtime_nsec()),
-        ctime: (m.ctime(), m.ctime_nsec()),
-    }))
+    FileStamp::at(path).map(super::ChunkStamp::File)
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` (not following a link), if there is one.
+    pub(crate) fn at(path: &std::path::Path) -> Option<Self> {
+        std::fs::symlink_metadata(path).ok().map(|m| Self::of(&m))
+    }
+
+    /// The stamp in `m`.
+    pub(crate) fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
 }

@@ -125,6 +125,22 @@ pub fn create_soon(paths: Vec<PathBuf>) -> Vec<Ahead> {
     files
 }
 
+/// [`create_soon`] on the caller's thread, for a save too small to gain from
+/// handing the work over: `paths` are created, in order, before this returns.
+pub fn create_now(paths: Vec<PathBuf>) -> Vec<Ahead> {
+    paths
+        .into_iter()
+        .map(|path| {
+            // Filled before anyone can wait on it: no wake-up to send.
+            let slot = Slot {
+                state: Mutex::new(State::Ready(create_new(&path))),
+                done: Condvar::new(),
+            };
+            Ahead(Arc::new(slot))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::create_soon;

@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use zarrs::filesystem::FilesystemStore;
@@ -14,10 +15,11 @@ use crate::control::Control;
 use crate::error::{Result, SaveError};
 
 use super::dirs::{exchange, sync_dir};
-use super::opener::{create_new, create_soon, Ahead};
+use super::opener::{create_new, create_now, create_soon, Ahead};
 use super::reaper::remove_later;
 use super::temp::temp_beside;
 
+mod settle;
 mod storage;
 
 /// How a store writes.
@@ -62,6 +64,8 @@ pub struct AtomicFilesystemStore {
     /// The save's first temp file (its sign in the dataset directory, should it
     /// crash): no other temp file is made before it exists.
     intent: Mutex<Option<Ahead>>,
+    /// Bytes staged by this store (see `settle_now`).
+    staged_bytes: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -104,6 +108,7 @@ impl AtomicFilesystemStore {
             made_dirs: Mutex::new(Vec::new()),
             ahead: Mutex::new(HashMap::new()),
             intent: Mutex::new(None),
+            staged_bytes: AtomicU64::new(0),
         })
     }
 
@@ -131,7 +136,11 @@ impl AtomicFilesystemStore {
                 (target, temp)
             })
             .unzip();
-        let files = create_soon(temps.clone());
+        let files = if self.control.runs_inline() {
+            create_now(temps.clone())
+        } else {
+            create_soon(temps.clone())
+        };
         let mut intent = lock(&self.intent);
         for ((target, temp), file) in targets.into_iter().zip(temps).zip(files) {
             if intent.is_none() {
@@ -241,6 +250,8 @@ impl AtomicFilesystemStore {
             }
             checked => checked?,
         }
+        self.staged_bytes
+            .fetch_add(value.len() as u64, Ordering::Relaxed);
         let (temp, mut file) = self.temp_for(&target)?;
         if let Err(e) = self.write_file(&mut file, value) {
             drop(file);
