@@ -231,6 +231,34 @@ impl ShuffledBlosc {
         Some(Bytes::from_owner(Pooled(out)))
     }
 
+    /// blosc's one-call compression of `src` with this configuration's codec, level
+    /// and element size, and `shuffle` (a `BLOSC_*SHUFFLE`), into the `capacity` bytes
+    /// at `dst`: the frame's length, 0 when it does not fit, negative on an error.
+    ///
+    /// # Safety
+    /// `dst` is valid for writes of `capacity` bytes.
+    unsafe fn compress_raw(
+        &self,
+        shuffle: u32,
+        src: &[u8],
+        blocksize: usize,
+        dst: *mut u8,
+        capacity: usize,
+    ) -> c_int {
+        blosc_src::blosc_compress_ctx(
+            c_int::from(self.clevel),
+            shuffle as c_int,
+            self.typesize,
+            src.len(),
+            src.as_ptr().cast::<c_void>(),
+            dst.cast::<c_void>(),
+            capacity,
+            self.cname.c_name(),
+            blocksize,
+            1,
+        )
+    }
+
     /// Shuffle `chunk` in blocks of `block` bytes and compress it with blosc's shuffle
     /// off, asking for `blocksize`, into a frame appended to `out` of at most
     /// `capacity` bytes; then set the frame's shuffle flag. `None` (with `out` left
@@ -255,17 +283,12 @@ impl ShuffledBlosc {
             // SAFETY: `out` has `capacity` spare bytes from `at`; blosc reads
             // `chunk.len()` bytes, writes at most `capacity` and says how many.
             let written = unsafe {
-                blosc_src::blosc_compress_ctx(
-                    c_int::from(self.clevel),
-                    blosc_src::BLOSC_NOSHUFFLE as c_int,
-                    self.typesize,
-                    chunk.len(),
-                    shuffled.as_ptr().cast::<c_void>(),
-                    out.as_mut_ptr().add(at).cast::<c_void>(),
-                    capacity,
-                    self.cname.c_name(),
+                self.compress_raw(
+                    blosc_src::BLOSC_NOSHUFFLE,
+                    shuffled,
                     blocksize,
-                    1,
+                    out.as_mut_ptr().add(at),
+                    capacity,
                 )
             };
             let written = usize::try_from(written).ok().filter(|&w| w >= HEADER)?;
