@@ -46,6 +46,19 @@ fn storage_error(err: object_store::Error) -> StorageError {
     StorageError::Other(err.to_string())
 }
 
+/// The value at `path` and the version it was read at.
+async fn get_with_version(
+    store: &dyn ObjectStore,
+    path: &Path,
+) -> object_store::Result<(Bytes, UpdateVersion)> {
+    let got = store.get_opts(path, GetOptions::default()).await?;
+    let version = UpdateVersion {
+        e_tag: got.meta.e_tag.clone(),
+        version: got.meta.version.clone(),
+    };
+    Ok((got.bytes().await?, version))
+}
+
 /// A prefix of one bucket, as zarrs storage.
 pub struct ObjectStorage {
     store: Arc<dyn ObjectStore>,
@@ -149,17 +162,9 @@ impl ObjectStorage {
     pub fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
         let path = self.path(key);
         runtime().block_on(async {
-            match self.store.get_opts(&path, GetOptions::default()).await {
-                Ok(r) => {
-                    let version = Version {
-                        e_tag: r.meta.e_tag.clone(),
-                        version: r.meta.version.clone(),
-                    };
-                    let bytes = r
-                        .bytes()
-                        .await
-                        .map_err(|e| store_error(format!("reading {path}"), e))?;
-                    Ok(Some((bytes, version)))
+            match get_with_version(self.store.as_ref(), &path).await {
+                Ok((bytes, UpdateVersion { e_tag, version })) => {
+                    Ok(Some((bytes, Version { e_tag, version })))
                 }
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(store_error(format!("reading {path}"), e)),
