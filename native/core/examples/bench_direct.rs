@@ -136,15 +136,19 @@ fn warm_up(job: &Value) -> Res<()> {
     Ok(())
 }
 
-/// Time `f` `repeats` times and keep the fastest (noise only ever slows a run down);
-/// with `fresh`, move `container` aside between repeats, outside the timed part (it
-/// is kept until the harness exits, see bench/README.md).
-fn repeated(
+/// Save `bytes` (rows of `shape`) through `req` `repeats` times and keep the fastest
+/// time (noise only ever slows a run down); with `fresh`, move `container` aside
+/// between repeats, outside the timed part (it is kept until the harness exits,
+/// see bench/README.md). Returns the job's result, for the caller to add
+/// what else it measured.
+fn repeated_saves(
     job: &Value,
     container: &Path,
     fresh: bool,
-    mut f: impl FnMut() -> Res<()>,
-) -> Res<(f64, Vec<f64>)> {
+    req: &SaveRequest,
+    bytes: &[u8],
+    shape: Vec<u64>,
+) -> Res<Value> {
     let repeats = job
         .get("repeats")
         .and_then(Value::as_u64)
@@ -157,10 +161,11 @@ fn repeated(
             std::fs::rename(container, aside).map_err(|e| e.to_string())?;
         }
         let t = Instant::now();
-        f()?;
+        run_save(req, nd(bytes, shape.clone())?)?;
         all.push(t.elapsed().as_secs_f64());
     }
-    Ok((all.iter().copied().fold(f64::INFINITY, f64::min), all))
+    let seconds = all.iter().copied().fold(f64::INFINITY, f64::min);
+    Ok(json!({"id": job["id"], "seconds": seconds, "secondsAll": all, "bytes": bytes.len()}))
 }
 
 fn run_job(job: &Value) -> Res<Value> {
@@ -180,13 +185,9 @@ fn run_job(job: &Value) -> Res<Value> {
             let bytes = read_rows(data_file, 0, rows, cols)?;
             let rss_before = rss_kib();
             let req = request(container, Approach::Overwrite, job)?;
-            let (seconds, all) = repeated(job, container, true, || {
-                run_save(&req, nd(&bytes, vec![rows, cols])?)
-            })?;
-            Ok(
-                json!({"id": job["id"], "seconds": seconds, "secondsAll": all,
-                      "bytes": rows * cols * 8, "rssBeforeKiB": rss_before}),
-            )
+            let mut result = repeated_saves(job, container, true, &req, &bytes, vec![rows, cols])?;
+            result["rssBeforeKiB"] = json!(rss_before);
+            Ok(result)
         }
         "append" => {
             let saves = u64_of(job, "saves")?;
@@ -218,13 +219,10 @@ fn run_job(job: &Value) -> Res<Value> {
             let bytes = read_rows(data_file, template_rows, count, cols)?;
             let mut req = request(container, Approach::Update, job)?;
             req.selection = Some(vec![AxisSelection::Indices(indices)]);
-            let (seconds, all) = repeated(job, container, false, || {
-                run_save(&req, nd(&bytes, vec![count, cols])?)
-            })?;
-            Ok(
-                json!({"id": job["id"], "seconds": seconds, "secondsAll": all,
-                      "bytes": count * cols * 8, "rows": count}),
-            )
+            let shape = vec![count, cols];
+            let mut result = repeated_saves(job, container, false, &req, &bytes, shape)?;
+            result["rows"] = json!(count);
+            Ok(result)
         }
         other => Err(format!("unknown job kind '{other}'")),
     }

@@ -153,22 +153,31 @@ mod tests {
         }
     }
 
+    /// Append rows to the arrays "temp" (two columns) and "time" of the group "ds"
+    /// under `root`, creating them if need be.
+    fn append(
+        root: &std::path::Path,
+        temp: &[f64],
+        time: &[f64],
+    ) -> Result<Vec<(String, SaveOutcome)>> {
+        let arrays = vec![
+            array("temp", f64s(temp, vec![temp.len() as u64 / 2, 2])),
+            array("time", f64s(time, vec![time.len() as u64])),
+        ];
+        save_group(&request(root, Approach::Append), arrays, Arc::default())
+    }
+
+    /// The root's `zarr.json`.
+    fn root_doc(root: &std::path::Path) -> Value {
+        serde_json::from_slice(&std::fs::read(root.join("zarr.json")).unwrap()).unwrap()
+    }
+
     #[test]
     fn a_group_is_created_consolidated_then_appended_together() {
         let dir = tempfile::tempdir().unwrap();
-        let arrays = vec![
-            array("temp", f64s(&[1.0, 2.0, 3.0, 4.0], vec![2, 2])),
-            array("time", f64s(&[0.0, 1.0], vec![2])),
-        ];
-        save_group(
-            &request(dir.path(), Approach::Append),
-            arrays,
-            Arc::default(),
-        )
-        .unwrap();
+        append(dir.path(), &[1.0, 2.0, 3.0, 4.0], &[0.0, 1.0]).unwrap();
         // Consolidated as xarray writes it: at the root, listing the group's nodes.
-        let root: Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("zarr.json")).unwrap()).unwrap();
+        let root = root_doc(dir.path());
         let listed = &root["consolidated_metadata"]["metadata"];
         assert_eq!(
             listed["ds/temp"]["dimension_names"],
@@ -176,37 +185,16 @@ mod tests {
         );
         assert_eq!(listed["ds/time"]["dimension_names"], json!(["time"]));
         assert_eq!(listed["ds"]["node_type"], json!("group"));
-        let arrays = vec![
-            array("temp", f64s(&[5.0, 6.0], vec![1, 2])),
-            array("time", f64s(&[2.0], vec![1])),
-        ];
-        let out = save_group(
-            &request(dir.path(), Approach::Append),
-            arrays,
-            Arc::default(),
-        )
-        .unwrap();
+        let out = append(dir.path(), &[5.0, 6.0], &[2.0]).unwrap();
         assert_eq!(out[0].1.shape, vec![3, 2]);
-        let root: Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("zarr.json")).unwrap()).unwrap();
+        let root = root_doc(dir.path());
         assert_eq!(
             root["consolidated_metadata"]["metadata"]["ds/time"]["shape"],
             json!([3])
         );
         // Unequal rows are refused, and nothing changes.
-        let arrays = vec![
-            array("temp", f64s(&[5.0, 6.0, 7.0, 8.0], vec![2, 2])),
-            array("time", f64s(&[3.0], vec![1])),
-        ];
-        let err = save_group(
-            &request(dir.path(), Approach::Append),
-            arrays,
-            Arc::default(),
-        )
-        .unwrap_err();
+        let err = append(dir.path(), &[5.0, 6.0, 7.0, 8.0], &[3.0]).unwrap_err();
         assert_eq!(err.code(), "ERR_ZARR_SHAPE_MISMATCH");
-        let again: Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("zarr.json")).unwrap()).unwrap();
-        assert_eq!(again, root);
+        assert_eq!(root_doc(dir.path()), root);
     }
 }

@@ -237,9 +237,18 @@ pub fn new_array(
         .map(|(i, f)| codecs::normalise(f, dtype, &format!("filters[{i}]")))
         .collect::<Result<Vec<_>>>()?;
 
+    let parts = Parts {
+        shape,
+        dtype,
+        chunks,
+        fill,
+        compressor,
+        filters,
+        opts,
+    };
     let new = match opts.zarr_format.unwrap_or(3) {
-        3 => v3(shape, dtype, chunks, fill, compressor, filters, opts),
-        2 => v2(shape, dtype, chunks, fill, compressor, filters, opts),
+        3 => parts.v3(),
+        2 => parts.v2(),
         f => Err(SaveError::InvalidArgument(format!(
             "zarrFormat must be 2 or 3; got {f}"
         ))),
@@ -248,107 +257,110 @@ pub fn new_array(
     Ok(new)
 }
 
-fn v3(
-    shape: &[u64],
+/// A new array's metadata as [`new_array`] resolved and checked it, before one
+/// Zarr format or the other writes it down.
+struct Parts<'a> {
+    shape: &'a [u64],
     dtype: DType,
     chunks: Vec<u64>,
     fill: Value,
     compressor: Option<CodecJson>,
     filters: Vec<CodecJson>,
-    opts: &CreateOptions,
-) -> Result<NewArrayMetadata> {
-    let serializer = if dtype == DType::String {
-        json!({"name": "vlen-utf8", "configuration": {}})
-    } else {
-        json!({"name": "bytes", "configuration": {"endian": "little"}})
-    };
-    let mut codecs: Vec<Value> = filters.into_iter().map(|f| f.v3).collect();
-    codecs.push(serializer);
-    codecs.extend(compressor.map(|c| c.v3));
-    let (grid, codecs) = match &opts.shards {
-        None => (chunks, codecs),
-        Some(shards) => {
-            check_shape("shards", shards, shape.len())?;
-            if let Some(axis) = (0..shape.len()).find(|&i| shards[i] % chunks[i] != 0) {
-                return Err(SaveError::InvalidArgument(format!(
-                    "shards {shards:?} must be a multiple of chunks {chunks:?} (axis {axis})"
-                )));
-            }
-            let sharding = json!({"name": "sharding_indexed", "configuration": {
-                "chunk_shape": chunks,
-                "codecs": codecs,
-                "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
-                "index_location": "end"}});
-            (shards.clone(), vec![sharding])
-        }
-    };
-    let mut meta = json!({
-        "zarr_format": 3,
-        "node_type": "array",
-        "shape": shape,
-        "data_type": dtype.name(),
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": grid}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-        "fill_value": fill,
-        "codecs": codecs,
-        "attributes": opts.attributes,
-    });
-    if let Some(names) = &opts.dimension_names {
-        meta["dimension_names"] = json!(names);
-    }
-    Ok(NewArrayMetadata {
-        main: meta,
-        v2_attributes: None,
-    })
+    opts: &'a CreateOptions,
 }
 
-fn v2(
-    shape: &[u64],
-    dtype: DType,
-    chunks: Vec<u64>,
-    fill: Value,
-    compressor: Option<CodecJson>,
-    filters: Vec<CodecJson>,
-    opts: &CreateOptions,
-) -> Result<NewArrayMetadata> {
-    if opts.shards.is_some() {
-        return Err(SaveError::InvalidArgument(
-            "shards need zarrFormat 3 (sharding is a Zarr v3 codec)".into(),
-        ));
+impl Parts<'_> {
+    /// Zarr v3 `zarr.json`: codecs in one list, shards as the sharding codec.
+    fn v3(self) -> Result<NewArrayMetadata> {
+        let serializer = if self.dtype == DType::String {
+            json!({"name": "vlen-utf8", "configuration": {}})
+        } else {
+            json!({"name": "bytes", "configuration": {"endian": "little"}})
+        };
+        let mut codecs: Vec<Value> = self.filters.into_iter().map(|f| f.v3).collect();
+        codecs.push(serializer);
+        codecs.extend(self.compressor.map(|c| c.v3));
+        let (grid, codecs) = match &self.opts.shards {
+            None => (self.chunks, codecs),
+            Some(shards) => {
+                let (chunks, ndim) = (&self.chunks, self.shape.len());
+                check_shape("shards", shards, ndim)?;
+                if let Some(axis) = (0..ndim).find(|&i| shards[i] % chunks[i] != 0) {
+                    return Err(SaveError::InvalidArgument(format!(
+                        "shards {shards:?} must be a multiple of chunks {chunks:?} (axis {axis})"
+                    )));
+                }
+                let sharding = json!({"name": "sharding_indexed", "configuration": {
+                    "chunk_shape": chunks,
+                    "codecs": codecs,
+                    "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+                    "index_location": "end"}});
+                (shards.clone(), vec![sharding])
+            }
+        };
+        let mut meta = json!({
+            "zarr_format": 3,
+            "node_type": "array",
+            "shape": self.shape,
+            "data_type": self.dtype.name(),
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": grid}},
+            "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+            "fill_value": self.fill,
+            "codecs": codecs,
+            "attributes": self.opts.attributes,
+        });
+        if let Some(names) = &self.opts.dimension_names {
+            meta["dimension_names"] = json!(names);
+        }
+        Ok(NewArrayMetadata {
+            main: meta,
+            v2_attributes: None,
+        })
     }
-    let mut filters = filters
-        .iter()
-        .enumerate()
-        .map(|(i, f)| codecs::v2_of(f, &format!("filters[{i}]")))
-        .collect::<Result<Vec<_>>>()?;
-    if dtype == DType::String {
-        // Object arrays name their encoding as the last filter (zarr-python / numcodecs convention).
-        filters.push(json!({"id": "vlen-utf8"}));
+
+    /// Zarr v2 `.zarray` (and `.zattrs`, which carries the dimension names).
+    fn v2(self) -> Result<NewArrayMetadata> {
+        if self.opts.shards.is_some() {
+            return Err(SaveError::InvalidArgument(
+                "shards need zarrFormat 3 (sharding is a Zarr v3 codec)".into(),
+            ));
+        }
+        let mut filters = self
+            .filters
+            .iter()
+            .enumerate()
+            .map(|(i, f)| codecs::v2_of(f, &format!("filters[{i}]")))
+            .collect::<Result<Vec<_>>>()?;
+        if self.dtype == DType::String {
+            // Object arrays name their encoding as the last filter (zarr-python / numcodecs convention).
+            filters.push(json!({"id": "vlen-utf8"}));
+        }
+        let compressor = self
+            .compressor
+            .map(|c| codecs::v2_of(&c, "compressor"))
+            .transpose()?;
+        let meta = json!({
+            "zarr_format": 2,
+            "shape": self.shape,
+            "chunks": self.chunks,
+            "dtype": self.dtype.v2_typestr(),
+            "compressor": compressor,
+            "fill_value": self.fill,
+            "order": "C",
+            "filters": if filters.is_empty() { Value::Null } else { json!(filters) },
+            "dimension_separator": ".",
+        });
+        let mut attributes = self.opts.attributes.clone();
+        if let Some(names) = &self.opts.dimension_names {
+            // xarray's convention for naming v2 dimensions.
+            attributes.insert("_ARRAY_DIMENSIONS".into(), json!(names));
+        }
+        let v2_attributes = (!attributes.is_empty()).then(|| Value::Object(attributes));
+        Ok(NewArrayMetadata {
+            main: meta,
+            v2_attributes,
+        })
     }
-    let compressor = compressor
-        .map(|c| codecs::v2_of(&c, "compressor"))
-        .transpose()?;
-    let meta = json!({
-        "zarr_format": 2,
-        "shape": shape,
-        "chunks": chunks,
-        "dtype": dtype.v2_typestr(),
-        "compressor": compressor,
-        "fill_value": fill,
-        "order": "C",
-        "filters": if filters.is_empty() { Value::Null } else { json!(filters) },
-        "dimension_separator": ".",
-    });
-    let mut attributes = opts.attributes.clone();
-    if let Some(names) = &opts.dimension_names {
-        // xarray's convention for naming v2 dimensions.
-        attributes.insert("_ARRAY_DIMENSIONS".into(), json!(names));
-    }
-    let v2_attributes = (!attributes.is_empty()).then(|| Value::Object(attributes));
-    Ok(NewArrayMetadata {
-        main: meta,
-        v2_attributes,
-    })
 }
 
 #[cfg(test)]

@@ -213,8 +213,10 @@ pub fn plan<'a>(
             (true, _) => plan_create(container, rules, input)?,
             (false, Node::Array(existing)) => match (rules.approach, rules.reserve) {
                 (_, Some(n)) => plan_reserve(container, input, existing, n)?,
-                (Approach::Update, None) => plan_update(container, rules, input, existing)?,
-                _ => plan_append(container, rules, input, existing)?,
+                (Approach::Update, None) => {
+                    plan_update(container, rules.selection, input, existing)?
+                }
+                _ => plan_append(container, rules.axis, input, existing)?,
             },
             (false, _) => unreachable!("every array exists"),
         };
@@ -286,30 +288,29 @@ fn plan_create<'a>(
     })
 }
 
-/// A dtype asked for must be the stored one: a second cast target would make the
-/// stored type ambiguous.
-fn check_dtype(requested: Option<DType>, existing: &Existing, label: &str) -> Result<()> {
-    match requested {
+/// The data `input` brings to an existing array. A dtype asked for must be the
+/// stored one: a second cast target would make the stored type ambiguous.
+fn data_for_existing<'a>(input: &mut ArrayInput<'a>, existing: &Existing) -> Result<NdData<'a>> {
+    match input.dtype {
         Some(d) if d != existing.dtype => Err(SaveError::DtypeMismatch(format!(
-            "dtype '{}' differs from the stored dtype '{}' of {label}",
+            "dtype '{}' differs from the stored dtype '{}' of {}",
             d.name(),
             existing.dtype.name(),
+            input.label
         ))),
-        _ => Ok(()),
+        _ => take_data(&mut input.data, &input.label),
     }
 }
 
 fn plan_append<'a>(
     container: &Container,
-    rules: &Rules<'_>,
+    axis: usize,
     mut input: ArrayInput<'a>,
     existing: Existing,
 ) -> Result<ArrayPlan<'a>> {
+    let data = data_for_existing(&mut input, &existing)?;
     let label = &input.label;
-    check_dtype(input.dtype, &existing, label)?;
-    let data = take_data(&mut input.data, &input.label)?;
     let old = &existing.shape;
-    let axis = rules.axis;
     if axis >= old.len() {
         return Err(SaveError::InvalidArgument(format!(
             "axis {axis} is out of range for {label} of {} dimensions",
@@ -357,16 +358,15 @@ fn plan_append<'a>(
 
 fn plan_update<'a>(
     container: &Container,
-    rules: &Rules<'_>,
+    selection: Option<&[AxisSelection]>,
     mut input: ArrayInput<'a>,
     existing: Existing,
 ) -> Result<ArrayPlan<'a>> {
-    let selection = rules.selection.ok_or_else(|| {
+    let selection = selection.ok_or_else(|| {
         SaveError::IndicesRequired("update needs indices: the positions to overwrite".into())
     })?;
+    let data = data_for_existing(&mut input, &existing)?;
     let label = &input.label;
-    check_dtype(input.dtype, &existing, label)?;
-    let data = take_data(&mut input.data, &input.label)?;
     let resolved = selection::resolve(selection, &existing.shape)?;
     // The data has the selection's shape: numpy's, or with every axis kept.
     let (numpy_shape, full_shape) = (resolved.numpy_shape(), resolved.full_shape());

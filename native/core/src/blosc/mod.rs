@@ -24,8 +24,10 @@ use zarrs::array::{ArrayBytes, CodecMetadataOptions, CodecOptions};
 use zarrs::plugin::ExtensionName;
 
 use crate::error::Result;
+mod pool;
 mod shuffle;
 use crate::hierarchy::ZArray;
+use pool::{pooled_buffer, Pooled};
 
 const HEADER: usize = blosc_src::BLOSC_MAX_OVERHEAD as usize;
 const FLAGS: usize = 2;
@@ -231,6 +233,34 @@ impl ShuffledBlosc {
         Some(Bytes::from_owner(Pooled(out)))
     }
 
+    /// blosc's one-call compression of `src` with this configuration's codec, level
+    /// and element size, and `shuffle` (a `BLOSC_*SHUFFLE`), into the `capacity` bytes
+    /// at `dst`: the frame's length, 0 when it does not fit, negative on an error.
+    ///
+    /// # Safety
+    /// `dst` is valid for writes of `capacity` bytes.
+    unsafe fn compress_raw(
+        &self,
+        shuffle: u32,
+        src: &[u8],
+        blocksize: usize,
+        dst: *mut u8,
+        capacity: usize,
+    ) -> c_int {
+        blosc_src::blosc_compress_ctx(
+            c_int::from(self.clevel),
+            shuffle as c_int,
+            self.typesize,
+            src.len(),
+            src.as_ptr().cast::<c_void>(),
+            dst.cast::<c_void>(),
+            capacity,
+            self.cname.c_name(),
+            blocksize,
+            1,
+        )
+    }
+
     /// Shuffle `chunk` in blocks of `block` bytes and compress it with blosc's shuffle
     /// off, asking for `blocksize`, into a frame appended to `out` of at most
     /// `capacity` bytes; then set the frame's shuffle flag. `None` (with `out` left
@@ -255,17 +285,12 @@ impl ShuffledBlosc {
             // SAFETY: `out` has `capacity` spare bytes from `at`; blosc reads
             // `chunk.len()` bytes, writes at most `capacity` and says how many.
             let written = unsafe {
-                blosc_src::blosc_compress_ctx(
-                    c_int::from(self.clevel),
-                    blosc_src::BLOSC_NOSHUFFLE as c_int,
-                    self.typesize,
-                    chunk.len(),
-                    shuffled.as_ptr().cast::<c_void>(),
-                    out.as_mut_ptr().add(at).cast::<c_void>(),
-                    capacity,
-                    self.cname.c_name(),
+                self.compress_raw(
+                    blosc_src::BLOSC_NOSHUFFLE,
+                    shuffled,
                     blocksize,
-                    1,
+                    out.as_mut_ptr().add(at),
+                    capacity,
                 )
             };
             let written = usize::try_from(written).ok().filter(|&w| w >= HEADER)?;
@@ -331,44 +356,6 @@ impl<'a> Frame<'a> {
     fn block(&self, i: usize) -> &'a [u8] {
         let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len());
         &self.bytes[self.starts[i]..end]
-    }
-}
-
-/// Encoded chunks are written into buffers kept for the next chunks: a fresh megabyte
-/// from the allocator is often fresh pages from the kernel, zeroed on first touch.
-static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
-const POOL_MAX: usize = 8;
-
-/// An empty buffer of at least `capacity` bytes, from the pool when it has one.
-fn pooled_buffer(capacity: usize) -> Vec<u8> {
-    let reused = {
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        let fit = pool
-            .iter()
-            .position(|b| (capacity..=2 * capacity).contains(&b.capacity()));
-        fit.map(|i| pool.swap_remove(i))
-    };
-    let mut buffer = reused.unwrap_or_else(|| Vec::with_capacity(capacity));
-    buffer.clear();
-    buffer
-}
-
-/// An encoded chunk whose buffer goes back to the pool when its last `Bytes` is dropped.
-struct Pooled(Vec<u8>);
-
-impl AsRef<[u8]> for Pooled {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        let buffer = std::mem::take(&mut self.0);
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < POOL_MAX {
-            pool.push(buffer);
-        }
     }
 }
 

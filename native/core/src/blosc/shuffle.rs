@@ -36,8 +36,8 @@ pub fn shuffle(typesize: usize, src: &[u8], dst: &mut [u8]) {
         done = unsafe {
             match typesize {
                 8 if avx512::available() => avx512::shuffle8(src, dst, n),
-                8 => avx2::shuffle8(src, dst, n),
-                _ => avx2::shuffle4(src, dst, n),
+                8 => avx2::shuffle::<8>(src, dst, n),
+                _ => avx2::shuffle::<4>(src, dst, n),
             }
         };
     }
@@ -60,22 +60,31 @@ fn shuffle_scalar(typesize: usize, src: &[u8], dst: &mut [u8], from: usize) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    /// Shuffle the first `n / 32 * 32` 8-byte elements; returns how many it did.
+    /// Shuffle the first `n / 32 * 32` elements of `SIZE` bytes (4 or 8); returns
+    /// how many it did.
     ///
-    /// 32 elements are 8 registers of 4. In each 128-bit lane (2 elements) a byte
-    /// shuffle pairs up equal bytes, making 8 words `w[j]` = byte j of both. An 8x8
-    /// word transpose across the 8 registers (unpack 16, 32, 64) leaves register j
-    /// holding byte j of all 32 elements, lane 0 of elements 4k, 4k+1 and lane 1 of
-    /// 4k+2, 4k+3; one cross-lane permute and one byte shuffle put them in order.
+    /// 32 elements are `SIZE` registers. In each 128-bit lane a byte shuffle groups
+    /// equal bytes into units: words (byte j of both elements of the lane) for 8-byte
+    /// elements, dwords (byte j of all 4) for 4-byte ones. A transpose of those units
+    /// across the registers (unpacks of 16, 32, 64 bits, or 32, 64) leaves register j
+    /// holding byte j of all 32 elements, split between the lanes; one cross-lane
+    /// permute and one in-lane shuffle put them in order.
     ///
     /// # Safety
-    /// The CPU has AVX2; `src` and `dst` hold at least `n * 8` bytes.
+    /// The CPU has AVX2; `src` and `dst` hold at least `n * SIZE` bytes.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn shuffle8(src: &[u8], dst: &mut [u8], n: usize) -> usize {
-        let pair_bytes = _mm256_setr_epi8(
-            0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, //
-            0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
-        );
+    pub unsafe fn shuffle<const SIZE: usize>(src: &[u8], dst: &mut [u8], n: usize) -> usize {
+        let group_bytes = if SIZE == 8 {
+            _mm256_setr_epi8(
+                0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, //
+                0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
+            )
+        } else {
+            _mm256_setr_epi8(
+                0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, //
+                0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+            )
+        };
         let interleave_words = _mm256_setr_epi8(
             0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15, //
             0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
@@ -84,91 +93,46 @@ mod avx2 {
         let s = src.as_ptr();
         let d = dst.as_mut_ptr();
         for g in 0..groups {
-            let base = s.add(g * 256);
-            let mut r = [_mm256_setzero_si256(); 8];
+            let base = s.add(g * 32 * SIZE);
+            let mut r = [_mm256_setzero_si256(); SIZE];
             for (k, reg) in r.iter_mut().enumerate() {
                 let v = _mm256_loadu_si256(base.add(k * 32).cast());
-                *reg = _mm256_shuffle_epi8(v, pair_bytes);
+                *reg = _mm256_shuffle_epi8(v, group_bytes);
             }
-            let t = [
-                _mm256_unpacklo_epi16(r[0], r[1]),
-                _mm256_unpackhi_epi16(r[0], r[1]),
-                _mm256_unpacklo_epi16(r[2], r[3]),
-                _mm256_unpackhi_epi16(r[2], r[3]),
-                _mm256_unpacklo_epi16(r[4], r[5]),
-                _mm256_unpackhi_epi16(r[4], r[5]),
-                _mm256_unpacklo_epi16(r[6], r[7]),
-                _mm256_unpackhi_epi16(r[6], r[7]),
-            ];
-            let q = [
-                _mm256_unpacklo_epi32(t[0], t[2]),
-                _mm256_unpackhi_epi32(t[0], t[2]),
-                _mm256_unpacklo_epi32(t[1], t[3]),
-                _mm256_unpackhi_epi32(t[1], t[3]),
-                _mm256_unpacklo_epi32(t[4], t[6]),
-                _mm256_unpackhi_epi32(t[4], t[6]),
-                _mm256_unpacklo_epi32(t[5], t[7]),
-                _mm256_unpackhi_epi32(t[5], t[7]),
-            ];
-            let u = [
-                _mm256_unpacklo_epi64(q[0], q[4]),
-                _mm256_unpackhi_epi64(q[0], q[4]),
-                _mm256_unpacklo_epi64(q[1], q[5]),
-                _mm256_unpackhi_epi64(q[1], q[5]),
-                _mm256_unpacklo_epi64(q[2], q[6]),
-                _mm256_unpackhi_epi64(q[2], q[6]),
-                _mm256_unpacklo_epi64(q[3], q[7]),
-                _mm256_unpackhi_epi64(q[3], q[7]),
-            ];
-            for (j, v) in u.into_iter().enumerate() {
+            let r = if SIZE == 8 {
+                unpack::<64, 4, SIZE>(unpack::<32, 2, SIZE>(unpack::<16, 1, SIZE>(r)))
+            } else {
+                unpack::<64, 2, SIZE>(unpack::<32, 1, SIZE>(r))
+            };
+            for (j, v) in r.into_iter().enumerate() {
                 let ordered = _mm256_permute4x64_epi64::<0b11_01_10_00>(v);
-                let out = _mm256_shuffle_epi8(ordered, interleave_words);
+                let out = if SIZE == 8 {
+                    _mm256_shuffle_epi8(ordered, interleave_words)
+                } else {
+                    _mm256_shuffle_epi32::<0b11_01_10_00>(ordered)
+                };
                 _mm256_storeu_si256(d.add(j * n + g * 32).cast(), out);
             }
         }
         groups * 32
     }
 
-    /// Shuffle the first `n / 32 * 32` 4-byte elements; returns how many it did.
-    /// The same plan as [`shuffle8`] with 4 registers of 8 elements and dwords.
-    ///
-    /// # Safety
-    /// The CPU has AVX2; `src` and `dst` hold at least `n * 4` bytes.
+    /// One step of the transpose: each register `a` whose index has bit `DIST`
+    /// clear is paired with register `a + DIST`, and the pair's `BITS`-bit units
+    /// interleaved (low halves, then high) into the next two output registers.
+    #[inline]
     #[target_feature(enable = "avx2")]
-    pub unsafe fn shuffle4(src: &[u8], dst: &mut [u8], n: usize) -> usize {
-        let quad_bytes = _mm256_setr_epi8(
-            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, //
-            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
-        );
-        let groups = n / 32;
-        let s = src.as_ptr();
-        let d = dst.as_mut_ptr();
-        for g in 0..groups {
-            let base = s.add(g * 128);
-            let mut r = [_mm256_setzero_si256(); 4];
-            for (k, reg) in r.iter_mut().enumerate() {
-                let v = _mm256_loadu_si256(base.add(k * 32).cast());
-                *reg = _mm256_shuffle_epi8(v, quad_bytes);
-            }
-            let t = [
-                _mm256_unpacklo_epi32(r[0], r[1]),
-                _mm256_unpackhi_epi32(r[0], r[1]),
-                _mm256_unpacklo_epi32(r[2], r[3]),
-                _mm256_unpackhi_epi32(r[2], r[3]),
-            ];
-            let u = [
-                _mm256_unpacklo_epi64(t[0], t[2]),
-                _mm256_unpackhi_epi64(t[0], t[2]),
-                _mm256_unpacklo_epi64(t[1], t[3]),
-                _mm256_unpackhi_epi64(t[1], t[3]),
-            ];
-            for (j, v) in u.into_iter().enumerate() {
-                let ordered = _mm256_permute4x64_epi64::<0b11_01_10_00>(v);
-                let out = _mm256_shuffle_epi32::<0b11_01_10_00>(ordered);
-                _mm256_storeu_si256(d.add(j * n + g * 32).cast(), out);
-            }
+    fn unpack<const BITS: u32, const DIST: usize, const N: usize>(r: [__m256i; N]) -> [__m256i; N] {
+        let mut out = r;
+        for (p, a) in (0..N).filter(|a| a & DIST == 0).enumerate() {
+            let (x, y) = (r[a], r[a + DIST]);
+            (out[2 * p], out[2 * p + 1]) = match BITS {
+                16 => (_mm256_unpacklo_epi16(x, y), _mm256_unpackhi_epi16(x, y)),
+                32 => (_mm256_unpacklo_epi32(x, y), _mm256_unpackhi_epi32(x, y)),
+                _ => (_mm256_unpacklo_epi64(x, y), _mm256_unpackhi_epi64(x, y)),
+            };
         }
-        groups * 32
+        out
     }
 }
 
@@ -277,8 +241,8 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") {
-                out.push(("avx2 8", 8, avx2::shuffle8));
-                out.push(("avx2 4", 4, avx2::shuffle4));
+                out.push(("avx2 8", 8, avx2::shuffle::<8>));
+                out.push(("avx2 4", 4, avx2::shuffle::<4>));
             }
             if avx512::available() {
                 out.push(("avx512 8", 8, avx512::shuffle8));

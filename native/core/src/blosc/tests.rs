@@ -7,18 +7,14 @@ use serde_json::json;
 fn blosc_shuffling(cfg: &ShuffledBlosc, chunk: &[u8]) -> Vec<u8> {
     let capacity = chunk.len() + HEADER;
     let mut out = vec![0u8; capacity];
+    // SAFETY: `out` holds `capacity` bytes.
     let n = unsafe {
-        blosc_src::blosc_compress_ctx(
-            c_int::from(cfg.clevel),
-            blosc_src::BLOSC_DOSHUFFLE as c_int,
-            cfg.typesize,
-            chunk.len(),
-            chunk.as_ptr().cast(),
-            out.as_mut_ptr().cast(),
-            capacity,
-            cfg.cname.c_name(),
+        cfg.compress_raw(
+            blosc_src::BLOSC_DOSHUFFLE,
+            chunk,
             cfg.blocksize,
-            1,
+            out.as_mut_ptr(),
+            capacity,
         )
     };
     assert!(n > 0, "blosc failed: {n}");

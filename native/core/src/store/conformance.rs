@@ -39,102 +39,69 @@ enum Exclusion {
 }
 
 /// A store kind under test: fresh containers over one store.
-trait Kind: Send + Sync {
-    fn name(&self) -> &'static str;
-    fn open(&self) -> Container;
-    fn exclusion(&self) -> Exclusion;
+struct Kind {
+    name: &'static str,
+    exclusion: Exclusion,
+    open: Box<dyn Fn() -> Container + Send + Sync>,
     /// Make the locks a crashed writer left lapse now (as their time running out would).
-    fn expire_locks(&self) {}
+    expire_locks: Box<dyn Fn() + Send + Sync>,
 }
 
-struct Local(tempfile::TempDir);
+impl Kind {
+    fn new(
+        name: &'static str,
+        exclusion: Exclusion,
+        open: impl Fn() -> Container + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name,
+            exclusion,
+            open: Box::new(open),
+            expire_locks: Box::new(|| {}),
+        }
+    }
 
-impl Kind for Local {
     fn name(&self) -> &'static str {
-        "local"
+        self.name
     }
-    fn open(&self) -> Container {
-        let path = self.0.path().display().to_string();
-        super::local::open(&path, false, Arc::default()).unwrap()
-    }
-    fn exclusion(&self) -> Exclusion {
-        Exclusion::Lock
-    }
-}
 
-struct Object(Arc<InMemory>);
-
-impl Kind for Object {
-    fn name(&self) -> &'static str {
-        "object"
-    }
     fn open(&self) -> Container {
-        let storage = ObjectStorage::with_store(self.0.clone(), "root".into(), 4, Arc::default());
-        super::object::container(Arc::new(storage), "mem://root".into())
+        (self.open)()
     }
+
     fn exclusion(&self) -> Exclusion {
-        Exclusion::Lock
+        self.exclusion
     }
+
     fn expire_locks(&self) {
-        use futures::TryStreamExt;
-        use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-        let store = self.0.clone();
-        super::cloud::runtime().block_on(async move {
-            let all: Vec<_> = store.list(None).try_collect().await.unwrap();
-            for meta in all {
-                if meta.location.as_ref().ends_with(super::LEASE_KEY) {
-                    let bytes = store
-                        .get(&meta.location)
-                        .await
-                        .unwrap()
-                        .bytes()
-                        .await
-                        .unwrap();
-                    let mut lease: Value = serde_json::from_slice(&bytes).unwrap();
-                    lease["expires_ms"] = json!(0);
-                    let body = PutPayload::from(lease.to_string().into_bytes());
-                    store.put(&meta.location, body).await.unwrap();
-                }
+        (self.expire_locks)()
+    }
+}
+
+/// Make the leases a crashed writer left in `store` lapse now (as their time
+/// running out would).
+fn expire_leases(store: &Arc<InMemory>) {
+    use futures::TryStreamExt;
+    use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+    let store = store.clone();
+    super::cloud::runtime().block_on(async move {
+        let all: Vec<_> = store.list(None).try_collect().await.unwrap();
+        for meta in all {
+            if meta.location.as_ref().ends_with(super::LEASE_KEY) {
+                let bytes = store
+                    .get(&meta.location)
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                let mut lease: Value = serde_json::from_slice(&bytes).unwrap();
+                lease["expires_ms"] = json!(0);
+                let body = PutPayload::from(lease.to_string().into_bytes());
+                store.put(&meta.location, body).await.unwrap();
             }
-        });
-    }
-}
-
-#[cfg(feature = "icechunk")]
-struct Icechunk(tempfile::TempDir);
-
-#[cfg(feature = "icechunk")]
-impl Kind for Icechunk {
-    fn name(&self) -> &'static str {
-        "icechunk"
-    }
-    fn open(&self) -> Container {
-        let path = self.0.path().join("repo").display().to_string();
-        let options = super::IcechunkOptions::default();
-        super::icechunk::open(&path, &BTreeMap::new(), &options, Arc::default()).unwrap()
-    }
-    fn exclusion(&self) -> Exclusion {
-        // A local repository's session holds the repository's lock.
-        Exclusion::Lock
-    }
-}
-
-/// An Icechunk repository whose storage takes no lock (an object store; here in
-/// memory): racing writers meet at the commit.
-#[cfg(feature = "icechunk")]
-struct IcechunkUnlocked(icechunk::Repository);
-
-#[cfg(feature = "icechunk")]
-impl Kind for IcechunkUnlocked {
-    fn name(&self) -> &'static str {
-        "icechunk, unlocked storage"
-    }
-    fn open(&self) -> Container {
-        super::icechunk::container_on(&self.0)
-    }
-    fn exclusion(&self) -> Exclusion {
-        Exclusion::Commit
-    }
+        }
+    });
 }
 
 #[cfg(feature = "icechunk")]
@@ -148,15 +115,43 @@ fn in_memory_repository() -> icechunk::Repository {
     })
 }
 
-fn kinds() -> Vec<Box<dyn Kind>> {
-    let mut kinds: Vec<Box<dyn Kind>> = vec![
-        Box::new(Local(tempfile::tempdir().unwrap())),
-        Box::new(Object(Arc::new(InMemory::new()))),
-    ];
+/// Every store kind, each over a store of its own.
+fn kinds() -> Vec<Kind> {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Kind::new("local", Exclusion::Lock, move || {
+        let path = dir.path().display().to_string();
+        super::local::open(&path, false, Arc::default()).unwrap()
+    });
+    let store = Arc::new(InMemory::new());
+    let mut object = Kind::new("object", Exclusion::Lock, {
+        let store = store.clone();
+        move || {
+            let storage =
+                ObjectStorage::with_store(store.clone(), "root".into(), 4, Arc::default());
+            super::object::container(Arc::new(storage), "mem://root".into())
+        }
+    });
+    object.expire_locks = Box::new(move || expire_leases(&store));
+    #[allow(unused_mut)]
+    let mut kinds = vec![local, object];
     #[cfg(feature = "icechunk")]
-    kinds.push(Box::new(Icechunk(tempfile::tempdir().unwrap())));
-    #[cfg(feature = "icechunk")]
-    kinds.push(Box::new(IcechunkUnlocked(in_memory_repository())));
+    {
+        let dir = tempfile::tempdir().unwrap();
+        // A local repository's session holds the repository's lock.
+        kinds.push(Kind::new("icechunk", Exclusion::Lock, move || {
+            let path = dir.path().join("repo").display().to_string();
+            let options = super::IcechunkOptions::default();
+            super::icechunk::open(&path, &BTreeMap::new(), &options, Arc::default()).unwrap()
+        }));
+        // A repository whose storage takes no lock (an object store; here in memory):
+        // racing writers meet at the commit.
+        let repository = in_memory_repository();
+        kinds.push(Kind::new(
+            "icechunk, unlocked storage",
+            Exclusion::Commit,
+            move || super::icechunk::container_on(&repository),
+        ));
+    }
     kinds
 }
 
@@ -187,7 +182,7 @@ fn stage_array(c: &Container, node: &str, values: &[f64]) -> (String, Value) {
 }
 
 /// What a new reader sees at `node`: its values, or `None` for no array.
-fn read(kind: &dyn Kind, node: &str) -> Option<Vec<f64>> {
+fn read(kind: &Kind, node: &str) -> Option<Vec<f64>> {
     let c = kind.open();
     let Node::Array(existing) = hierarchy::read_node(&c, node).unwrap() else {
         return None;
@@ -204,7 +199,7 @@ fn begin<'c>(c: &'c Container, path: &str) -> Transaction<'c> {
 }
 
 /// Commit a new array at `node` holding `values`.
-fn create(kind: &dyn Kind, node: &str, values: &[f64]) {
+fn create(kind: &Kind, node: &str, values: &[f64]) {
     let c = kind.open();
     let mut txn = begin(&c, node);
     let (key, meta) = stage_array(&c, node, values);
@@ -227,10 +222,10 @@ fn stage_growth(c: &Container, node: &str, values: &[f64]) -> (String, Value, Ve
 #[test]
 fn a_commit_shows_chunks_and_metadata_together() {
     for kind in kinds() {
-        assert_eq!(read(kind.as_ref(), "a"), None, "{}", kind.name());
-        create(kind.as_ref(), "a", &[1.0, 2.0, 3.0]);
+        assert_eq!(read(&kind, "a"), None, "{}", kind.name());
+        create(&kind, "a", &[1.0, 2.0, 3.0]);
         assert_eq!(
-            read(kind.as_ref(), "a"),
+            read(&kind, "a"),
             Some(vec![1.0, 2.0, 3.0]),
             "{}",
             kind.name()
@@ -246,8 +241,8 @@ fn a_transaction_dropped_without_its_commit_leaves_nothing() {
             let _txn = begin(&c, "g/a");
             stage_array(&c, "g/a", &[1.0, 2.0]);
         }
-        assert_eq!(read(kind.as_ref(), "g/a"), None, "{}", kind.name());
-        if let Some(dir) = kind_dir(kind.as_ref()) {
+        assert_eq!(read(&kind, "g/a"), None, "{}", kind.name());
+        if let Some(dir) = kind_dir(&kind) {
             let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
             assert!(left.is_empty(), "local: {left:?} left behind");
         }
@@ -255,14 +250,14 @@ fn a_transaction_dropped_without_its_commit_leaves_nothing() {
 }
 
 /// The directory of a local kind, to look for debris.
-fn kind_dir(kind: &dyn Kind) -> Option<std::path::PathBuf> {
+fn kind_dir(kind: &Kind) -> Option<std::path::PathBuf> {
     (kind.name() == "local").then(|| std::path::PathBuf::from(kind.open().id))
 }
 
 #[test]
 fn a_commit_that_fails_part_way_leaves_the_array_as_it_was() {
     for kind in kinds() {
-        create(kind.as_ref(), "a", &[1.0, 2.0]);
+        create(&kind, "a", &[1.0, 2.0]);
         {
             let c = kind.open();
             let mut txn = begin(&c, "a");
@@ -275,20 +270,15 @@ fn a_commit_that_fails_part_way_leaves_the_array_as_it_was() {
             });
             assert!(failed.is_err(), "{}", kind.name());
         }
-        assert_eq!(
-            read(kind.as_ref(), "a"),
-            Some(vec![1.0, 2.0]),
-            "{}",
-            kind.name()
-        );
+        assert_eq!(read(&kind, "a"), Some(vec![1.0, 2.0]), "{}", kind.name());
     }
 }
 
 #[test]
 fn two_writers_of_one_dataset_never_commit_from_the_same_read() {
     for kind in kinds() {
-        let kind: Arc<dyn Kind> = Arc::from(kind);
-        create(kind.as_ref(), "a", &[1.0, 2.0]);
+        let kind = Arc::new(kind);
+        create(&kind, "a", &[1.0, 2.0]);
         let c = kind.open();
         let mut first = begin(&c, "a");
         let grown = stage_growth(&c, "a", &[1.0, 2.0, 3.0]);
@@ -355,8 +345,8 @@ fn read_len(c: &Container, node: &str) -> u64 {
 #[test]
 fn after_a_writer_died_at_its_commit_every_array_is_old_or_every_one_new() {
     for kind in kinds() {
-        create(kind.as_ref(), "g/a", &[1.0]);
-        create(kind.as_ref(), "g/b", &[2.0]);
+        create(&kind, "g/a", &[1.0]);
+        create(&kind, "g/b", &[2.0]);
         let names = vec!["a".to_string(), "b".to_string()];
         let scope = Scope::Group {
             path: "g",
@@ -379,7 +369,7 @@ fn after_a_writer_died_at_its_commit_every_array_is_old_or_every_one_new() {
             let mut txn = Transaction::begin(&c, &scope).unwrap().unwrap();
             finish_interrupted(&mut txn).unwrap();
         }
-        let (a, b) = (read(kind.as_ref(), "g/a"), read(kind.as_ref(), "g/b"));
+        let (a, b) = (read(&kind, "g/a"), read(&kind, "g/b"));
         let old = (Some(vec![1.0]), Some(vec![2.0]));
         let new = (Some(vec![1.0, 10.0]), Some(vec![2.0, 20.0]));
         assert!(
@@ -425,7 +415,7 @@ fn a_lease_waits_for_its_holder_and_takes_over_an_expired_one() {
     // An abandoned lease stays behind and, once expired, is taken over with its record.
     second.abandon();
     drop(second);
-    Object(store.clone()).expire_locks();
+    expire_leases(&store);
     let (_third, gone) = storage.lease("d/.lease", "three", None).unwrap();
     assert_eq!(
         gone.map(|g| (g.owner, g.record)),

@@ -11,6 +11,7 @@ pub mod cloud;
 mod conformance;
 #[cfg(feature = "icechunk")]
 pub mod icechunk;
+pub(crate) mod key_values;
 pub mod local;
 pub mod object;
 mod record;
@@ -128,29 +129,6 @@ pub(crate) fn json_bytes(value: &Value) -> Bytes {
     let mut bytes = serde_json::to_vec_pretty(value).expect("JSON values serialise");
     bytes.push(b'\n');
     bytes.into()
-}
-
-/// The `byte_ranges` of a value read whole (`bytes`, at `key`), for stores that
-/// read values whole: a range outside the value is an error.
-pub(crate) fn ranges_of<'a>(
-    key: &StoreKey,
-    bytes: Bytes,
-    byte_ranges: zarrs::storage::byte_range::ByteRangeIterator<'a>,
-) -> Box<dyn Iterator<Item = std::result::Result<Bytes, zarrs::storage::StorageError>> + 'a> {
-    let len = bytes.len() as u64;
-    let out: Vec<std::result::Result<Bytes, zarrs::storage::StorageError>> = byte_ranges
-        .map(|r| {
-            let start = r.start(len);
-            let end = start + r.length(len);
-            if end > len {
-                return Err(zarrs::storage::StorageError::Other(format!(
-                    "byte range {r} outside {key} of {len} bytes"
-                )));
-            }
-            Ok(bytes.slice(start as usize..end as usize))
-        })
-        .collect();
-    Box::new(out.into_iter())
 }
 
 impl Container {

@@ -18,7 +18,7 @@ use crate::selection::Resolved;
 use crate::tail_cache::TailCache;
 
 mod selection;
-pub use selection::write_selection;
+use selection::write_selection;
 
 fn array_bytes<'a>(data: &'a NdData<'_>) -> Result<ArrayBytes<'a>> {
     Ok(match &data.elements {
@@ -71,13 +71,10 @@ pub fn write_region_cached(
             SaveError::ShapeMismatch(format!("region {subset} lies outside the array"))
         })?;
     let chunk_list: Vec<Vec<u64>> = chunks.indices().into_iter().map(|c| c.to_vec()).collect();
-    control.add_chunks(chunk_list.len() as u64);
     let bytes = array_bytes(data)?;
     let shape = subset.shape();
     let fast = ShuffledBlosc::for_array(array);
-    let write_chunk = |chunk: &Vec<u64>, opts: &CodecOptions| -> Result<()> {
-        control.check()?;
-        crate::test_hooks::panic_if_asked("chunk");
+    let write_chunk = |chunk: &[u64], opts: &CodecOptions| -> Result<()> {
         let in_array = array.chunk_subset(chunk)?;
         let overlap = subset
             .overlap(&in_array)
@@ -110,18 +107,49 @@ pub fn write_region_cached(
             };
             patch_chunk(array, chunk, patch, opts, tails, fast.as_ref())?;
         }
-        control.chunk_done();
         Ok(())
     };
-    let threads = options.concurrent_target().max(1);
-    if chunk_list.len() >= threads {
-        // Enough chunks to keep every thread busy: one chunk per task, codecs single-threaded.
-        let inner = (*options).with_concurrent_target(1);
-        chunk_list
-            .par_iter()
-            .try_for_each(|c| write_chunk(c, &inner))
-    } else {
-        chunk_list.iter().try_for_each(|c| write_chunk(c, options))
+    // Enough chunks to keep every thread busy: one chunk per task.
+    let parallel = chunk_list.len() >= options.concurrent_target().max(1);
+    let writer = ChunkWriter {
+        array,
+        options,
+        control,
+    };
+    writer.each(&chunk_list, parallel, write_chunk)
+}
+
+/// Where a write's chunks go, with which codec options, under which save's control.
+struct ChunkWriter<'a> {
+    array: &'a ZArray,
+    options: &'a CodecOptions,
+    control: &'a Control,
+}
+
+impl ChunkWriter<'_> {
+    /// `write` every chunk, each once the save is still wanted, and count them on
+    /// the control. In `parallel`, one chunk per task with single-threaded codecs;
+    /// else one after another, the codecs using the threads.
+    fn each(
+        &self,
+        chunks: &[Vec<u64>],
+        parallel: bool,
+        write: impl Fn(&[u64], &CodecOptions) -> Result<()> + Sync,
+    ) -> Result<()> {
+        self.control.add_chunks(chunks.len() as u64);
+        let write = |chunk: &Vec<u64>, options: &CodecOptions| {
+            self.control.check()?;
+            crate::test_hooks::panic_if_asked("chunk");
+            write(chunk, options)?;
+            self.control.chunk_done();
+            Ok(())
+        };
+        if parallel {
+            let single = (*self.options).with_concurrent_target(1);
+            chunks.par_iter().try_for_each(|c| write(c, &single))
+        } else {
+            chunks.iter().try_for_each(|c| write(c, self.options))
+        }
     }
 }
 
@@ -137,7 +165,14 @@ pub fn write_resolved(
 ) -> Result<()> {
     match resolved.as_rectangle() {
         Some((start, _)) => write_region(array, &start, data, options, control),
-        None => write_selection(array, chunk_shape, resolved, data, options, control),
+        None => {
+            let writer = ChunkWriter {
+                array,
+                options,
+                control,
+            };
+            write_selection(&writer, chunk_shape, resolved, data)
+        }
     }
 }
 

@@ -3,16 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
 use zarrs::array::{ArrayBytes, CodecOptions};
 
-use super::read_chunk;
+use super::{read_chunk, ChunkWriter};
 use crate::blosc::{self, ShuffledBlosc};
 use crate::bounds;
-use crate::control::Control;
 use crate::data::{Elements, NdData};
 use crate::error::{Result, SaveError};
-use crate::hierarchy::ZArray;
 use crate::selection::Resolved;
 
 /// For one axis: which selection entries (k, offset in chunk) fall in each chunk.
@@ -87,14 +84,13 @@ fn strides(shape: &[usize]) -> Vec<usize> {
 }
 
 /// Write `data`, shaped like the selection, into an orthogonal selection.
-pub fn write_selection(
-    array: &ZArray,
+pub(super) fn write_selection(
+    writer: &ChunkWriter<'_>,
     chunk_shape: &[u64],
     resolved: &Resolved,
     data: &NdData<'_>,
-    options: &CodecOptions,
-    control: &Control,
 ) -> Result<()> {
+    let array = writer.array;
     let ndim = chunk_shape.len();
     let plans: Vec<AxisPlan> = (0..ndim)
         .map(|d| plan_axis(resolved, d, chunk_shape[d]))
@@ -120,15 +116,7 @@ pub fn write_selection(
             .collect();
     }
 
-    let inner = if chunks.len() > 1 {
-        (*options).with_concurrent_target(1)
-    } else {
-        *options
-    };
-    control.add_chunks(chunks.len() as u64);
-    let write_chunk = |chunk: &Vec<u64>| -> Result<()> {
-        control.check()?;
-        crate::test_hooks::panic_if_asked("chunk");
+    let write_chunk = |chunk: &[u64], options: &CodecOptions| -> Result<()> {
         let entries: Vec<&[(usize, usize)]> =
             (0..ndim).map(|d| plans[d][&chunk[d]].as_slice()).collect();
         // A chunk whose in-bounds part is wholly replaced needs no read.
@@ -148,7 +136,7 @@ pub fn write_selection(
                         .map_err(|e| SaveError::Corrupt(e.to_string()))?
                         .into_owned()
                 } else {
-                    read_chunk(array, chunk, len, &inner)?
+                    read_chunk(array, chunk, len, options)?
                         .into_fixed()
                         .map_err(|e| SaveError::Corrupt(e.to_string()))?
                         .into_owned()
@@ -161,26 +149,21 @@ pub fn write_selection(
                     fast.as_ref(),
                     chunk,
                     ArrayBytes::new_flen(buf),
-                    &inner,
+                    options,
                 )?;
             }
             Elements::Strings(strings) => {
                 let mut buf: Vec<String> =
-                    array.retrieve_chunk_opt::<Vec<String>>(chunk, &inner)?;
+                    array.retrieve_chunk_opt::<Vec<String>>(chunk, options)?;
                 for_each_run(&entries, &src_strides, &dst_strides, &mut |s, d, len| {
                     buf[d..d + len].clone_from_slice(&strings[s..s + len]);
                 });
-                array.store_chunk_opt(chunk, buf, &inner)?;
+                array.store_chunk_opt(chunk, buf, options)?;
             }
         }
-        control.chunk_done();
         Ok(())
     };
-    if chunks.len() > 1 {
-        chunks.par_iter().try_for_each(write_chunk)
-    } else {
-        chunks.iter().try_for_each(write_chunk)
-    }
+    writer.each(&chunks, chunks.len() > 1, write_chunk)
 }
 
 #[cfg(test)]

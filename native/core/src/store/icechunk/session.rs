@@ -8,11 +8,9 @@ use std::sync::Arc;
 use icechunk::conflicts::detector::ConflictDetector;
 use icechunk::session::SessionErrorKind;
 use icechunk::Repository;
-use zarrs::storage::byte_range::ByteRangeIterator;
 use zarrs::storage::{
-    AsyncReadableStorageTraits, AsyncWritableStorageTraits, Bytes, MaybeBytesIterator,
-    OffsetBytesIterator, ReadableStorageTraits, ReadableWritableStorage, StorageError, StoreKey,
-    StorePrefix, WritableStorageTraits,
+    AsyncReadableStorageTraits, AsyncWritableStorageTraits, Bytes, OffsetBytesIterator,
+    ReadableWritableStorage, StoreKey, StorePrefix, WritableStorageTraits,
 };
 use zarrs_icechunk::AsyncIcechunkStore;
 
@@ -22,6 +20,7 @@ use super::repository::{
 use super::{block_on, io_error, storage, IcechunkOptions};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
+use crate::store::key_values::{zarrs_storage, KeyValues, StorageResult};
 use crate::store::local;
 
 /// Times a conflicting commit is rebased over the winner's before the save gives up
@@ -35,55 +34,36 @@ const REBASE_ATTEMPTS: u16 = 5;
 /// Bytes written are counted on the save's `Control`, as the other stores do.
 struct SessionStorage(Arc<AsyncIcechunkStore>, Arc<Control>);
 
-impl ReadableStorageTraits for SessionStorage {
-    fn get_partial_many<'a>(
-        &'a self,
-        key: &StoreKey,
-        byte_ranges: ByteRangeIterator<'a>,
-    ) -> std::result::Result<MaybeBytesIterator<'a>, StorageError> {
-        let Some(bytes) = block_on(self.0.get(key))? else {
-            return Ok(None);
-        };
-        Ok(Some(crate::store::ranges_of(key, bytes, byte_ranges)))
+impl KeyValues for SessionStorage {
+    fn get_value(&self, key: &StoreKey) -> StorageResult<Option<Bytes>> {
+        block_on(self.0.get(key))
     }
 
-    fn size_key(&self, key: &StoreKey) -> std::result::Result<Option<u64>, StorageError> {
-        Ok(block_on(self.0.get(key))?.map(|b| b.len() as u64))
+    fn value_size(&self, key: &StoreKey) -> StorageResult<Option<u64>> {
+        Ok(self.get_value(key)?.map(|b| b.len() as u64))
     }
 
-    fn supports_get_partial(&self) -> bool {
-        false
-    }
-}
-
-impl WritableStorageTraits for SessionStorage {
-    fn set(&self, key: &StoreKey, value: Bytes) -> std::result::Result<(), StorageError> {
+    fn set_value(&self, key: &StoreKey, value: Bytes) -> StorageResult<()> {
         let len = value.len() as u64;
         block_on(self.0.set(key, value))?;
         self.1.wrote(len);
         Ok(())
     }
 
-    fn set_partial_many(
-        &self,
-        key: &StoreKey,
-        offset_values: OffsetBytesIterator,
-    ) -> std::result::Result<(), StorageError> {
-        block_on(self.0.set_partial_many(key, offset_values))
+    fn set_ranges(&self, key: &StoreKey, values: OffsetBytesIterator) -> StorageResult<()> {
+        block_on(self.0.set_partial_many(key, values))
     }
 
-    fn erase(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
+    fn erase_value(&self, key: &StoreKey) -> StorageResult<()> {
         block_on(self.0.erase(key))
     }
 
-    fn erase_prefix(&self, prefix: &StorePrefix) -> std::result::Result<(), StorageError> {
+    fn erase_values(&self, prefix: &StorePrefix) -> StorageResult<()> {
         block_on(self.0.erase_prefix(prefix))
     }
-
-    fn supports_set_partial(&self) -> bool {
-        false
-    }
 }
+
+zarrs_storage!(SessionStorage);
 
 /// One save's session on a branch, and the lock that serialises local commits.
 pub struct Session {

@@ -5,6 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use icechunk::Storage;
+use object_store::aws::AmazonS3ConfigKey;
+use object_store::azure::AzureConfigKey;
+use object_store::gcp::GoogleConfigKey;
 
 use super::{block_on, io_error};
 use crate::error::{Result, SaveError};
@@ -28,16 +31,14 @@ pub(super) fn object_storage(
             url.url.scheme()
         )));
     }
-    let storage = match url.provider {
-        Provider::S3 => block_on(s3_storage(
-            url,
-            Settings::parse_as_given(Provider::S3, options)?,
-        )?),
-        Provider::Gcs => gcs_storage(url, Settings::parse(Provider::Gcs, options)?)?,
-        Provider::Azure => block_on(azure_storage(
-            url,
-            Settings::parse(Provider::Azure, options)?,
-        )?),
+    let settings = match url.provider {
+        Provider::S3 => Settings::parse_as_given(Provider::S3, options)?,
+        provider => Settings::parse(provider, options)?,
+    };
+    let storage = match settings {
+        Settings::S3(keys) => block_on(s3_storage(url, keys)?),
+        Settings::Gcs(keys) => gcs_storage(url, keys)?,
+        Settings::Azure(keys) => block_on(azure_storage(url, keys)?),
     };
     storage.map_err(|e| io_error(&format!("opening {shown}"), e.kind()))
 }
@@ -48,12 +49,9 @@ type StorageResult = icechunk::storage::StorageResult<Arc<dyn Storage + Send + S
 /// other is refused by name).
 fn s3_storage(
     url: CloudUrl,
-    settings: Settings,
+    keys: Vec<(AmazonS3ConfigKey, String)>,
 ) -> Result<impl core::future::Future<Output = StorageResult>> {
     use icechunk::storage::{S3Credentials, S3Options, S3StaticCredentials};
-    let Settings::S3(keys) = settings else {
-        unreachable!("S3 settings for an S3 URL")
-    };
     let flag = |key: &str, value: &str| match value.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
@@ -125,12 +123,8 @@ fn by_name<K: AsRef<str>>(config: Vec<(K, String)>) -> HashMap<String, String> {
 /// among them, or `AZURE_STORAGE_ACCOUNT_NAME`, or the account an `abfs://` URL names).
 fn azure_storage(
     url: CloudUrl,
-    settings: Settings,
+    keys: Vec<(AzureConfigKey, String)>,
 ) -> Result<impl core::future::Future<Output = StorageResult>> {
-    use object_store::azure::AzureConfigKey;
-    let Settings::Azure(keys) = settings else {
-        unreachable!("Azure settings for an Azure URL")
-    };
     let builder = Settings::azure_builder(&keys);
     let account = builder
         .get_config_value(&AzureConfigKey::AccountName)
@@ -156,12 +150,8 @@ fn azure_storage(
 /// credentials: no token for `skipSignature` or an emulator's `baseUrl`, the given
 /// ones as object_store reads them, and the metadata server only when nothing was
 /// given, within a bound.
-fn gcs_storage(url: CloudUrl, settings: Settings) -> Result<StorageResult> {
+fn gcs_storage(url: CloudUrl, mut config: Vec<(GoogleConfigKey, String)>) -> Result<StorageResult> {
     use icechunk::storage::{GcsBearerCredential, GcsCredentials, GcsStaticCredentials};
-    use object_store::gcp::GoogleConfigKey;
-    let Settings::Gcs(mut config) = settings else {
-        unreachable!("GCS settings for a GCS URL")
-    };
     let bucket = url.bucket;
     let builder = Settings::gcs_builder(&config);
     let credentials = match gcs_credential_source(&builder) {

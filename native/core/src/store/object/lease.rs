@@ -8,13 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{
-    GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
-};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
-use super::{store_error, ObjectStorage};
+use super::{get_with_version, store_error, ObjectStorage};
 use crate::error::{Result, SaveError};
 use crate::store::cloud::runtime;
 
@@ -69,17 +67,8 @@ impl ObjectStorage {
                     }
                 }
                 // Someone holds it: take it over if their lease ran out (a crashed writer).
-                if let Ok(held) = store.get_opts(&path, GetOptions::default()).await {
-                    let version = UpdateVersion {
-                        e_tag: held.meta.e_tag.clone(),
-                        version: held.meta.version.clone(),
-                    };
-                    let held = held
-                        .bytes()
-                        .await
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                        .unwrap_or(Value::Null);
+                if let Ok((held, version)) = get_with_version(store.as_ref(), &path).await {
+                    let held = serde_json::from_slice::<Value>(&held).unwrap_or(Value::Null);
                     let now = SystemTime::now()
                         .duration_since(UNIX_EPOCH)
                         .unwrap_or_default()

@@ -25,13 +25,10 @@ use object_store::{
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use zarrs::storage::byte_range::ByteRangeIterator;
-use zarrs::storage::{
-    MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits, StorageError, StoreKey,
-    StorePrefix, WritableStorageTraits,
-};
+use zarrs::storage::{StorageError, StoreKey, StorePrefix};
 
 use super::cloud::{runtime, CloudUrl, Settings};
+use super::key_values::{zarrs_storage, KeyValues, StorageResult};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 
@@ -47,6 +44,19 @@ fn store_error(context: impl std::fmt::Display, err: object_store::Error) -> Sav
 
 fn storage_error(err: object_store::Error) -> StorageError {
     StorageError::Other(err.to_string())
+}
+
+/// The value at `path` and the version it was read at.
+async fn get_with_version(
+    store: &dyn ObjectStore,
+    path: &Path,
+) -> object_store::Result<(Bytes, UpdateVersion)> {
+    let got = store.get_opts(path, GetOptions::default()).await?;
+    let version = UpdateVersion {
+        e_tag: got.meta.e_tag.clone(),
+        version: got.meta.version.clone(),
+    };
+    Ok((got.bytes().await?, version))
 }
 
 /// A prefix of one bucket, as zarrs storage.
@@ -152,17 +162,9 @@ impl ObjectStorage {
     pub fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
         let path = self.path(key);
         runtime().block_on(async {
-            match self.store.get_opts(&path, GetOptions::default()).await {
-                Ok(r) => {
-                    let version = Version {
-                        e_tag: r.meta.e_tag.clone(),
-                        version: r.meta.version.clone(),
-                    };
-                    let bytes = r
-                        .bytes()
-                        .await
-                        .map_err(|e| store_error(format!("reading {path}"), e))?;
-                    Ok(Some((bytes, version)))
+            match get_with_version(self.store.as_ref(), &path).await {
+                Ok((bytes, UpdateVersion { e_tag, version })) => {
+                    Ok(Some((bytes, Version { e_tag, version })))
                 }
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(store_error(format!("reading {path}"), e)),
@@ -270,23 +272,16 @@ impl Version {
     }
 }
 
-impl ReadableStorageTraits for ObjectStorage {
-    fn get_partial_many<'a>(
-        &'a self,
-        key: &StoreKey,
-        byte_ranges: ByteRangeIterator<'a>,
-    ) -> std::result::Result<MaybeBytesIterator<'a>, StorageError> {
-        // Chunks are read whole (to patch them); slice ranges out of one GET.
-        let Some((bytes, _)) = self
+impl KeyValues for ObjectStorage {
+    // Chunks are read whole (to patch them): ranges are sliced out of one GET.
+    fn get_value(&self, key: &StoreKey) -> StorageResult<Option<Bytes>> {
+        let value = self
             .get_versioned(key.as_str())
-            .map_err(|e| StorageError::Other(e.to_string()))?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(super::ranges_of(key, bytes, byte_ranges)))
+            .map_err(|e| StorageError::Other(e.to_string()))?;
+        Ok(value.map(|(bytes, _)| bytes))
     }
 
-    fn size_key(&self, key: &StoreKey) -> std::result::Result<Option<u64>, StorageError> {
+    fn value_size(&self, key: &StoreKey) -> StorageResult<Option<u64>> {
         let path = self.path(key.as_str());
         match runtime().block_on(self.store.head(&path)) {
             Ok(meta) => Ok(Some(meta.size)),
@@ -295,14 +290,8 @@ impl ReadableStorageTraits for ObjectStorage {
         }
     }
 
-    fn supports_get_partial(&self) -> bool {
-        false
-    }
-}
-
-impl WritableStorageTraits for ObjectStorage {
     /// Spawn the PUT and return: rayon goes on encoding while up to `concurrency` uploads run.
-    fn set(&self, key: &StoreKey, value: Bytes) -> std::result::Result<(), StorageError> {
+    fn set_value(&self, key: &StoreKey, value: Bytes) -> StorageResult<()> {
         let permit = runtime()
             .block_on(self.inflight.clone().acquire_owned())
             .map_err(|e| StorageError::Other(e.to_string()))?;
@@ -327,27 +316,15 @@ impl WritableStorageTraits for ObjectStorage {
         Ok(())
     }
 
-    fn set_partial_many(
-        &self,
-        key: &StoreKey,
-        _offset_values: OffsetBytesIterator,
-    ) -> std::result::Result<(), StorageError> {
-        Err(StorageError::Unsupported(format!(
-            "partial writes to {key} are not possible on an object store"
-        )))
-    }
-
-    fn erase(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
+    fn erase_value(&self, key: &StoreKey) -> StorageResult<()> {
         ObjectStorage::erase(self, key.as_str()).map_err(|e| StorageError::Other(e.to_string()))
     }
 
-    fn erase_prefix(&self, prefix: &StorePrefix) -> std::result::Result<(), StorageError> {
+    fn erase_values(&self, prefix: &StorePrefix) -> StorageResult<()> {
         self.child(prefix.as_str().trim_end_matches('/'))
             .erase_all_except(&[])
             .map_err(|e| StorageError::Other(e.to_string()))
     }
-
-    fn supports_set_partial(&self) -> bool {
-        false
-    }
 }
+
+zarrs_storage!(ObjectStorage);

@@ -4,50 +4,41 @@
 
 use zarrs::storage::byte_range::ByteRangeIterator;
 use zarrs::storage::{
-    Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
-    StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
+    Bytes, ListableStorageTraits, MaybeBytesIterator, ReadableStorageTraits, StorageError,
+    StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
 };
 
 use std::sync::Arc;
 
 use super::{lock, AtomicFilesystemStore, Mode, Pending};
+use crate::store::key_values::{zarrs_storage, KeyValues, StorageResult};
 
-impl ReadableStorageTraits for AtomicFilesystemStore {
-    fn get_partial_many<'a>(
+// Partial writes stay refused (the trait's default): in place, they would break atomicity.
+impl KeyValues for AtomicFilesystemStore {
+    const PARTIAL_READS: bool = true;
+
+    fn get_value(&self, key: &StoreKey) -> StorageResult<Option<Bytes>> {
+        self.inner.get(key)
+    }
+
+    fn get_ranges<'a>(
         &'a self,
         key: &StoreKey,
         byte_ranges: ByteRangeIterator<'a>,
-    ) -> std::result::Result<MaybeBytesIterator<'a>, StorageError> {
+    ) -> StorageResult<MaybeBytesIterator<'a>> {
         self.inner.get_partial_many(key, byte_ranges)
     }
 
-    fn size_key(&self, key: &StoreKey) -> std::result::Result<Option<u64>, StorageError> {
+    fn value_size(&self, key: &StoreKey) -> StorageResult<Option<u64>> {
         self.inner.size_key(key)
     }
 
-    fn supports_get_partial(&self) -> bool {
-        true
-    }
-}
-
-impl WritableStorageTraits for AtomicFilesystemStore {
-    fn set(&self, key: &StoreKey, value: Bytes) -> std::result::Result<(), StorageError> {
+    fn set_value(&self, key: &StoreKey, value: Bytes) -> StorageResult<()> {
         self.stage(key, &value)
             .map_err(|e| StorageError::IOError(Arc::new(e)))
     }
 
-    fn set_partial_many(
-        &self,
-        key: &StoreKey,
-        _offset_values: OffsetBytesIterator,
-    ) -> std::result::Result<(), StorageError> {
-        // In-place partial writes would break atomicity; supports_set_partial() says so.
-        Err(StorageError::Unsupported(format!(
-            "partial writes to {key} are disabled"
-        )))
-    }
-
-    fn erase(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
+    fn erase_value(&self, key: &StoreKey) -> StorageResult<()> {
         let target = self.inner.key_to_fspath(key);
         if self.mode == Mode::Direct {
             return match std::fs::remove_file(&target) {
@@ -61,32 +52,27 @@ impl WritableStorageTraits for AtomicFilesystemStore {
         Ok(())
     }
 
-    fn erase_prefix(&self, prefix: &StorePrefix) -> std::result::Result<(), StorageError> {
+    fn erase_values(&self, prefix: &StorePrefix) -> StorageResult<()> {
         self.inner.erase_prefix(prefix)
-    }
-
-    fn supports_set_partial(&self) -> bool {
-        false
     }
 }
 
+zarrs_storage!(AtomicFilesystemStore);
+
 impl ListableStorageTraits for AtomicFilesystemStore {
-    fn list(&self) -> std::result::Result<StoreKeys, StorageError> {
+    fn list(&self) -> StorageResult<StoreKeys> {
         self.inner.list()
     }
 
-    fn list_prefix(&self, prefix: &StorePrefix) -> std::result::Result<StoreKeys, StorageError> {
+    fn list_prefix(&self, prefix: &StorePrefix) -> StorageResult<StoreKeys> {
         self.inner.list_prefix(prefix)
     }
 
-    fn list_dir(
-        &self,
-        prefix: &StorePrefix,
-    ) -> std::result::Result<StoreKeysPrefixes, StorageError> {
+    fn list_dir(&self, prefix: &StorePrefix) -> StorageResult<StoreKeysPrefixes> {
         self.inner.list_dir(prefix)
     }
 
-    fn size_prefix(&self, prefix: &StorePrefix) -> std::result::Result<u64, StorageError> {
+    fn size_prefix(&self, prefix: &StorePrefix) -> StorageResult<u64> {
         self.inner.size_prefix(prefix)
     }
 }
