@@ -13,8 +13,9 @@ use zarrs::storage::StoreKey;
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 
-use super::dirs::{exchange, sync_dir};
+use super::dirs::sync_dir;
 use super::opener::{create_new, create_soon, Ahead};
+use super::platform::{self, exchange};
 use super::reaper::remove_later;
 use super::temp::temp_beside;
 
@@ -62,6 +63,8 @@ pub struct AtomicFilesystemStore {
     /// The save's first temp file (its sign in the dataset directory, should it
     /// crash): no other temp file is made before it exists.
     intent: Mutex<Option<Ahead>>,
+    /// Old trees a swap could not remove yet, removed with the displaced files.
+    old_trees: Mutex<Vec<PathBuf>>,
 }
 
 #[derive(Debug)]
@@ -104,6 +107,7 @@ impl AtomicFilesystemStore {
             made_dirs: Mutex::new(Vec::new()),
             ahead: Mutex::new(HashMap::new()),
             intent: Mutex::new(None),
+            old_trees: Mutex::new(Vec::new()),
         })
     }
 
@@ -302,14 +306,18 @@ impl AtomicFilesystemStore {
             .rev()
         {
             let _ = match done {
-                Published::Exchanged { target, displaced } => {
-                    exchange(&displaced, &target).and_then(|()| std::fs::remove_file(&displaced))
-                }
+                Published::Exchanged { target, displaced } => restore(&displaced, &target),
                 Published::Created { target } => std::fs::remove_file(&target),
-                Published::Erased { target, doomed } => std::fs::rename(&doomed, &target),
+                Published::Erased { target, doomed } => platform::rename(&doomed, &target),
                 Published::Nothing => Ok(()),
             };
         }
+    }
+
+    /// Remove the directory `old_tree` (already out of readers' sight) with the files
+    /// this store displaced, once every file the store holds open is closed.
+    pub fn remove_on_drop(&self, old_tree: PathBuf) {
+        lock(&self.old_trees).push(old_tree);
     }
 
     /// Drop every staged write (removing its temp file) and erase, every temp file
@@ -361,13 +369,19 @@ impl Drop for AtomicFilesystemStore {
                 })
                 .collect();
         displaced.extend(unused);
-        remove_later(displaced);
+        // Old trees sit beside the dataset, where no sign is needed: first.
+        let mut doomed =
+            std::mem::take(self.old_trees.get_mut().unwrap_or_else(|e| e.into_inner()));
+        doomed.extend(displaced);
+        remove_later(doomed);
     }
 }
 
 /// Move `temp` over `target` atomically. Where the kernel can, the two are exchanged
 /// and the old file, now under the temp name, is kept for a rollback and then removed
 /// in the background: a plain rename would free the old inode on the caller's thread.
+/// Elsewhere the old file gets a second name first (a hard link, or a copy where the
+/// file system has none), and the new one is renamed over it.
 fn replace_file(temp: &Path, target: &Path) -> std::io::Result<Published> {
     match exchange(temp, target) {
         Ok(()) => Ok(Published::Exchanged {
@@ -375,21 +389,82 @@ fn replace_file(temp: &Path, target: &Path) -> std::io::Result<Published> {
             displaced: temp.to_path_buf(),
         }),
         // ENOENT: no old file to displace. Others: no exchange on this system.
-        Err(_) => std::fs::rename(temp, target).map(|()| Published::Created {
+        Err(_) => replace_by_renames(temp, target),
+    }
+}
+
+/// [`replace_file`] without an exchange.
+fn replace_by_renames(temp: &Path, target: &Path) -> std::io::Result<Published> {
+    if std::fs::symlink_metadata(target).is_ok() {
+        let displaced = temp_beside(target);
+        keep_aside(target, &displaced)?;
+        if let Err(e) = platform::rename(temp, target) {
+            let _ = std::fs::remove_file(&displaced);
+            return Err(e);
+        }
+        return Ok(Published::Exchanged {
             target: target.to_path_buf(),
-        }),
+            displaced,
+        });
+    }
+    platform::rename(temp, target).map(|()| Published::Created {
+        target: target.to_path_buf(),
+    })
+}
+
+/// Give the file at `target` a second name, `aside`, that outlives a rename over it.
+fn keep_aside(target: &Path, aside: &Path) -> std::io::Result<()> {
+    std::fs::hard_link(target, aside).or_else(|_| std::fs::copy(target, aside).map(drop))
+}
+
+/// Undo [`replace_file`]: the old file (at `displaced`) returns to `target`, the new
+/// one goes.
+fn restore(displaced: &Path, target: &Path) -> std::io::Result<()> {
+    match exchange(displaced, target) {
+        Ok(()) => std::fs::remove_file(displaced),
+        Err(_) => platform::rename(displaced, target),
     }
 }
 
 /// Take `target` out of sight (gone already is fine).
 fn erase_file(target: &Path) -> std::io::Result<Published> {
     let doomed = temp_beside(target);
-    match std::fs::rename(target, &doomed) {
+    match platform::rename(target, &doomed) {
         Ok(()) => Ok(Published::Erased {
             target: target.to_path_buf(),
             doomed,
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Published::Nothing),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_an_exchange_a_replaced_file_can_still_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (temp, target) = (dir.path().join("t"), dir.path().join("c"));
+        std::fs::write(&target, b"old").unwrap();
+        std::fs::write(&temp, b"new").unwrap();
+        let Published::Exchanged { displaced, .. } = replace_by_renames(&temp, &target).unwrap()
+        else {
+            panic!("an existing target is displaced, not created");
+        };
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        assert!(!temp.exists());
+        restore(&displaced, &target).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"old");
+        assert!(!displaced.exists());
+        // A new file is created, and a rollback removes it.
+        std::fs::write(&temp, b"only").unwrap();
+        let fresh = dir.path().join("fresh");
+        assert!(matches!(
+            replace_by_renames(&temp, &fresh).unwrap(),
+            Published::Created { .. }
+        ));
+        assert_eq!(std::fs::read(&fresh).unwrap(), b"only");
     }
 }
