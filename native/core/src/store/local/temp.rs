@@ -85,11 +85,20 @@ pub fn has_debris(dir: &Path) -> bool {
 
 /// Remove, below `dir` (recursively, never through links), every temp file and
 /// staging directory of a writer that is gone. Returns how many entries went.
+/// Deeper entries go first, and a directory's own entries only once everything
+/// below it went: the sign in the dataset directory stays while any other temp file
+/// does (one another process still holds, on Windows), for the next writer to retry.
 pub fn remove_debris(dir: &Path) -> usize {
+    remove_debris_in(dir).0
+}
+
+/// [`remove_debris`]: how many went, and whether every one did.
+fn remove_debris_in(dir: &Path) -> (usize, bool) {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return (0, true);
     };
-    let mut removed = 0;
+    let (mut removed, mut all) = (0, true);
+    let mut here = Vec::new();
     for entry in entries.flatten() {
         let Ok(kind) = entry.file_type() else {
             continue;
@@ -97,18 +106,29 @@ pub fn remove_debris(dir: &Path) -> usize {
         let name = entry.file_name();
         let owner = name.to_str().and_then(owner_of);
         if owner == Some(Owner::Gone) {
-            let path = entry.path();
-            let gone = if kind.is_dir() {
+            here.push((entry.path(), kind.is_dir()));
+        } else if owner.is_none() && kind.is_dir() {
+            let (n, every) = remove_debris_in(&entry.path());
+            removed += n;
+            all &= every;
+        }
+    }
+    if !all {
+        return (removed, false);
+    }
+    for (path, is_dir) in here {
+        let _ = platform::retry_busy(&path, || {
+            if is_dir {
                 std::fs::remove_dir_all(&path)
             } else {
                 std::fs::remove_file(&path)
-            };
-            removed += usize::from(gone.is_ok());
-        } else if owner.is_none() && kind.is_dir() {
-            removed += remove_debris(&entry.path());
-        }
+            }
+        });
+        let gone = matches!(std::fs::symlink_metadata(&path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        removed += usize::from(gone);
+        all &= gone;
     }
-    removed
+    (removed, all)
 }
 
 /// Remove the staging directories a gone writer left beside `target` (named after it),

@@ -350,10 +350,10 @@ fn op_dir(op: &Pending) -> Option<PathBuf> {
 
 impl Drop for AtomicFilesystemStore {
     fn drop(&mut self) {
-        // Temp files prepared and not written (a save's marker among them) go last,
-        // after the files the save displaced: the marker in the dataset directory
-        // must outlive every other temp file of the save, or a crash meanwhile
-        // would leave files no sign points the next writer to.
+        // Temp files prepared and not written go with the files the save displaced,
+        // in an order (below) where the sign in the dataset directory outlives every
+        // other temp file of the save, or a crash meanwhile would leave files no sign
+        // points the next writer to.
         let unused: Vec<PathBuf> = std::mem::take(&mut *lock(&self.ahead))
             .into_values()
             .filter_map(|(temp, file)| file.wait().is_ok().then_some(temp))
@@ -369,11 +369,14 @@ impl Drop for AtomicFilesystemStore {
                 })
                 .collect();
         displaced.extend(unused);
-        // Old trees sit beside the dataset, where no sign is needed: first.
-        let mut doomed =
-            std::mem::take(self.old_trees.get_mut().unwrap_or_else(|e| e.into_inner()));
-        doomed.extend(displaced);
-        remove_later(doomed);
+        displaced.extend(std::mem::take(
+            self.old_trees.get_mut().unwrap_or_else(|e| e.into_inner()),
+        ));
+        // Deepest first, so whatever sits in the dataset directory (the save's sign:
+        // its marker, or the metadata it displaced once the marker became the new
+        // metadata) goes after every temp file in the chunk directories below it.
+        displaced.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        remove_later(displaced);
     }
 }
 
