@@ -35,6 +35,8 @@ enum Exclusion {
     /// The second writer waits for the first one's lock.
     Lock,
     /// Nothing waits; the later of two commits that read the same state is refused.
+    /// (Only Icechunk's kinds commit this way.)
+    #[cfg_attr(not(feature = "icechunk"), allow(dead_code))]
     Commit,
 }
 
@@ -149,6 +151,7 @@ fn in_memory_repository() -> icechunk::Repository {
 }
 
 fn kinds() -> Vec<Box<dyn Kind>> {
+    #[cfg_attr(not(feature = "icechunk"), allow(unused_mut))]
     let mut kinds: Vec<Box<dyn Kind>> = vec![
         Box::new(Local(tempfile::tempdir().unwrap())),
         Box::new(Object(Arc::new(InMemory::new()))),
