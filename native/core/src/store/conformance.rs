@@ -35,6 +35,8 @@ enum Exclusion {
     /// The second writer waits for the first one's lock.
     Lock,
     /// Nothing waits; the later of two commits that read the same state is refused.
+    /// (Only Icechunk's kinds commit this way.)
+    #[cfg_attr(not(feature = "icechunk"), allow(dead_code))]
     Commit,
 }
 
@@ -132,7 +134,7 @@ fn kinds() -> Vec<Kind> {
         }
     });
     object.expire_locks = Box::new(move || expire_leases(&store));
-    #[allow(unused_mut)]
+    #[cfg_attr(not(feature = "icechunk"), allow(unused_mut))]
     let mut kinds = vec![local, object];
     #[cfg(feature = "icechunk")]
     {
@@ -243,7 +245,13 @@ fn a_transaction_dropped_without_its_commit_leaves_nothing() {
         }
         assert_eq!(read(&kind, "g/a"), None, "{}", kind.name());
         if let Some(dir) = kind_dir(&kind) {
-            let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
+            // A lock file (Windows) is no debris: it outlives every writer by design.
+            let left: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .filter(|n| !n.to_string_lossy().starts_with(crate::store::LOCK_PREFIX))
+                .collect();
             assert!(left.is_empty(), "local: {left:?} left behind");
         }
     }

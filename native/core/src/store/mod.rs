@@ -22,6 +22,7 @@ pub use backend::{
     After, CommitBackend, DocRef, Fill, GroupDocs, Locked, NewNode, Publication, Scope,
 };
 pub use local::temp::TEMP_PREFIX;
+pub use local::LOCK_PREFIX;
 pub use record::Interrupted;
 pub use transaction::{Doc, Transaction};
 

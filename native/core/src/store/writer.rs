@@ -3,10 +3,17 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-/// This process as a writer: `<pid>-<token>`.
+/// This process as a writer: `<pid>-<token>`, and `-<start>` (hex) where the OS
+/// reuses pids so fast that the process's start time must tell it apart (Windows).
 pub fn writer_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| format!("{}-{:08x}", std::process::id(), process_token()))
+    ID.get_or_init(|| {
+        let id = format!("{}-{:08x}", std::process::id(), process_token());
+        match crate::store::local::process_start() {
+            Some(start) => format!("{id}-{start:x}"),
+            None => id,
+        }
+    })
 }
 
 /// A number that differs between two processes with the same pid, with high odds.

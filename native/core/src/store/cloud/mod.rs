@@ -8,6 +8,8 @@ mod gcs;
 mod options;
 mod runtime;
 
+// Only Icechunk's storage needs it outside this module.
+#[cfg(feature = "icechunk")]
 pub(crate) use gcs::metadata_server_credentials;
 pub use gcs::{credential_source as gcs_credential_source, GcsCredentialSource};
 pub use options::Settings;

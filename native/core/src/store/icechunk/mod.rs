@@ -4,7 +4,7 @@
 //! that never commits leaves only unreferenced chunk objects behind.
 //!
 //! Local repositories: Icechunk's filesystem storage does not make concurrent
-//! commits safe, so a writer holds an `flock` on the repository directory from
+//! commits safe, so a writer holds a lock on the repository directory from
 //! opening its session to its commit; commits never conflict. Object stores:
 //! Icechunk's conditional branch update finds a concurrent commit; the session is
 //! rebased over it, and when the two touched the same array metadata or chunks

@@ -1,5 +1,5 @@
-//! The local store's part in the commit protocol: `flock`ed dataset directories as
-//! writer locks, temp files renamed into place as the publication, a staging
+//! The local store's part in the commit protocol: locked dataset directories as
+//! writer locks (`platform::lock_dir`), temp files renamed into place as the publication, a staging
 //! directory swapped in for a whole new node, and a crashed writer's temp files as
 //! its sign, removed by the next writer under the lock.
 
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use zarrs::storage::StoreKey;
 
 use super::{
-    clean, dataset_dir, doc_cache, file_stamp, lock_dataset, publish_dir, temp,
+    clean, dataset_dir, doc_cache, file_stamp, lock_dataset, lock_group, publish_dir, temp,
     AtomicFilesystemStore,
 };
 use super::{DirLock, Mode};
@@ -132,7 +132,20 @@ impl CommitBackend for LocalBackend {
             Scope::ExclusiveChunks { path } => (path, false),
         };
         let dir = self.node_dir(path)?;
-        let Some(main) = lock_dataset(&dir, create)? else {
+        let group = matches!(scope, Scope::Group { .. });
+        let lock_node = if group { lock_group } else { lock_dataset };
+        let mut main = lock_node(&dir, create)?;
+        // A dataset a crashed writer left stepped aside (no exchange on this system)
+        // comes back before anything is decided on its absence.
+        if !group
+            && main.as_ref().is_none_or(|m| m.missing_top.is_some())
+            && temp::restore_beside(&dir)
+        {
+            drop(main.take());
+            main = lock_node(&dir, create)?;
+            locked.recovered = true;
+        }
+        let Some(main) = main else {
             return Ok(None);
         };
         locked.missing = main.missing_top.is_some();
@@ -177,7 +190,7 @@ impl CommitBackend for LocalBackend {
             if held_dir.as_ref() == Some(&dir) || locks.groups.iter().any(|(d, _)| d == &dir) {
                 continue;
             }
-            if let Some(lock) = lock_dataset(&dir, false)? {
+            if let Some(lock) = lock_group(&dir, false)? {
                 locks.groups.push((dir, lock));
             }
         }
@@ -222,10 +235,18 @@ impl CommitBackend for LocalBackend {
             }
             fill(&sc, &relative(&dir, &top))
         });
-        if published.is_err() {
-            self.rollback();
+        match published {
+            Ok(left) => {
+                if let Some(old_tree) = left {
+                    self.store.remove_on_drop(old_tree);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
         }
-        published
     }
 
     fn publish(&self, c: &Container, publication: Publication<'_>) -> Result<Option<String>> {

@@ -11,13 +11,14 @@
 //! time itself, to one second before now: no later change can set it to that again
 //! (short of the system clock stepping back exactly there), so finding it still
 //! there means nobody made or removed an entry since. A directory whose time cannot
-//! be set (not ours) is listed as before.
+//! be set (not ours), or that the OS names no identity for (Windows, where the lock
+//! is a lock file), is listed as before.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use super::platform::dir_identity;
 use super::DirLock;
 
 /// Directories remembered across all containers.
@@ -25,9 +26,9 @@ const MAX_ENTRIES: usize = 64;
 
 struct Sealed {
     path: PathBuf,
-    dev: u64,
-    ino: u64,
-    mtime: (i64, i64),
+    /// Device and inode.
+    identity: (u64, u64),
+    mtime: SystemTime,
     /// Directories in it that the save found not to be links.
     checked: Vec<PathBuf>,
 }
@@ -42,10 +43,10 @@ fn sealed() -> std::sync::MutexGuard<'static, Vec<Sealed>> {
 /// clean (the same directory, no entry made or removed since), the directories in it
 /// that save found not to be links: they are still the same entries.
 pub fn unchanged(dir: &Path, seen: &std::fs::Metadata) -> Option<Vec<PathBuf>> {
-    let now = (seen.dev(), seen.ino(), (seen.mtime(), seen.mtime_nsec()));
+    let now = (dir_identity(seen)?, seen.modified().ok()?);
     sealed()
         .iter()
-        .find(|s| s.path == dir && (s.dev, s.ino, s.mtime) == now)
+        .find(|s| s.path == dir && (s.identity, s.mtime) == now)
         .map(|s| s.checked.clone())
 }
 
@@ -62,10 +63,10 @@ pub fn seal(dir: &Path, lock: &DirLock, checked: Vec<PathBuf>) {
     let Some(at) = SystemTime::now().checked_sub(Duration::from_secs(1)) else {
         return;
     };
-    let Ok(since) = at.duration_since(UNIX_EPOCH) else {
+    let Some(identity) = dir_identity(&lock.seen) else {
         return;
     };
-    if lock.file().set_modified(at).is_err() {
+    if lock.set_modified(at).is_err() {
         return;
     }
     let mut sealed = sealed();
@@ -74,9 +75,8 @@ pub fn seal(dir: &Path, lock: &DirLock, checked: Vec<PathBuf>) {
     }
     sealed.push(Sealed {
         path: dir.to_path_buf(),
-        dev: lock.seen.dev(),
-        ino: lock.seen.ino(),
-        mtime: (since.as_secs() as i64, i64::from(since.subsec_nanos())),
+        identity,
+        mtime: at,
         checked,
     });
 }

@@ -1,12 +1,13 @@
-//! Directory operations of the local store: the writer lock of a dataset, the atomic
-//! publication of a whole new array, and the syscalls both need (exchange, rename
-//! without replacing, directory sync).
+//! Directory operations of the local store: the writer lock of a dataset, and the
+//! atomic publication of a whole new array. What they need from the OS (locks,
+//! exchange, rename without replacing, directory sync) is in `platform`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, SaveError};
 
+use super::platform::{self, LockKind};
 use super::temp::{temp_beside, temp_name};
 
 fn io_error(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> SaveError {
@@ -33,11 +34,11 @@ pub fn dataset_dir(root: &Path, dataset: &str) -> Result<PathBuf> {
     Ok(root.join(dataset))
 }
 
-/// An exclusive, cross-process lock on one dataset (an `flock` on a directory),
-/// released when dropped.
+/// An exclusive, cross-process lock on one dataset or group (see
+/// [`platform::lock_dir`]), released when dropped.
 #[derive(Debug)]
 pub struct DirLock {
-    dir: File,
+    lock: platform::Lock,
     /// Where a new dataset gets published: the highest directory on the way to it
     /// that does not exist yet. `None` when the dataset directory exists.
     pub missing_top: Option<PathBuf>,
@@ -46,52 +47,50 @@ pub struct DirLock {
 }
 
 impl DirLock {
-    /// The locked directory, open.
-    pub fn file(&self) -> &File {
-        &self.dir
+    /// Set the locked directory's modification time to `at` (see `clean.rs`), where
+    /// the lock is on the directory itself.
+    pub fn set_modified(&self, at: std::time::SystemTime) -> std::io::Result<()> {
+        self.lock.set_dir_modified(at)
     }
 }
 
-fn open_dir(dir: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // O_DIRECTORY: whatever else sits at `dir` (a file, a FIFO) is never opened.
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(dir)
-}
-
-/// Lock `dir`, opened as `file`, and return the lock with `dir`'s metadata if `still`
-/// holds once it is taken (and `dir` is still the directory that was opened: an
-/// overwrite may have swapped it meanwhile).
+/// Lock `dir` and return the lock with `dir`'s metadata if `still` holds once it is
+/// taken (and `dir` is still the directory that was locked: an overwrite may have
+/// swapped it meanwhile).
 fn lock_if(
     dir: &Path,
-    file: File,
+    kind: LockKind,
     still: impl Fn() -> bool,
-) -> Result<Option<(File, std::fs::Metadata)>> {
-    use std::os::unix::fs::MetadataExt;
-    let held = file
-        .metadata()
-        .map_err(io_error(format!("opening {}", dir.display())))?;
-    file.lock()
-        .map_err(io_error(format!("locking {}", dir.display())))?;
-    let current = std::fs::metadata(dir).ok();
-    let same = current.as_ref().map(MetadataExt::ino) == Some(held.ino());
-    Ok(current.filter(|_| same && still()).map(|m| (file, m)))
+) -> Result<Option<(platform::Lock, std::fs::Metadata)>> {
+    let lock =
+        platform::lock_dir(dir, kind).map_err(io_error(format!("locking {}", dir.display())))?;
+    Ok(lock
+        .still_at(dir)
+        .filter(|_| still())
+        .map(|seen| (lock, seen)))
 }
 
-/// Lock the dataset at `dir` against writers in this and other processes, creating
-/// nothing. An existing dataset is locked through its own directory. A missing one
-/// (with `create`) through the nearest directory above it that exists, which stays
-/// the nearest while the lock is held: the new dataset appears there in one rename.
-/// With `create` false, a missing dataset is `None`.
+/// Lock the dataset (array) at `dir` against writers in this and other processes.
+/// An existing dataset is locked as itself. A missing one (with `create`) through the
+/// nearest directory above it that exists, which stays the nearest while the lock is
+/// held: the new dataset appears there in one rename. With `create` false, a missing
+/// dataset is `None`. Nothing is made on Unix; on Windows a lock file may be.
 pub fn lock_dataset(dir: &Path, create: bool) -> Result<Option<DirLock>> {
+    lock_node(dir, create, LockKind::Node)
+}
+
+/// [`lock_dataset`] for a group: the same rules, with the group locked as a container.
+pub fn lock_group(dir: &Path, create: bool) -> Result<Option<DirLock>> {
+    lock_node(dir, create, LockKind::Container)
+}
+
+fn lock_node(dir: &Path, create: bool, kind: LockKind) -> Result<Option<DirLock>> {
     loop {
-        match open_dir(dir) {
-            Ok(file) => {
-                if let Some((file, seen)) = lock_if(dir, file, || true)? {
+        match platform::lock_dir(dir, kind) {
+            Ok(lock) => {
+                if let Some(seen) = lock.still_at(dir) {
                     return Ok(Some(DirLock {
-                        dir: file,
+                        lock,
                         missing_top: None,
                         seen,
                     }));
@@ -108,10 +107,9 @@ pub fn lock_dataset(dir: &Path, create: bool) -> Result<Option<DirLock>> {
         let top = highest_missing(dir);
         let parent = top.parent().unwrap_or(Path::new("/")).to_path_buf();
         let still_missing = || std::fs::symlink_metadata(&top).is_err();
-        let file = open_dir(&parent).map_err(io_error(format!("opening {}", parent.display())))?;
-        if let Some((file, seen)) = lock_if(&parent, file, still_missing)? {
+        if let Some((lock, seen)) = lock_if(&parent, LockKind::Container, still_missing)? {
             return Ok(Some(DirLock {
-                dir: file,
+                lock,
                 missing_top: Some(top),
                 seen,
             }));
@@ -132,9 +130,10 @@ fn highest_missing(dir: &Path) -> PathBuf {
     top
 }
 
-/// Sync a directory, so the entries renamed or made in it survive a power cut.
+/// Sync a directory, so the entries renamed or made in it survive a power cut (a
+/// no-op where the OS has no directory sync: Windows).
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    open_dir(dir)?.sync_all()
+    platform::sync_dir(dir)
 }
 
 /// Sync every directory of the tree at `root`, deepest first (the files in it were
@@ -154,12 +153,15 @@ fn sync_tree(root: &Path) -> std::io::Result<()> {
 /// (an old array) is exchanged with it and removed; a missing one is renamed into
 /// place without ever replacing what another process put there. Readers see the
 /// old tree or the new one; a crash leaves only a staging directory, removed by the
-/// next writer. `fill` gets the staging directory.
+/// next writer. `fill` gets the staging directory. Returns the old tree when it could
+/// not be removed yet (Windows removes no directory while a file inside is still
+/// open, as the save's own prepared temp files may be): the caller removes it once
+/// the save's files are closed.
 pub fn publish_dir(
     target: &Path,
     durable: bool,
     fill: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
+) -> Result<Option<PathBuf>> {
     let parent = target.parent().unwrap_or(Path::new(".")).to_path_buf();
     let staging = temp_beside(target);
     std::fs::create_dir(&staging).map_err(io_error(format!("creating {}", staging.display())))?;
@@ -187,15 +189,9 @@ pub fn publish_dir(
         }
     }
     let swapped = if exists {
-        exchange(&staging, target).or_else(|_| {
-            // No exchange here (old kernel, other OS, exotic filesystem): two renames.
-            let old = parent.join(format!("{}.old", temp_name("swap")));
-            std::fs::rename(target, &old)?;
-            std::fs::rename(&staging, target)?;
-            std::fs::rename(&old, &staging)
-        })
+        platform::exchange(&staging, target).or_else(|_| swap_by_renames(&staging, target))
     } else {
-        rename_noreplace(&staging, target)
+        platform::rename_noreplace(&staging, target)
     };
     if let Err(e) = swapped {
         let _ = std::fs::remove_dir_all(&staging);
@@ -208,62 +204,60 @@ pub fn publish_dir(
         sync_dir(&parent).map_err(io_error(format!("syncing {}", parent.display())))?;
     }
     // After an exchange, `staging` holds the old tree.
-    let _ = std::fs::remove_dir_all(&staging);
+    let left = (std::fs::remove_dir_all(&staging).is_err() && staging.exists()).then_some(staging);
     if let Some(m) = marker {
         let _ = std::fs::remove_file(target.join(m));
+    }
+    Ok(left)
+}
+
+/// Where no exchange exists (other OS, old kernel, exotic file system): the old
+/// tree steps aside under a temp name, the new one takes its place, and the old one
+/// ends at `staging` for the caller to remove. Should the second rename fail, the old
+/// tree goes back. Should the process die between the two, the next writer finds the
+/// dataset missing and a gone writer's `<temp>.old` beside it, and renames it back
+/// (`temp::restore_beside`).
+fn swap_by_renames(staging: &Path, target: &Path) -> std::io::Result<()> {
+    let old = old_beside(target);
+    platform::rename(target, &old)?;
+    if let Err(e) = platform::rename(staging, target) {
+        let _ = platform::rename(&old, target);
+        return Err(e);
+    }
+    // The new tree is in place: the old one goes, under whichever name it has.
+    if platform::rename(&old, staging).is_err() {
+        let _ = std::fs::remove_dir_all(&old);
     }
     Ok(())
 }
 
-fn path_c(p: &Path) -> std::io::Result<std::ffi::CString> {
-    use std::os::unix::ffi::OsStrExt;
-    Ok(std::ffi::CString::new(p.as_os_str().as_bytes())?)
+/// The temp name an old tree waits under while a new one takes its place.
+fn old_beside(target: &Path) -> PathBuf {
+    let mut name = temp_beside(target).into_os_string();
+    name.push(".old");
+    PathBuf::from(name)
 }
 
-/// `renameat2(a, b, flags)`.
-#[cfg(target_os = "linux")]
-fn renameat2(a: &Path, b: &Path, flags: libc::c_uint) -> std::io::Result<()> {
-    let (a, b) = (path_c(a)?, path_c(b)?);
-    // SAFETY: both paths are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            flags,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_an_exchange_two_renames_swap_a_tree_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let (staging, target) = (dir.path().join("staging"), dir.path().join("ds"));
+        std::fs::create_dir(&staging).unwrap();
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(staging.join("zarr.json"), b"new").unwrap();
+        std::fs::write(target.join("zarr.json"), b"old").unwrap();
+        swap_by_renames(&staging, &target).unwrap();
+        assert_eq!(std::fs::read(target.join("zarr.json")).unwrap(), b"new");
+        assert_eq!(std::fs::read(staging.join("zarr.json")).unwrap(), b"old");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
     }
-}
-
-/// Swap two directory entries in one step (Linux `renameat2(RENAME_EXCHANGE)`).
-#[cfg(target_os = "linux")]
-pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    renameat2(a, b, libc::RENAME_EXCHANGE)
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
-}
-
-/// Rename `a` to `b` only if `b` does not exist; where the kernel can't tell, a
-/// rename checked just before (the dataset lock keeps other writers out).
-fn rename_noreplace(a: &Path, b: &Path) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    match renameat2(a, b, libc::RENAME_NOREPLACE) {
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-        other => return other,
-    }
-    if std::fs::symlink_metadata(b).is_ok() {
-        return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
-    }
-    let _ = path_c;
-    std::fs::rename(a, b)
 }

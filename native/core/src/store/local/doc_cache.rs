@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::FileStamp;
+use super::platform::{file_stamp, open_file_stamp, FileStamp};
 
 /// Documents kept across all containers, and the largest one kept.
 const MAX_ENTRIES: usize = 64;
@@ -46,7 +46,7 @@ fn keep(path: &Path, stamp: FileStamp, bytes: &[u8]) {
 /// The bytes of the file at `path` (`None`: there is none): from the cache when the
 /// file is still the one they came from, else read (and kept).
 pub fn read(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    if let Some(now) = FileStamp::at(path) {
+    if let Some(now) = file_stamp(path) {
         let cache = cache();
         if let Some(e) = cache.iter().find(|e| e.path == path && e.stamp == now) {
             return Ok(Some(e.bytes.clone()));
@@ -57,18 +57,19 @@ pub fn read(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let meta = file.metadata()?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
     // The stamp of the file read, from its descriptor: what a later lstat must find.
-    keep(path, FileStamp::of(&meta), &bytes);
+    if let Some(stamp) = open_file_stamp(&file) {
+        keep(path, stamp, &bytes);
+    }
     Ok(Some(bytes))
 }
 
 /// Note that this process just published `bytes` at `path` (under the writer lock,
 /// so the file there is the one it renamed into place).
 pub fn wrote(path: &Path, bytes: &[u8]) {
-    match FileStamp::at(path) {
+    match file_stamp(path) {
         Some(stamp) => keep(path, stamp, bytes),
         None => forget(path),
     }

@@ -24,7 +24,7 @@ fn reaper() -> Option<&'static Reaper> {
                 .name("zarr-saver-reaper".into())
                 .spawn(move || {
                     for paths in rx {
-                        paths.iter().for_each(|p| remove(p));
+                        remove_in_order(&paths);
                         if let Some(r) = reaper() {
                             let mut n = r.pending.lock().unwrap_or_else(|e| e.into_inner());
                             *n -= 1;
@@ -35,9 +35,9 @@ fn reaper() -> Option<&'static Reaper> {
                     }
                 })
                 .ok()?;
-            // `process.exit()` skips Node's environment cleanup: wait in `exit` itself.
-            // SAFETY: registers a plain function, which the addon never outlives.
-            unsafe { libc::atexit(wait_idle_at_exit) };
+            // `process.exit()` skips Node's environment cleanup: wait in `exit` itself
+            // (where the OS lets a thread run then: not on Windows).
+            super::platform::wait_at_exit(wait_idle_at_exit);
             Some(Reaper {
                 queue: Mutex::new(tx),
                 pending: Mutex::new(0),
@@ -51,11 +51,30 @@ extern "C" fn wait_idle_at_exit() {
     wait_idle();
 }
 
-fn remove(path: &Path) {
-    let _ = std::fs::remove_file(path);
+/// Remove `path` (a file, or a whole directory); whether it is gone. Another process
+/// holding the file open (Windows) is waited for a little.
+fn remove(path: &Path) -> bool {
+    let removed = super::platform::retry_busy(path, || std::fs::remove_file(path));
+    if removed.is_err() && path.is_dir() {
+        let _ = std::fs::remove_dir_all(path);
+    }
+    // Only a name that is no more counts: a file Windows still shows (its deletion
+    // pending on another process's handle, or refused) is not gone.
+    matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
-/// Remove the files `paths` soon, off the caller's thread (inline if no thread could
+/// Remove `paths` in their order, stopping at the first that stays: a save lists its
+/// sign in the dataset directory last, and the sign must outlive the rest, so that the
+/// next writer (once this process is gone) finds and removes what stayed.
+fn remove_in_order(paths: &[PathBuf]) {
+    for path in paths {
+        if !remove(path) {
+            break;
+        }
+    }
+}
+
+/// Remove the files (or whole directories) `paths` soon, off the caller's thread (inline if no thread could
 /// start). They must already be out of readers' sight. One call wakes the thread
 /// once, so a save hands over all it displaced together.
 pub fn remove_later(paths: Vec<PathBuf>) {
@@ -63,13 +82,13 @@ pub fn remove_later(paths: Vec<PathBuf>) {
         return;
     }
     let Some(r) = reaper() else {
-        paths.iter().for_each(|p| remove(p));
+        remove_in_order(&paths);
         return;
     };
     *r.pending.lock().unwrap_or_else(|e| e.into_inner()) += 1;
     let queue = r.queue.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(unsent) = queue.send(paths) {
-        unsent.0.iter().for_each(|p| remove(p));
+        remove_in_order(&unsent.0);
         *r.pending.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
     }
 }

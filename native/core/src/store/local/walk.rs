@@ -1,8 +1,10 @@
 //! Listing the keys of a local container.
 
+use super::platform::LOCK_PREFIX;
 use super::temp::TEMP_PREFIX;
 
-/// Every file under `dir` whose name `wanted` accepts (temp names and links never),
+/// Every file under `dir` whose name `wanted` accepts (temp names, lock files and
+/// links never),
 /// as keys relative to the container's root (`prefix`: `dir`'s own key and `/`).
 pub(super) fn walk(
     dir: &std::path::Path,
@@ -20,7 +22,7 @@ pub(super) fn walk(
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        if name.starts_with(TEMP_PREFIX) {
+        if name.starts_with(TEMP_PREFIX) || name.starts_with(LOCK_PREFIX) {
             continue;
         }
         let kind = entry.file_type()?;

@@ -14,8 +14,9 @@ use zarrs::storage::StoreKey;
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 
-use super::dirs::{exchange, sync_dir};
+use super::dirs::sync_dir;
 use super::opener::{create_new, create_now, create_soon, Ahead};
+use super::platform::{self, exchange};
 use super::reaper::remove_later;
 use super::temp::temp_beside;
 
@@ -66,6 +67,8 @@ pub struct AtomicFilesystemStore {
     intent: Mutex<Option<Ahead>>,
     /// Bytes staged by this store (see `settle_now`).
     staged_bytes: AtomicU64,
+    /// Old trees a swap could not remove yet, removed with the displaced files.
+    old_trees: Mutex<Vec<PathBuf>>,
 }
 
 #[derive(Debug)]
@@ -109,6 +112,7 @@ impl AtomicFilesystemStore {
             ahead: Mutex::new(HashMap::new()),
             intent: Mutex::new(None),
             staged_bytes: AtomicU64::new(0),
+            old_trees: Mutex::new(Vec::new()),
         })
     }
 
@@ -313,14 +317,18 @@ impl AtomicFilesystemStore {
             .rev()
         {
             let _ = match done {
-                Published::Exchanged { target, displaced } => {
-                    exchange(&displaced, &target).and_then(|()| std::fs::remove_file(&displaced))
-                }
+                Published::Exchanged { target, displaced } => restore(&displaced, &target),
                 Published::Created { target } => std::fs::remove_file(&target),
-                Published::Erased { target, doomed } => std::fs::rename(&doomed, &target),
+                Published::Erased { target, doomed } => platform::rename(&doomed, &target),
                 Published::Nothing => Ok(()),
             };
         }
+    }
+
+    /// Remove the directory `old_tree` (already out of readers' sight) with the files
+    /// this store displaced, once every file the store holds open is closed.
+    pub fn remove_on_drop(&self, old_tree: PathBuf) {
+        lock(&self.old_trees).push(old_tree);
     }
 
     /// Drop every staged write (removing its temp file) and erase, every temp file
@@ -353,10 +361,10 @@ fn op_dir(op: &Pending) -> Option<PathBuf> {
 
 impl Drop for AtomicFilesystemStore {
     fn drop(&mut self) {
-        // Temp files prepared and not written (a save's marker among them) go last,
-        // after the files the save displaced: the marker in the dataset directory
-        // must outlive every other temp file of the save, or a crash meanwhile
-        // would leave files no sign points the next writer to.
+        // Temp files prepared and not written go with the files the save displaced,
+        // in an order (below) where the sign in the dataset directory outlives every
+        // other temp file of the save, or a crash meanwhile would leave files no sign
+        // points the next writer to.
         let unused: Vec<PathBuf> = std::mem::take(&mut *lock(&self.ahead))
             .into_values()
             .filter_map(|(temp, file)| file.wait().is_ok().then_some(temp))
@@ -372,6 +380,13 @@ impl Drop for AtomicFilesystemStore {
                 })
                 .collect();
         displaced.extend(unused);
+        displaced.extend(std::mem::take(
+            self.old_trees.get_mut().unwrap_or_else(|e| e.into_inner()),
+        ));
+        // Deepest first, so whatever sits in the dataset directory (the save's sign:
+        // its marker, or the metadata it displaced once the marker became the new
+        // metadata) goes after every temp file in the chunk directories below it.
+        displaced.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
         remove_later(displaced);
     }
 }
@@ -379,6 +394,8 @@ impl Drop for AtomicFilesystemStore {
 /// Move `temp` over `target` atomically. Where the kernel can, the two are exchanged
 /// and the old file, now under the temp name, is kept for a rollback and then removed
 /// in the background: a plain rename would free the old inode on the caller's thread.
+/// Elsewhere the old file gets a second name first (a hard link, or a copy where the
+/// file system has none), and the new one is renamed over it.
 fn replace_file(temp: &Path, target: &Path) -> std::io::Result<Published> {
     match exchange(temp, target) {
         Ok(()) => Ok(Published::Exchanged {
@@ -386,21 +403,82 @@ fn replace_file(temp: &Path, target: &Path) -> std::io::Result<Published> {
             displaced: temp.to_path_buf(),
         }),
         // ENOENT: no old file to displace. Others: no exchange on this system.
-        Err(_) => std::fs::rename(temp, target).map(|()| Published::Created {
+        Err(_) => replace_by_renames(temp, target),
+    }
+}
+
+/// [`replace_file`] without an exchange.
+fn replace_by_renames(temp: &Path, target: &Path) -> std::io::Result<Published> {
+    if std::fs::symlink_metadata(target).is_ok() {
+        let displaced = temp_beside(target);
+        keep_aside(target, &displaced)?;
+        if let Err(e) = platform::rename(temp, target) {
+            let _ = std::fs::remove_file(&displaced);
+            return Err(e);
+        }
+        return Ok(Published::Exchanged {
             target: target.to_path_buf(),
-        }),
+            displaced,
+        });
+    }
+    platform::rename(temp, target).map(|()| Published::Created {
+        target: target.to_path_buf(),
+    })
+}
+
+/// Give the file at `target` a second name, `aside`, that outlives a rename over it.
+fn keep_aside(target: &Path, aside: &Path) -> std::io::Result<()> {
+    std::fs::hard_link(target, aside).or_else(|_| std::fs::copy(target, aside).map(drop))
+}
+
+/// Undo [`replace_file`]: the old file (at `displaced`) returns to `target`, the new
+/// one goes.
+fn restore(displaced: &Path, target: &Path) -> std::io::Result<()> {
+    match exchange(displaced, target) {
+        Ok(()) => std::fs::remove_file(displaced),
+        Err(_) => platform::rename(displaced, target),
     }
 }
 
 /// Take `target` out of sight (gone already is fine).
 fn erase_file(target: &Path) -> std::io::Result<Published> {
     let doomed = temp_beside(target);
-    match std::fs::rename(target, &doomed) {
+    match platform::rename(target, &doomed) {
         Ok(()) => Ok(Published::Erased {
             target: target.to_path_buf(),
             doomed,
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Published::Nothing),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_an_exchange_a_replaced_file_can_still_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (temp, target) = (dir.path().join("t"), dir.path().join("c"));
+        std::fs::write(&target, b"old").unwrap();
+        std::fs::write(&temp, b"new").unwrap();
+        let Published::Exchanged { displaced, .. } = replace_by_renames(&temp, &target).unwrap()
+        else {
+            panic!("an existing target is displaced, not created");
+        };
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        assert!(!temp.exists());
+        restore(&displaced, &target).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"old");
+        assert!(!displaced.exists());
+        // A new file is created, and a rollback removes it.
+        std::fs::write(&temp, b"only").unwrap();
+        let fresh = dir.path().join("fresh");
+        assert!(matches!(
+            replace_by_renames(&temp, &fresh).unwrap(),
+            Published::Created { .. }
+        ));
+        assert_eq!(std::fs::read(&fresh).unwrap(), b"only");
     }
 }

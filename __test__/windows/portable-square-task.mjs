@@ -1,0 +1,6 @@
+// The portable suite's worker-thread task: squares a number.
+export default class SquareTask {
+  processItem(x) {
+    return x * x;
+  }
+}
