@@ -249,6 +249,7 @@ impl Container {
     }
 
     /// The bytes at `path` as the storage reads them (`None`: absent).
+    #[cfg(feature = "icechunk")]
     pub(crate) fn get_bytes(&self, path: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .storage

@@ -101,6 +101,12 @@ mod tests {
         seal(&dir, &lock, vec![dir.join("c")]);
         drop(lock);
         let lock = relock(&dir);
+        if dir_identity(&lock.seen).is_none() {
+            // Where the OS names no directory identity (Windows), nothing is sealed:
+            // every save lists the directory.
+            assert!(unchanged(&dir, &lock.seen).is_none());
+            return;
+        }
         assert_eq!(unchanged(&dir, &lock.seen), Some(vec![dir.join("c")]));
         drop(lock);
         // A writer's sign, made right after (within the same clock tick, likely).
