@@ -3,9 +3,15 @@ import { join } from "node:path";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
+// The venv scripts check their venv by importing every package in it (seconds): once
+// per test worker, not once per call.
+let projectPython: string | undefined;
+let icechunkVenvPython: string | undefined;
+
 /** The project venv's python (created on first use by scripts/python-venv.sh). */
 export function venvPython(): string {
-  return execFileSync("bash", [join(ROOT, "scripts", "python-venv.sh")], { encoding: "utf8" }).trim();
+  projectPython ??= execFileSync("bash", [join(ROOT, "scripts", "python-venv.sh")], { encoding: "utf8" }).trim();
+  return projectPython;
 }
 
 /** Run a Python snippet in the venv; `args` arrive as sys.argv[1:]; stdout is parsed as JSON. */
@@ -16,7 +22,10 @@ export function runPython<T = unknown>(code: string, args: string[] = []): T {
 
 /** The Python >= 3.12 venv with icechunk 2 (created on first use by scripts/python-icechunk-venv.sh). */
 export function icechunkPython(): string {
-  return execFileSync("bash", [join(ROOT, "scripts", "python-icechunk-venv.sh")], { encoding: "utf8" }).trim();
+  icechunkVenvPython ??= execFileSync("bash", [join(ROOT, "scripts", "python-icechunk-venv.sh")], {
+    encoding: "utf8",
+  }).trim();
+  return icechunkVenvPython;
 }
 
 /** Run a Python snippet with icechunk; `args` arrive as sys.argv[1:]; stdout is parsed as JSON. */
