@@ -1,6 +1,6 @@
 //! The local store's operating-system seam: everything the store does differently on
 //! Unix and on Windows sits behind these few functions, one module per OS (`unix.rs`,
-//! `windows.rs`), as cargo's `flock.rs` and tempfile's `imp/` do it.
+//! `windows.rs`).
 //!
 //! - [`lock_dir`]: an exclusive lock on a dataset or group directory, held until the
 //!   [`Lock`] drops. Unix `flock`s the directory itself: no file is made, and the lock
