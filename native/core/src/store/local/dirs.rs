@@ -35,7 +35,7 @@ pub fn dataset_dir(root: &Path, dataset: &str) -> Result<PathBuf> {
 }
 
 /// An exclusive, cross-process lock on one dataset or group (see
-/// [`platform::lock_dir`]), released when dropped.
+/// `platform::lock_dir`), released when dropped.
 #[derive(Debug)]
 pub struct DirLock {
     lock: platform::Lock,
