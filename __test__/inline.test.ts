@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { ArrayJob } from "../src/destination.js";
 import { INLINE_MAX_BYTES, ranInline, runsInline } from "../src/inline.js";
+import type { ArrayJob } from "../src/jobs.js";
 
 const job = (over: { bytes?: number; approach?: string; location?: string; durable?: boolean } = {}): ArrayJob =>
   ({

@@ -7,18 +7,16 @@
  * dataset (or one group) run one at a time in this process, in call order.
  */
 import { type Control, controlled, controlledSync, type SaveWiring } from "./control.js";
-import { type PackedArray, packData, type SaveData } from "./convert.js";
+import { packData, type SaveData } from "./convert.js";
 import type { DataType } from "./dtypes.js";
 import { fromNativeError, InvalidArgumentError } from "./errors.js";
 import { ranInline, runsInline } from "./inline.js";
+import type { ArrayJob, GroupJob } from "./jobs.js";
 import { resolveLocation } from "./location.js";
 import {
   type NativeBinding,
   type NativeDestination,
-  type NativeGroupArray,
-  type NativeGroupOptions,
   type NativeIcechunk,
-  type NativeSaveOptions,
   type NativeSaveResult,
   nativeBinding,
 } from "./native.js";
@@ -66,20 +64,6 @@ export const DESTINATION_OPTION_KEYS: readonly string[] = [
   "icechunk",
   "maxChunkBytes",
 ];
-
-/** One array's save ready for the core: where, the request, the packed data it reads, and its wiring. */
-export interface ArrayJob extends SaveWiring {
-  destination: NativeDestination;
-  request: NativeSaveOptions;
-  packed: PackedArray;
-}
-
-/** A group save ready for the core: where, what the save does, and each array with its own options. */
-export interface GroupJob extends SaveWiring {
-  destination: NativeDestination;
-  options: NativeGroupOptions;
-  arrays: NativeGroupArray[];
-}
 
 /** Where the end of a dataset's axis 0 is, and the grid a writer of whole chunks follows there. */
 export interface Reservation {

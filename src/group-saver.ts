@@ -4,8 +4,9 @@
  * path, the approach, and how shared and per-array options make each array's request.
  */
 import type { SaveData } from "./convert.js";
-import { DESTINATION_OPTION_KEYS, Destination, type GroupJob, type SaveResult } from "./destination.js";
+import { DESTINATION_OPTION_KEYS, Destination, type SaveResult } from "./destination.js";
 import { IndicesRequiredError, InvalidArgumentError, ZarrSaverError } from "./errors.js";
+import type { GroupJob } from "./jobs.js";
 import { redact, validateDatasetName } from "./location.js";
 import {
   type Approach,

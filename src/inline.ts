@@ -9,7 +9,7 @@
  * disk; a moving average, so that one save the OS preempted does not count), its next
  * {@link BACKOFF} saves go to a worker thread again, so the event loop never waits long.
  */
-import type { ArrayJob } from "./destination.js";
+import type { ArrayJob } from "./jobs.js";
 
 /** Appends of up to this many bytes of data may run on the JS thread. */
 export const INLINE_MAX_BYTES = 64 * 1024;

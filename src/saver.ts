@@ -4,9 +4,10 @@
  * the array's name, the approach, and the argument forms of the Python saver.
  */
 import type { SaveData } from "./convert.js";
-import { type ArrayJob, DESTINATION_OPTION_KEYS, Destination, type SaveResult } from "./destination.js";
+import { DESTINATION_OPTION_KEYS, Destination, type SaveResult } from "./destination.js";
 import { IndicesRequiredError, InvalidArgumentError } from "./errors.js";
 import type { Indices } from "./indices.js";
+import type { ArrayJob } from "./jobs.js";
 import { redact, validateDatasetName } from "./location.js";
 import { type Approach, checkKeys, parseApproach, type SaveOptions, type ZarrSaverOptions } from "./options.js";
 

@@ -22,6 +22,8 @@ import time
 import numpy as np
 import tensorstore as ts
 
+from jobs import read_rows, repeated, rss_kib, warm_up
+
 CONTEXT = ts.Context()
 
 
@@ -78,16 +80,8 @@ class TensorstoreSaver:
         raise ValueError(f"unknown approach {self.approach!r}")
 
 
-def read_rows(path, offset, rows, cols):
-    return np.fromfile(path, dtype="<f8", count=rows * cols, offset=offset * cols * 8).reshape(rows, cols)
 
 
-def rss_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def read_back(container):
@@ -100,29 +94,8 @@ def check(what, stored, expected):
         raise SystemExit(f"tensorstore {what}: the array read back differs from the data saved")
 
 
-def warm_up(job):
-    # Kept, as every output, until the harness exits (bench/README.md, "Outputs").
-    container = os.path.join(job["out"], "warmup-" + "".join(c if c.isalnum() else "-" for c in job["id"]) + ".zarr")
-    cols = job["cols"]
-    rows = read_rows(job["dataFile"], 0, 16384, cols)
-    kw = dict(chunks=[8192, cols], codec=job["codec"])
-    TensorstoreSaver(container, "data", "overwrite").save(rows, **kw)
-    TensorstoreSaver(container, "data", "append").save(rows[:100], **kw)
-    TensorstoreSaver(container, "data", "update").save(rows[:2], indices=[3, 9000])
 
 
-def repeated(job, fn, fresh=True):
-    """Time `fn` job["repeats"] times, keep the fastest; with `fresh`, move the
-    container aside between repeats (outside the timed part; it is kept until the
-    harness exits, see bench/README.md)."""
-    times = []
-    for k in range(job.get("repeats") or 1):
-        if k > 0 and fresh and os.path.exists(job["container"]):
-            os.rename(job["container"], f'{job["container"]}.rep{k - 1}')
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return {"seconds": min(times), "secondsAll": times}
 
 
 def run_job(job):
@@ -175,7 +148,7 @@ def main():
     results = []
     for job in jobs:
         if job["kind"] not in ("convert-flat", "convert-nested"):
-            warm_up(job)
+            warm_up(job, TensorstoreSaver)
         results.append({"id": job["id"], **run_job(job)})
     report = {
         "contender": "tensorstore",

@@ -11,7 +11,6 @@ and updates with an orthogonal selection (an integer array on axis 0).
 """
 
 import json
-import os
 import resource
 import sys
 import time
@@ -22,6 +21,8 @@ import zarr
 from zarr.codecs import BytesCodec
 from zarr.errors import ArrayNotFoundError
 from zarr.registry import get_codec_class
+
+from jobs import read_rows, repeated, rss_kib, warm_up
 
 
 def compressors_of(codec):
@@ -74,41 +75,12 @@ class ZarrPythonSaver:
         raise ValueError(f"unknown approach {self.approach!r}")
 
 
-def read_rows(path, offset, rows, cols):
-    return np.fromfile(path, dtype="<f8", count=rows * cols, offset=offset * cols * 8).reshape(rows, cols)
 
 
-def rss_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
-def warm_up(job):
-    # Kept, as every output, until the harness exits (bench/README.md, "Outputs").
-    container = os.path.join(job["out"], "warmup-" + "".join(c if c.isalnum() else "-" for c in job["id"]) + ".zarr")
-    cols = job["cols"]
-    rows = read_rows(job["dataFile"], 0, 16384, cols)
-    kw = dict(chunks=[8192, cols], codec=job["codec"])
-    ZarrPythonSaver(container, "data", "overwrite").save(rows, **kw)
-    ZarrPythonSaver(container, "data", "append").save(rows[:100], **kw)
-    ZarrPythonSaver(container, "data", "update").save(rows[:2], indices=[3, 9000])
 
 
-def repeated(job, fn, fresh=True):
-    """Time `fn` job["repeats"] times, keep the fastest; with `fresh`, move the
-    container aside between repeats (outside the timed part; it is kept until the
-    harness exits, see bench/README.md)."""
-    times = []
-    for k in range(job.get("repeats") or 1):
-        if k > 0 and fresh and os.path.exists(job["container"]):
-            os.rename(job["container"], f'{job["container"]}.rep{k - 1}')
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return {"seconds": min(times), "secondsAll": times}
 
 
 def run_job(job):
@@ -164,7 +136,7 @@ def main():
     jobs = json.loads(sys.argv[1])
     results = []
     for job in jobs:
-        warm_up(job)
+        warm_up(job, ZarrPythonSaver)
         results.append({"id": job["id"], **run_job(job)})
     report = {
         "contender": "zarr-python",

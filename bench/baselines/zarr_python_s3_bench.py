@@ -42,6 +42,8 @@ from zarr.errors import ArrayNotFoundError
 from zarr.registry import get_codec_class
 from zarr.storage import FsspecStore
 
+from jobs import read_rows
+
 
 def compressors_of(codec):
     """The job's v3 codec JSON as zarr-python codec objects (None: uncompressed)."""
@@ -108,8 +110,6 @@ class ZarrPythonS3Saver:
         raise ValueError(f"unknown approach {self.approach!r}")
 
 
-def read_rows(path, offset, rows, cols):
-    return np.fromfile(path, dtype="<f8", count=rows * cols, offset=offset * cols * 8).reshape(rows, cols)
 
 
 def warm_up(job, s3):
