@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.PreparedSave = nativeBinding.PreparedSave
 module.exports.SaveControl = nativeBinding.SaveControl
 module.exports.Approach = nativeBinding.Approach
 module.exports.checkDatasetName = nativeBinding.checkDatasetName

@@ -444,15 +444,15 @@ describe("the facade's tables are the core's", () => {
       })();
       const core = (() => {
         try {
-          native.saveSync(
+          const prepared = new native.PreparedSave(
             { location: root, threads, durable: false },
             {
               dataset: "t",
               approach: "append",
-              array: { dtype: "float64", shape: [1], compressor: { kind: "default" }, consolidated: false },
+              array: { dtype: "float64", compressor: { kind: "default" }, consolidated: false },
             },
-            new Uint8Array(8),
           );
+          native.saveSync(prepared, [1], new Uint8Array(8));
         } catch (err) {
           return (err as Error).message;
         }

@@ -861,12 +861,13 @@ describe("a save never escapes filePath", () => {
         const request: Binding.NativeSaveOptions = {
           dataset,
           approach,
-          array: { dtype: "float64", shape: [2], compressor: { kind: "none" }, consolidated: false },
+          array: { dtype: "float64", compressor: { kind: "none" }, consolidated: false },
           ...(approach === "update" ? { selection: [{ kind: "index", index: 0 }] } : {}),
         };
         const destination = { location: container, durable: false };
         const err = await rejection(
-          (async () => binding.save(destination, request, new Uint8Array(new Float64Array([1, 2]).buffer)))(),
+          (async () =>
+            binding.save(new binding.PreparedSave(destination, request), [2], new Uint8Array(new Float64Array([1, 2]).buffer)))(),
         );
         expect(String((err as Error).message), `dataset ${JSON.stringify(dataset)} (${approach})`).toMatch(
           /^ERR_ZARR_INVALID_ARGUMENT/,

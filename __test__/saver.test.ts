@@ -192,6 +192,29 @@ describe("concurrency and threads", () => {
   });
 });
 
+  it("an options object changed between saves takes effect (requests are kept converted by their content)", async () => {
+    const dir = tempDir();
+    const saver = new ZarrSaver(dir, { datasetName: "d" });
+    const options: { axis?: number } = {};
+    saver.saveSync([[1, 2]], options);
+    options.axis = 1;
+    expect(saver.saveSync([[3]], options)).toMatchObject({ shape: [1, 3], region: [[0, 1], [2, 3]] });
+    options.axis = 0;
+    expect((await saver.save([[4, 5, 6]], options)).shape).toEqual([2, 3]);
+    expect(await readValues(dir, "d")).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it("more distinct requests than a destination keeps converted still save as asked", async () => {
+    const dir = tempDir();
+    const saver = new ZarrSaver(dir, { datasetName: "d" });
+    for (let k = 0; k < 40; k++) {
+      const threads = (k % 20) + 1;
+      const result = k % 2 === 0 ? saver.saveSync([k], { threads }) : await saver.save([k], { threads });
+      expect(result.region).toEqual([[k, k + 1]]);
+    }
+    expect(await readValues(dir, "d")).toEqual(Array.from({ length: 40 }, (_, k) => k));
+  });
+
 describe("package surface", () => {
   it("exports exactly the public API", () => {
     expect(Object.keys(api).sort()).toMatchInlineSnapshot(`

@@ -8,6 +8,8 @@
 // the error names the flags to grant.
 //
 //   node scripts/runtime-smoke.mjs [node22 node24 node26 bun deno]   (default: all)
+//   node scripts/runtime-smoke.mjs --fetch [...]   (only fill the cache: .ci/run fetches
+//                                                   while the native build runs)
 //
 // Linux x64 only: the runtimes are their linux-x64 npm builds.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -53,7 +55,8 @@ if (process.platform !== "linux" || process.arch !== "x64") {
   console.error(`runtime smoke: the runtimes are linux-x64 builds; this is ${process.platform}-${process.arch}`);
   process.exit(1);
 }
-const names = process.argv.slice(2);
+const fetchOnly = process.argv.includes("--fetch");
+const names = process.argv.slice(2).filter((a) => a !== "--fetch");
 const unknown = names.filter((n) => !(n in RUNTIMES));
 if (unknown.length > 0) {
   console.error(`unknown runtime ${unknown.join(", ")}; choose among ${Object.keys(RUNTIMES).join(", ")}`);
@@ -79,6 +82,12 @@ function install(name) {
   renameSync(partial, dir);
   console.log(`     fetched ${spec} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   return executable;
+}
+
+if (fetchOnly) {
+  for (const name of chosen) install(name);
+  console.log(`runtimes cached in ${cache}: ${chosen.join(", ")}`);
+  process.exit(0);
 }
 
 // The project: the packed tarballs and zarrita (the reader), installed as a user would.

@@ -76,15 +76,15 @@ export async function controlled<T>(
  * thread, which could not serve an abort, so a signal is refused; progress is
  * reported once, at the end.
  */
-export function controlledSync<T>(native: NativeBinding, wiring: SaveWiring, start: (control: Control) => T): T {
+export function controlledSync<T>(native: NativeBinding, wiring: SaveWiring, start: (control: Control | undefined) => T): T {
   if (wiring.signal) throw new InvalidArgumentError("signal needs save(): saveSync blocks the thread that would abort it");
-  const control = new native.SaveControl();
+  const control = wiring.onProgress ? new native.SaveControl() : undefined;
   let result: T;
   try {
     result = start(control);
   } catch (err) {
     throw fromNativeError(err);
   }
-  wiring.onProgress?.(progressOf(control));
+  if (control) wiring.onProgress?.(progressOf(control));
   return result;
 }

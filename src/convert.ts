@@ -207,6 +207,9 @@ function fromNdArrayLike(value: NdArrayLike, field: string): PackedArray {
   }
   const total = shape.reduce((a, b) => a * b, 1);
   if (total === 0) throw new InvalidDataError(`${field} has shape [${shape}]: empty; nothing to save`);
+  // The common case, a typed array in C order (a batch of rows): viewed as it is.
+  const whole = value.stride === undefined && (value.offset ?? 0) === 0 && isTypedArray(value.data);
+  if (whole && value.data.length === total) return fromTypedArray(value.data as TypedArray, shape, field);
   const cStride = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
   const stride = value.stride ? [...value.stride] : cStride;
   const offset = value.offset ?? 0;

@@ -109,6 +109,7 @@ export class GroupSaver {
       arrays: jobs.map((job, i) => ({
         name: names[i] as string,
         options: job.request.array,
+        shape: job.packed.shape,
         data: job.packed.bytes,
         strings: job.packed.strings,
       })),

@@ -25,6 +25,7 @@ export type {
   NativeIcechunk,
   NativeSaveOptions,
   NativeSaveResult,
+  PreparedSave,
 } from "../index.js";
 
 /** Platforms a binary package is published for, as the loader names them. */

@@ -336,7 +336,6 @@ export function resolveSaveOptions(approach: Approach, packed: PackedArray, opti
     save: { approach, axis: options.axis, selection, zarrFormat: options.zarrFormat },
     array: {
       dtype: packed.dtype,
-      shape: packed.shape,
       targetDtype: options.dtype,
       chunks: dims(options.chunks, "chunks"),
       shards: dims(options.shards, "shards"),

@@ -17,9 +17,12 @@ export const ADDON_NAME = "zarr-saver.win32-x64-msvc.node";
 export const NODE_EXE = join(WORK, "node", "package", "bin", "node.exe");
 export const WINEPREFIX = join(WORK, "wineprefix");
 export const PRNG_DLL = join(WORK, "bcryptprimitives.dll");
+/** Cargo's target directory for the Windows build: its own, so that it can build while
+ * host builds and tests run (cargo locks a target directory while it builds there). */
+export const CARGO_DIR = join(WORK, "cargo");
 
-/** The profile the addon is built with on the host, so one flag set serves both. */
-export const PROFILE = "local";
+/** Optimised for build time: CI cross-builds it cold every run (see Cargo.toml). */
+export const PROFILE = "windows-test";
 
 /**
  * The test build leaves Icechunk out (`--no-default-features`): the portable suite
@@ -29,6 +32,9 @@ export const PROFILE = "local";
  * Windows runner.
  */
 export const FEATURES = ["--no-default-features"];
+
+/** `cargo` arguments of the core's Rust tests for the Windows target. */
+export const RUST_TESTS = ["test", "-p", "zarr-saver-core", "--profile", PROFILE, "--target", TARGET, ...FEATURES];
 
 const TOOLS = [
   ["x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"],
@@ -110,6 +116,7 @@ export function cargoEnv() {
     [`CXXSTDLIB_STATIC_${triple}`]: "1",
     [`CARGO_TARGET_${triple.toUpperCase()}_RUSTFLAGS`]: "-C link-args=-static-libgcc -C link-args=-static-libstdc++",
     LIBNODE_PATH: libnodeDir(),
+    CARGO_TARGET_DIR: CARGO_DIR,
   };
 }
 

@@ -7,20 +7,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  ADDON_NAME,
-  cargoEnv,
-  FEATURES,
-  fail,
-  NODE_EXE,
-  PROFILE,
-  ROOT,
-  requireTools,
-  TARGET,
-  TEST_PKG,
-  WINEPREFIX,
-  WORK,
-} from "./env.mjs";
+import { ADDON_NAME, cargoEnv, fail, NODE_EXE, ROOT, RUST_TESTS, requireTools, TEST_PKG, WINEPREFIX, WORK } from "./env.mjs";
 
 requireTools({ wine: true });
 if (!existsSync(NODE_EXE) || !existsSync(join(WINEPREFIX, "system.reg"))) {
@@ -55,11 +42,13 @@ const results = [];
 
 // 1. The core's Rust tests, as Windows programs.
 const started = Date.now();
-const built = execFileSync(
-  "cargo",
-  ["test", "-p", "zarr-saver-core", "--profile", PROFILE, "--target", TARGET, ...FEATURES, "--no-run", "--message-format=json"],
-  { cwd: ROOT, env: cargoEnv(), encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 256 << 20 },
-);
+const built = execFileSync("cargo", [...RUST_TESTS, "--no-run", "--message-format=json"], {
+  cwd: ROOT,
+  env: cargoEnv(),
+  encoding: "utf8",
+  stdio: ["ignore", "pipe", "inherit"],
+  maxBuffer: 256 << 20,
+});
 console.log(`windows: Rust tests built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 const exes = built
   .split("\n")

@@ -16,7 +16,7 @@ use crate::types::{
 type Result<T> = std::result::Result<T, SaveError>;
 
 /// JS integers as the core's sizes: a negative one is the caller's error.
-fn dims(values: &[i64], field: &str) -> Result<Vec<u64>> {
+pub fn dims(values: &[i64], field: &str) -> Result<Vec<u64>> {
     values
         .iter()
         .map(|&v| {
@@ -65,11 +65,8 @@ fn create_options(a: &NativeArrayOptions, zarr_format: Option<u32>) -> Result<Cr
     })
 }
 
-/// A single save's request, with the dtype and shape of the data it comes with.
-pub fn save_request(
-    dest: NativeDestination,
-    o: NativeSaveOptions,
-) -> Result<(SaveRequest, DType, Vec<u64>)> {
+/// A single save's request, with the dtype of the data its saves come with.
+pub fn save_request(dest: NativeDestination, o: NativeSaveOptions) -> Result<(SaveRequest, DType)> {
     let req = SaveRequest {
         destination: destination(dest)?,
         create: create_options(&o.array, o.zarr_format)?,
@@ -79,10 +76,8 @@ pub fn save_request(
         selection: o.selection.map(|s| s.into_iter().map(Into::into).collect()),
         dtype: o.array.target_dtype.map(Into::into),
         exclusive_chunks: o.exclusive_chunks.unwrap_or(false),
-        inline_small_appends: true,
-        shared_heap: false,
     };
-    Ok((req, o.array.dtype.into(), dims(&o.array.shape, "shape")?))
+    Ok((req, o.array.dtype.into()))
 }
 
 /// A group save's request, and each array with its data.
@@ -102,7 +97,7 @@ pub fn group_request(
     let mut out = Vec::with_capacity(arrays.len());
     for a in arrays.iter_mut() {
         let strings = a.strings.take();
-        let shape = dims(&a.options.shape, "shape")?;
+        let shape = dims(&a.shape, "shape")?;
         out.push(GroupArray {
             name: a.name.clone(),
             dtype: a.options.target_dtype.map(Into::into),
@@ -129,7 +124,7 @@ pub fn reserve_request(dest: NativeDestination, o: NativeReserveOptions) -> Resu
     })
 }
 
-/// The elements the facade packed: one byte buffer, or a string list.
+/// The elements the facade packed, of `shape`: one byte buffer, or a string list.
 pub fn nd_data(
     dtype: DType,
     shape: Vec<u64>,

@@ -165,13 +165,12 @@ pub struct NativeIcechunk {
     pub message: Option<String>,
 }
 
-/// One array's data description and creation options.
+/// One array's data description (its shape travels with the data) and creation options.
 #[napi(object)]
 #[derive(Clone)]
 pub struct NativeArrayOptions {
     /// Dtype of the elements in the buffer.
     pub dtype: DataType,
-    pub shape: Vec<i64>,
     /// Stored dtype at creation / required stored dtype later.
     pub target_dtype: Option<DataType>,
     pub chunks: Option<Vec<i64>>,
@@ -218,6 +217,8 @@ pub struct NativeGroupOptions {
 pub struct NativeGroupArray {
     pub name: String,
     pub options: NativeArrayOptions,
+    /// The data's shape.
+    pub shape: Vec<i64>,
     pub data: Option<napi::bindgen_prelude::Uint8Array>,
     pub strings: Option<Vec<String>>,
 }

@@ -64,8 +64,8 @@ pub use group::save_group;
 pub use metadata::CreateOptions;
 pub use plan::Approach;
 pub use request::{
-    validate_dataset_name, Destination, GroupArray, GroupRequest, Reservation, ReserveRequest,
-    SaveOutcome, SaveRequest,
+    validate_dataset_name, Caller, Destination, GroupArray, GroupRequest, Reservation,
+    ReserveRequest, SaveOutcome, SaveRequest,
 };
 pub use saver::{reserve, save, save_with_control};
 pub use selection::AxisSelection;

@@ -53,14 +53,24 @@ pub struct SaveRequest {
     /// chunk-aligned, disjoint writes): on an object store it takes no lease and
     /// runs beside other saves of the dataset in this process. Ignored otherwise.
     pub exclusive_chunks: bool,
-    /// Whether a small append may run on the calling thread instead of the pool.
-    /// Callers on a thread whose malloc arena they share with a runtime (Node's
-    /// main thread) say no: c-blosc's aligned ~1 MiB buffers fragment that heap.
-    pub inline_small_appends: bool,
-    /// The calling thread shares its malloc arena with a runtime (Node's main thread):
-    /// a small append running on it still encodes on the pool when its codecs would
-    /// allocate chunk-sized buffers with the C allocator (see `shared_heap.rs`).
-    pub shared_heap: bool,
+}
+
+/// The thread a save is called on, which decides whether a small append (one that
+/// touches a chunk or two) runs on it or is handed to the pool: handing it over
+/// costs about as much as the append itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Caller {
+    /// A thread of the caller's own (a Rust program's, a worker pool's): a small
+    /// append runs on it.
+    #[default]
+    OwnThread,
+    /// A thread whose malloc arena a runtime shares (Node's main thread): a small
+    /// append runs on it, but encodes on the pool when its codecs allocate
+    /// chunk-sized buffers with the C allocator, which would fragment that heap
+    /// (c-blosc's aligned ~1 MiB buffers; see `commit/shared_heap.rs`).
+    SharedHeap,
+    /// A thread that runs none of the save's work: everything goes to the pool.
+    PoolOnly,
 }
 
 impl SaveRequest {
@@ -80,8 +90,6 @@ impl SaveRequest {
             dtype: None,
             create: CreateOptions::default(),
             exclusive_chunks: false,
-            inline_small_appends: true,
-            shared_heap: false,
         }
     }
 }

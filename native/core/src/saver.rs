@@ -11,22 +11,24 @@ use crate::hierarchy::{self, Existing};
 use crate::metadata;
 use crate::plan::{Approach, ArrayInput, Change, Rules};
 use crate::request::{
-    check_icechunk, validate_dataset_name, Reservation, ReserveRequest, SaveOutcome, SaveRequest,
+    check_icechunk, validate_dataset_name, Caller, Reservation, ReserveRequest, SaveOutcome,
+    SaveRequest,
 };
 use crate::store::Container;
 
 /// Save `data` as the request says.
 pub fn save(req: &SaveRequest, data: NdData<'_>) -> Result<SaveOutcome> {
-    save_with_control(req, data, Arc::new(Control::default()))
+    save_with_control(req, data, Arc::new(Control::default()), Caller::OwnThread)
 }
 
-/// [`save`] with a [`Control`] the caller can read progress from and cancel through.
-/// Saves to one dataset are serialised: in-process in call order, across processes
-/// by the store's writer lock.
+/// [`save`] with a [`Control`] the caller can read progress from and cancel through,
+/// called on the thread `caller` says. Saves to one dataset are serialised:
+/// in-process in call order, across processes by the store's writer lock.
 pub fn save_with_control(
     req: &SaveRequest,
     data: NdData<'_>,
     control: Arc<Control>,
+    caller: Caller,
 ) -> Result<SaveOutcome> {
     validate(req, &data)?;
     let input = ArrayInput {
@@ -44,8 +46,7 @@ pub fn save_with_control(
         vec![input],
     );
     job.exclusive_chunks = req.exclusive_chunks;
-    job.inline_small_appends = req.inline_small_appends;
-    job.shared_heap = req.shared_heap;
+    job.caller = caller;
     let outcome = commit::run(&job, &control, &|_, _| Ok(()))?.pop();
     outcome.ok_or_else(|| SaveError::Corrupt("a save of one array committed none".into()))
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use zarr_saver_core::store::TEMP_PREFIX;
 use zarr_saver_core::{
-    reserve, save, save_with_control, Approach, AxisSelection, Control, CreateOptions, DType,
-    Destination, Elements, NdData, ReserveRequest, SaveError, SaveRequest,
+    reserve, save, save_with_control, Approach, AxisSelection, Caller, Control, CreateOptions,
+    DType, Destination, Elements, NdData, ReserveRequest, SaveError, SaveRequest,
 };
 use zarrs::array::Array;
 use zarrs::filesystem::FilesystemStore;
@@ -95,6 +95,7 @@ fn a_cancelled_save_leaves_the_array_as_it_was() {
         &request(dir.path(), Approach::Append),
         f64s(&[3.0; 8], vec![4, 2]),
         control,
+        Caller::OwnThread,
     )
     .unwrap_err();
     assert_eq!(err.code(), "ERR_ZARR_ABORTED");
@@ -145,6 +146,7 @@ fn progress_counts_every_chunk() {
         &request(dir.path(), Approach::Append),
         f64s(&[0.5; 20], vec![10, 2]),
         control.clone(),
+        Caller::OwnThread,
     )
     .unwrap();
     let p = control.progress();

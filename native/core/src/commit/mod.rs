@@ -17,7 +17,7 @@ use crate::hierarchy::{self, Node};
 use crate::lock::with_dataset_lock;
 use crate::plan::{self, Approach, ArrayInput, ArrayPlan, Change, Rules};
 use crate::recovery::{finish_interrupted, restore};
-use crate::request::{Destination, SaveOutcome};
+use crate::request::{Caller, Destination, SaveOutcome};
 use crate::store::{self, Container, Scope, Transaction, COMMIT_RECORD};
 use crate::threads;
 use steps::{create, grow, update, Writing};
@@ -47,10 +47,8 @@ pub struct Job<'j, 'a> {
     pub inputs: Vec<ArrayInput<'a>>,
     /// An update whose chunks no other writer touches (see `SaveRequest`).
     pub exclusive_chunks: bool,
-    /// Whether a small append may run on the calling thread.
-    pub inline_small_appends: bool,
-    /// Whether the calling thread's malloc arena is a runtime's too (see `SaveRequest`).
-    pub shared_heap: bool,
+    /// The thread the save was called on: whether a small append runs there.
+    pub caller: Caller,
 }
 
 impl<'j, 'a> Job<'j, 'a> {
@@ -70,8 +68,7 @@ impl<'j, 'a> Job<'j, 'a> {
             rules,
             inputs,
             exclusive_chunks: false,
-            inline_small_appends: false,
-            shared_heap: false,
+            caller: Caller::PoolOnly,
         }
     }
 }
@@ -87,7 +84,7 @@ pub fn run(
     let pool = threads::pool(dest.threads)?;
     let options = CodecOptions::default().with_concurrent_target(pool.current_num_threads());
     // A small append touches one or two chunks: handing it to the pool costs more than it saves.
-    let small = job.inline_small_appends
+    let small = job.caller != Caller::PoolOnly
         && job.rules.approach == Approach::Append
         && job.inputs.iter().all(|i| {
             i.data.as_ref().is_some_and(|d| {
@@ -226,7 +223,7 @@ fn execute(
     let at_once = (job.destination.max_chunk_bytes / largest.max(1)).max(1);
     if at_once < rayon::current_num_threads() as u64 {
         threads::pool(Some(at_once as usize))?.install(write)?;
-    } else if job.shared_heap && !plans.iter().all(shared_heap::encodes_in_rust) {
+    } else if job.caller == Caller::SharedHeap && !plans.iter().all(shared_heap::encodes_in_rust) {
         threads::pool(job.destination.threads)?.install(write)?;
     } else {
         write()?;
