@@ -190,7 +190,6 @@ describe("concurrency and threads", () => {
     expect(await readValues(dir, "sync")).toEqual(await readValues(dir, "async"));
     expect(readFileSync(join(dir, "sync", "zarr.json"), "utf8")).toBe(readFileSync(join(dir, "async", "zarr.json"), "utf8"));
   });
-});
 
   it("an options object changed between saves takes effect (requests are kept converted by their content)", async () => {
     const dir = tempDir();
@@ -198,7 +197,13 @@ describe("concurrency and threads", () => {
     const options: { axis?: number } = {};
     saver.saveSync([[1, 2]], options);
     options.axis = 1;
-    expect(saver.saveSync([[3]], options)).toMatchObject({ shape: [1, 3], region: [[0, 1], [2, 3]] });
+    expect(saver.saveSync([[3]], options)).toMatchObject({
+      shape: [1, 3],
+      region: [
+        [0, 1],
+        [2, 3],
+      ],
+    });
     options.axis = 0;
     expect((await saver.save([[4, 5, 6]], options)).shape).toEqual([2, 3]);
     expect(await readValues(dir, "d")).toEqual([1, 2, 3, 4, 5, 6]);
@@ -214,6 +219,7 @@ describe("concurrency and threads", () => {
     }
     expect(await readValues(dir, "d")).toEqual(Array.from({ length: 40 }, (_, k) => k));
   });
+});
 
 describe("package surface", () => {
   it("exports exactly the public API", () => {
