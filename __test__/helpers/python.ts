@@ -28,10 +28,18 @@ export function icechunkPython(): string {
   return icechunkVenvPython;
 }
 
+/**
+ * Appended to every icechunk snippet: once its work is done it leaves with `os._exit`,
+ * past the interpreter's finalization. Python icechunk's tokio threads may still touch
+ * the interpreter while it finalizes, and under load that crashed it (a segfault in
+ * libpython on a `tokio-rt-worker` thread, after the snippet had printed its result).
+ */
+const EXIT_AFTER_WORK = "\nimport os as _os, sys as _sys\n_sys.stdout.flush()\n_sys.stderr.flush()\n_os._exit(0)\n";
+
 /** Run a Python snippet with icechunk; `args` arrive as sys.argv[1:]; stdout is parsed as JSON. */
 export function runIcechunkPython<T = unknown>(code: string, args: string[] = []): T {
   try {
-    const out = execFileSync(icechunkPython(), ["-c", code, ...args], {
+    const out = execFileSync(icechunkPython(), ["-c", code + EXIT_AFTER_WORK, ...args], {
       encoding: "utf8",
       maxBuffer: 1 << 28,
       stdio: ["ignore", "pipe", "pipe"],
