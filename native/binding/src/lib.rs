@@ -2,9 +2,9 @@
 //! Each heavy one (`save`, `saveGroup`, `reserve`) runs on the libuv pool and has a
 //! blocking `*Sync` twin; both call one plain function over the core. All of them
 //! take the same [`NativeDestination`]; a single save takes it inside its
-//! [`PreparedSave`], converted once for many saves. Besides, the core's rules the facade needs
-//! before a save: dataset names, masking credentials, the object-store schemes, the
-//! dtype and error-code tables. Types live in `types`, conversions in `convert`.
+//! [`PreparedSave`], converted once for many saves. Besides, the core's rules the
+//! facade needs before a save: dataset names, masking credentials, the object-store
+//! schemes, the dtype and error-code tables. Types live in `types`, conversions in `convert`.
 //! Errors that reach JS carry their stable code as `CODE[ERRNO]: message`. Every
 //! entry point runs its work through [`guarded`], so a panic of the core is an
 //! `ERR_ZARR_INTERNAL` error, never an abort of the host process.
