@@ -96,7 +96,7 @@ const SECRET_KEY = /secret|token|password|access_key|key_id|credential|sas|accou
  */
 const turns = new Map<string, Promise<unknown>>();
 
-/** How many distinct requests a destination keeps converted (see {@link Destination.prepared}). */
+/** How many distinct requests a destination keeps converted (see `Destination#preparedFor`). */
 const PREPARED_KEPT = 16;
 
 /** Run `job` after the saves of `key` queued before it; at once when there are none. */

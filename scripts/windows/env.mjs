@@ -27,9 +27,9 @@ export const PROFILE = "windows-test";
 /**
  * The test build leaves Icechunk out (`--no-default-features`): the portable suite
  * never opens a repository, and Icechunk brings 70 more crates (390 instead of 320
- * for the Windows target), on top of a cold cross-build that already took 26 min
- * on this CI's two shared cores. Released Windows binaries are built with it, on a
- * Windows runner.
+ * for the Windows target) to a cold cross-build that CI makes every run (7 CPU
+ * minutes without them). Released Windows binaries are built with it, on a Windows
+ * runner.
  */
 export const FEATURES = ["--no-default-features"];
 
