@@ -10,8 +10,8 @@ import { type Control, controlled, controlledSync, type SaveWiring } from "./con
 import { packData, type SaveData } from "./convert.js";
 import type { DataType } from "./dtypes.js";
 import { fromNativeError, InvalidArgumentError } from "./errors.js";
-import { ranInline, runsInline } from "./inline.js";
-import type { ArrayJob, GroupJob } from "./jobs.js";
+import { mayRunInline, ranInline, runsInline } from "./inline.js";
+import type { ArrayJob, GroupJob, ResolvedRequest } from "./jobs.js";
 import { resolveLocation } from "./location.js";
 import {
   type NativeBinding,
@@ -30,8 +30,10 @@ import {
   resolveSaveOptions,
   resolveStorageOptions,
   type SaveOptions,
+  saveWiring,
   type ZarrSaverOptions,
 } from "./options.js";
+import { RequestCache } from "./request-cache.js";
 
 /** What a save wrote. */
 export interface SaveResult {
@@ -96,9 +98,6 @@ const SECRET_KEY = /secret|token|password|access_key|key_id|credential|sas|accou
  */
 const turns = new Map<string, Promise<unknown>>();
 
-/** How many distinct requests a destination keeps converted (see `Destination#preparedFor`). */
-const PREPARED_KEPT = 16;
-
 /** Run `job` after the saves of `key` queued before it; at once when there are none. */
 function inTurn<T>(key: string, job: () => Promise<T>): Promise<T> {
   const previous = turns.get(key);
@@ -140,8 +139,8 @@ export class Destination {
   readonly #durable: boolean;
   readonly #icechunk: NativeIcechunk | undefined;
   readonly #maxChunkBytes: number | undefined;
-  /** Requests converted for the core, by their JSON: the most recently used last. */
-  readonly #prepared = new Map<string, PreparedSave>();
+  /** The requests of recent saves, by the options they came from. */
+  readonly #requests = new RequestCache<ResolvedRequest>();
 
   /** Checks every option, naming the field; the savers check which keys they accept. */
   constructor(filePath: string | URL, options: DestinationOptions) {
@@ -182,18 +181,21 @@ export class Destination {
 
   /**
    * Everything about saving `data` into `dataset` that can fail before the core
-   * runs: the data packed (a typed array is viewed, not copied) and the options checked.
+   * runs: the data packed (a typed array is viewed, not copied) and the options
+   * checked, or found the same as a recent save's (request-cache.ts).
+   * `exclusiveChunks`: the save's rows are chunks no other writer touches, so it
+   * need not wait behind this process's other saves of the dataset.
    */
-  prepare(dataset: string, approach: Approach, data: SaveData, options: SaveOptions): ArrayJob {
+  prepare(dataset: string, approach: Approach, data: SaveData, options: SaveOptions, { exclusiveChunks = false } = {}): ArrayJob {
     const packed = packData(data);
-    const own = resolveSaveOptions(approach, packed, options);
-    return {
-      destination: this.native(own.threads, own.durable),
-      request: { ...own.save, dataset, array: own.array },
-      packed,
-      signal: options.signal,
-      onProgress: options.onProgress,
-    };
+    const resolved = this.#requests.resolve(dataset, approach, packed.dtype, exclusiveChunks, options, () => {
+      const own = resolveSaveOptions(approach, packed.dtype, options);
+      const destination = this.native(own.threads, own.durable);
+      const request = { ...own.save, dataset, array: own.array, ...(exclusiveChunks ? { exclusiveChunks } : {}) };
+      const key = `${this.#location}\0${dataset}`;
+      return { destination, request, key, queued: !exclusiveChunks, inline: mayRunInline(destination, request) };
+    });
+    return { resolved, packed, ...saveWiring(options) };
   }
 
   /** This destination as the core takes it, with a save's own `threads` and `durable` where given. */
@@ -210,33 +212,43 @@ export class Destination {
   }
 
   /**
-   * Run `prepare`, then its save off the JS thread once this process's earlier
-   * saves of the dataset have settled. An update marked `exclusiveChunks` (rows
-   * that no other writer touches) does not wait for them.
+   * Run `prepare`, then its save once this process's earlier saves of the dataset
+   * have settled: off the JS thread, or on it when inline.ts says so. An update
+   * marked `exclusiveChunks` does not wait for them.
    */
   save(prepare: () => ArrayJob): Promise<SaveResult> {
-    return this.#start(
-      (job) => (job.request.exclusiveChunks === true ? undefined : job.request.dataset),
-      prepare,
-      (native, job, control) =>
-        this.#saveInline(native, job) ??
-        native
-          .save(this.#preparedFor(native, job), job.packed.shape, job.packed.bytes, job.packed.strings, control)
-          .then(toResult),
-    );
+    let native: NativeBinding;
+    let job: ArrayJob;
+    try {
+      native = nativeBinding();
+      job = prepare();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const offThread = (): Promise<SaveResult> =>
+      controlled(native, job, (control) =>
+        native.save(this.#prepared(native, job), job.packed.shape, job.packed.bytes, job.packed.strings, control).then(toResult),
+      );
+    const { key, queued } = job.resolved;
+    if (queued && turns.has(key)) return inTurn(key, () => (runsInline(job) ? this.#saveInline(native, job) : offThread()));
+    // Nothing queued before it: an inline save has settled when it returns, so it is not queued either.
+    if (runsInline(job)) return this.#saveInline(native, job);
+    return queued ? inTurn(key, offThread) : offThread();
   }
 
   /**
-   * A small local append, run here on the JS thread when inline.ts says so (a worker
-   * thread would cost it as much again): its result, settled. `undefined`: it is not
-   * one, and goes to a worker thread. Throws as the core does.
+   * A small local append, run here on the JS thread (inline.ts says when: a worker
+   * thread would cost it as much again): its result, settled.
    */
-  #saveInline(native: NativeBinding, job: ArrayJob): Promise<SaveResult> | undefined {
-    const key = `${this.#location}\0${job.request.dataset}`;
-    if (!runsInline(key, job)) return undefined;
+  #saveInline(native: NativeBinding, job: ArrayJob): Promise<SaveResult> {
     const t0 = performance.now();
-    const result = native.saveSync(this.#preparedFor(native, job), job.packed.shape, job.packed.bytes, job.packed.strings);
-    ranInline(key, performance.now() - t0);
+    let result: NativeSaveResult;
+    try {
+      result = native.saveSync(this.#prepared(native, job), job.packed.shape, job.packed.bytes, job.packed.strings);
+    } catch (err) {
+      return Promise.reject(fromNativeError(err));
+    }
+    ranInline(job.resolved.key, performance.now() - t0);
     return Promise.resolve(toResult(result));
   }
 
@@ -244,7 +256,7 @@ export class Destination {
   saveSync(prepare: () => ArrayJob): SaveResult {
     return toResult(
       this.#startSync(prepare, (native, job, control) =>
-        native.saveSync(this.#preparedFor(native, job), job.packed.shape, job.packed.bytes, job.packed.strings, control),
+        native.saveSync(this.#prepared(native, job), job.packed.shape, job.packed.bytes, job.packed.strings, control),
       ),
     );
   }
@@ -265,24 +277,11 @@ export class Destination {
     );
   }
 
-  /**
-   * `job`'s request as the core keeps it converted. Successive saves of a saver
-   * mostly send the same request (the same dataset, approach and options), and
-   * converting it from JS objects cost a small append about a tenth of its time:
-   * the destination keeps the last {@link PREPARED_KEPT} it sent, by their JSON
-   * (so an options object changed between saves is a new request).
-   */
-  #preparedFor(native: NativeBinding, job: ArrayJob): PreparedSave {
-    const key = JSON.stringify([job.destination.threads, job.destination.durable, job.request]);
-    let prepared = this.#prepared.get(key);
-    if (prepared === undefined) {
-      prepared = new native.PreparedSave(job.destination, job.request);
-      if (this.#prepared.size >= PREPARED_KEPT) this.#prepared.delete(this.#prepared.keys().next().value as string);
-    } else {
-      this.#prepared.delete(key);
-    }
-    this.#prepared.set(key, prepared);
-    return prepared;
+  /** `job`'s request as the core keeps it converted, made at its first save of one array. */
+  #prepared(native: NativeBinding, job: ArrayJob): PreparedSave {
+    const { resolved } = job;
+    resolved.prepared ??= new native.PreparedSave(resolved.destination, resolved.request);
+    return resolved.prepared;
   }
 
   /** The core first (a missing core is the error to report), then `prepare`, then the save in its turn. */

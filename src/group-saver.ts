@@ -102,13 +102,13 @@ export class GroupSaver {
     // Only creation options differ per array (checked above): what the save does,
     // and where, come from the shared options, the same in every job.
     const first = jobs[0] as (typeof jobs)[number];
-    const { approach, axis, selection, zarrFormat } = first.request;
+    const { approach, axis, selection, zarrFormat } = first.resolved.request;
     return {
-      destination: first.destination,
+      destination: first.resolved.destination,
       options: { group: this.group, approach, axis, selection, zarrFormat },
       arrays: jobs.map((job, i) => ({
         name: names[i] as string,
-        options: job.request.array,
+        options: job.resolved.request.array,
         shape: job.packed.shape,
         data: job.packed.bytes,
         strings: job.packed.strings,

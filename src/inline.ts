@@ -10,6 +10,7 @@
  * {@link BACKOFF} saves go to a worker thread again, so the event loop never waits long.
  */
 import type { ArrayJob } from "./jobs.js";
+import type { NativeDestination, NativeSaveOptions } from "./native.js";
 
 /** Appends of up to this many bytes of data may run on the JS thread. */
 export const INLINE_MAX_BYTES = 64 * 1024;
@@ -24,19 +25,26 @@ const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 /** Per dataset: the moving average of its inline saves' times, and how many saves go off the thread still. */
 const history = new Map<string, { averageMs: number; offThread: number }>();
 
-/** Whether the save `job` of the dataset `key` runs on the JS thread. */
-export function runsInline(key: string, job: ArrayJob): boolean {
-  const seen = history.get(key);
-  if (seen !== undefined && seen.offThread > 0) {
-    seen.offThread--;
-    return false;
-  }
-  const { destination, request, packed } = job;
+/** Whether saves of `request` to `destination` may run on the JS thread, given small data: local, non-durable appends. */
+export function mayRunInline(destination: NativeDestination, request: NativeSaveOptions): boolean {
   return (
     request.approach === "append" &&
     !destination.durable &&
     destination.icechunk === undefined &&
-    !URL_SCHEME.test(destination.location) &&
+    !URL_SCHEME.test(destination.location)
+  );
+}
+
+/** Whether the save `job` runs on the JS thread. */
+export function runsInline(job: ArrayJob): boolean {
+  const { resolved, packed } = job;
+  if (!resolved.inline) return false;
+  const seen = history.get(resolved.key);
+  if (seen !== undefined && seen.offThread > 0) {
+    seen.offThread--;
+    return false;
+  }
+  return (
     packed.strings === undefined &&
     packed.bytes !== undefined &&
     packed.bytes.byteLength <= INLINE_MAX_BYTES &&
@@ -47,11 +55,14 @@ export function runsInline(key: string, job: ArrayJob): boolean {
 
 /** Note that an inline save of the dataset `key` took `ms`. */
 export function ranInline(key: string, ms: number): void {
-  const seen = history.get(key) ?? { averageMs: ms, offThread: 0 };
+  let seen = history.get(key);
+  if (seen === undefined) {
+    seen = { averageMs: ms, offThread: 0 };
+    history.set(key, seen);
+  }
   seen.averageMs += (ms - seen.averageMs) * WEIGHT;
   if (seen.averageMs > SLOW_MS) {
     seen.averageMs = 0;
     seen.offThread = BACKOFF;
   }
-  history.set(key, seen);
 }

@@ -5,7 +5,6 @@
  * are refused so a typo never silently falls back to a default.
  */
 import { type CodecConfig, codecJson } from "./codecs.js";
-import type { PackedArray } from "./convert.js";
 import { DATA_TYPES, type DataType, isDataType } from "./dtypes.js";
 import { InvalidArgumentError } from "./errors.js";
 import { type Indices, parseIndices } from "./indices.js";
@@ -290,8 +289,11 @@ export interface ArrayRequest {
   durable: boolean | undefined;
 }
 
-/** Check `options` and build the request of this save of `packed` with `approach`. */
-export function resolveSaveOptions(approach: Approach, packed: PackedArray, options: SaveOptions): ArrayRequest {
+/**
+ * Check `options` and build the request of a save of `dtype` data with `approach`.
+ * The save's wiring (`signal`, `onProgress`) is not part of it: see {@link saveWiring}.
+ */
+export function resolveSaveOptions(approach: Approach, dtype: DataType, options: SaveOptions): ArrayRequest {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw new InvalidArgumentError(`save options must be an object; got ${String(options)}`);
   }
@@ -326,16 +328,10 @@ export function resolveSaveOptions(approach: Approach, packed: PackedArray, opti
   if (attributes !== undefined && (typeof attributes !== "object" || attributes === null || Array.isArray(attributes))) {
     throw new InvalidArgumentError("attributes must be a plain object");
   }
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new InvalidArgumentError("signal must be an AbortSignal");
-  }
-  if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
-    throw new InvalidArgumentError("onProgress must be a function");
-  }
   return {
     save: { approach, axis: options.axis, selection, zarrFormat: options.zarrFormat },
     array: {
-      dtype: packed.dtype,
+      dtype,
       targetDtype: options.dtype,
       chunks: dims(options.chunks, "chunks"),
       shards: dims(options.shards, "shards"),
@@ -349,4 +345,16 @@ export function resolveSaveOptions(approach: Approach, packed: PackedArray, opti
     threads: parseThreads(options.threads, "threads"),
     durable: parseFlag(options.durable, "durable"),
   };
+}
+
+/** The wiring of one save (its signal and progress callback), checked. */
+export function saveWiring(options: SaveOptions): Pick<SaveOptions, "signal" | "onProgress"> {
+  const { signal, onProgress } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError("signal must be an AbortSignal");
+  }
+  if (onProgress !== undefined && typeof onProgress !== "function") {
+    throw new InvalidArgumentError("onProgress must be a function");
+  }
+  return { signal, onProgress };
 }

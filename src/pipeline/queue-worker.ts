@@ -87,11 +87,7 @@ async function writeInPlace(target: JobTarget, results: unknown[]): Promise<numb
     return created.region[0]?.[0] ?? 0;
   }
   const rows = { indices: slice(target.row, target.row + results.length) };
-  await destination.save(() => {
-    const job = destination.prepare(target.dataset, "update", data, rows);
-    job.request.exclusiveChunks = true;
-    return job;
-  });
+  await destination.save(() => destination.prepare(target.dataset, "update", data, rows, { exclusiveChunks: true }));
   return target.row;
 }
 
