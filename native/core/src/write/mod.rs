@@ -129,7 +129,10 @@ struct ChunkWriter<'a> {
 impl ChunkWriter<'_> {
     /// `write` every chunk, each once the save is still wanted, and count them on
     /// the control. In `parallel`, one chunk per task with single-threaded codecs;
-    /// else one after another, the codecs using the threads.
+    /// else one after another, the codecs using the threads. Chunks become tasks only
+    /// on a pool's thread: from any other (a small append runs on its caller's),
+    /// rayon would hand them to its global pool, which `threads` does not size, and
+    /// wake its threads.
     fn each(
         &self,
         chunks: &[Vec<u64>],
@@ -144,7 +147,7 @@ impl ChunkWriter<'_> {
             self.control.chunk_done();
             Ok(())
         };
-        if parallel {
+        if parallel && rayon::current_thread_index().is_some() {
             let single = (*self.options).with_concurrent_target(1);
             chunks.par_iter().try_for_each(|c| write(c, &single))
         } else {

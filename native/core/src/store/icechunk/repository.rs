@@ -117,7 +117,7 @@ pub(super) fn lock_local(dir: &Path) -> Result<local::DirLock> {
         )));
     }
     std::fs::create_dir_all(dir).map_err(|e| SaveError::store(format!("creating {shown}"), e))?;
-    local::lock_dataset(dir, false)?.ok_or_else(|| {
+    local::lock_dataset(dir, false, local::Link::Follow)?.ok_or_else(|| {
         SaveError::store(
             format!("locking {shown}"),
             std::io::Error::from(std::io::ErrorKind::NotFound),

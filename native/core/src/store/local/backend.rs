@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use zarrs::storage::StoreKey;
 
 use super::{
-    clean, dataset_dir, doc_cache, file_stamp, lock_dataset, lock_group, publish_dir, temp,
-    AtomicFilesystemStore,
+    clean, dataset_dir, dataset_dir_above, doc_cache, file_stamp, lock_dataset, lock_group,
+    publish_dir, temp, AtomicFilesystemStore,
 };
-use super::{DirLock, Mode};
+use super::{DirLock, Link, Mode};
 use crate::control::Control;
 use crate::error::{Result, SaveError};
 use crate::store::{
@@ -45,15 +45,10 @@ struct Locks {
     published: bool,
 }
 
-/// Open the directory at `location` (it need not exist yet).
+/// Open the directory at `location` (it need not exist yet; something else there
+/// fails the save's lock, see [`LocalBackend::why_not_locked`]).
 pub fn open(location: &str, durable: bool, control: Arc<Control>) -> Result<Container> {
-    let root = PathBuf::from(location);
-    if std::fs::metadata(&root).is_ok_and(|m| !m.is_dir()) {
-        return Err(SaveError::InvalidArgument(format!(
-            "filePath '{location}' exists and is not a directory"
-        )));
-    }
-    container(root, Mode::Atomic, durable, control)
+    container(PathBuf::from(location), Mode::Atomic, durable, control)
 }
 
 /// A container over `root`; `Mode::Direct` for a staging directory that only
@@ -105,22 +100,38 @@ impl LocalBackend {
         self.locks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn node_dir(&self, path: &str) -> Result<PathBuf> {
+    /// The node's directory, checked for links above it, and how its lock treats a
+    /// link at the directory itself: `filePath` may be one.
+    fn node_dir(&self, path: &str) -> Result<(PathBuf, Link)> {
         if path.is_empty() {
-            Ok(self.root.clone())
+            Ok((self.root.clone(), Link::Follow))
         } else {
-            dataset_dir(&self.root, path)
+            Ok((dataset_dir_above(&self.root, path)?, Link::Refuse))
         }
     }
-}
 
-impl CommitBackend for LocalBackend {
-    fn lock(&self, _c: &Container, scope: &Scope<'_>, _owner: &str) -> Result<Option<Locked>> {
+    /// Why a save could not lock the node at `path`, where the locks leave it to a
+    /// failure to tell: a taken lock below `filePath` proves it a directory, and the
+    /// node's directory no link.
+    fn why_not_locked(&self, path: &str) -> Result<()> {
+        if std::fs::metadata(&self.root).is_ok_and(|m| !m.is_dir()) {
+            return Err(SaveError::InvalidArgument(format!(
+                "filePath '{}' exists and is not a directory",
+                self.root.display()
+            )));
+        }
+        if !path.is_empty() {
+            dataset_dir(&self.root, path)?;
+        }
+        Ok(())
+    }
+
+    fn lock_scope(&self, scope: &Scope<'_>) -> Result<Option<Locked>> {
         let mut locked = Locked::default();
         let mut arrays = Vec::new();
         for node in scope.array_nodes() {
             let dir = dataset_dir(&self.root, &node)?;
-            if let Some(lock) = lock_dataset(&dir, false)? {
+            if let Some(lock) = lock_dataset(&dir, false, Link::Refuse)? {
                 locked.recovered |= recover(&dir, &lock);
                 arrays.push(lock);
             }
@@ -131,10 +142,10 @@ impl CommitBackend for LocalBackend {
             // which needs the lock between writers of several machines.
             Scope::ExclusiveChunks { path } => (path, false),
         };
-        let dir = self.node_dir(path)?;
+        let (dir, link) = self.node_dir(path)?;
         let group = matches!(scope, Scope::Group { .. });
         let lock_node = if group { lock_group } else { lock_dataset };
-        let mut main = lock_node(&dir, create)?;
+        let mut main = lock_node(&dir, create, link)?;
         // A dataset a crashed writer left stepped aside (no exchange on this system)
         // comes back before anything is decided on its absence.
         if !group
@@ -142,7 +153,7 @@ impl CommitBackend for LocalBackend {
             && temp::restore_beside(&dir)
         {
             drop(main.take());
-            main = lock_node(&dir, create)?;
+            main = lock_node(&dir, create, link)?;
             locked.recovered = true;
         }
         let Some(main) = main else {
@@ -151,7 +162,7 @@ impl CommitBackend for LocalBackend {
         locked.missing = main.missing_top.is_some();
         let own = !locked.missing && !matches!(scope, Scope::Group { .. });
         if own {
-            // The path to the dataset was just checked for links (`dataset_dir`).
+            // The path to the dataset holds no link: checked above it, locked as itself.
             let mut at = self.root.clone();
             let below = dir.strip_prefix(&self.root).unwrap_or(Path::new(""));
             self.store.trust_dirs(below.components().map(|c| {
@@ -173,6 +184,16 @@ impl CommitBackend for LocalBackend {
         };
         Ok(Some(locked))
     }
+}
+
+impl CommitBackend for LocalBackend {
+    fn lock(&self, _c: &Container, scope: &Scope<'_>, _owner: &str) -> Result<Option<Locked>> {
+        let locked = self.lock_scope(scope);
+        if !matches!(locked, Ok(Some(_))) {
+            self.why_not_locked(scope.path())?;
+        }
+        locked
+    }
 
     fn lock_groups(&self, groups: &[String]) -> Result<()> {
         let mut locks = self.locks();
@@ -190,7 +211,7 @@ impl CommitBackend for LocalBackend {
             if held_dir.as_ref() == Some(&dir) || locks.groups.iter().any(|(d, _)| d == &dir) {
                 continue;
             }
-            if let Some(lock) = lock_group(&dir, false)? {
+            if let Some(lock) = lock_group(&dir, false, Link::Follow)? {
                 locks.groups.push((dir, lock));
             }
         }
@@ -322,5 +343,41 @@ impl CommitBackend for LocalBackend {
         super::walk::walk(&self.root, "", wanted, &mut out)
             .map_err(|e| SaveError::store(format!("listing {}", self.root.display()), e))?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock_error(root: &Path, path: &str, create: bool) -> String {
+        let c = open(&root.to_string_lossy(), false, Arc::default()).unwrap();
+        let scope = Scope::Dataset { path, create };
+        match c.backend().lock(&c, &scope, "w") {
+            Err(SaveError::InvalidArgument(m)) => m,
+            other => panic!("{path} (create {create}): {:?}", other.map(|l| l.is_some())),
+        }
+    }
+
+    #[test]
+    fn a_lock_not_taken_says_what_is_in_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("grp")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path(), root.join("grp/link")).unwrap();
+        for create in [false, true] {
+            for path in ["", "data", "a/b"] {
+                let m = lock_error(&file, path, create);
+                assert!(m.ends_with("exists and is not a directory"), "{m}");
+            }
+            #[cfg(unix)]
+            for path in ["grp/link", "grp/link/x"] {
+                let m = lock_error(&root, path, create);
+                assert!(m.contains("grp/link' is a symbolic link"), "{m}");
+            }
+        }
     }
 }

@@ -84,10 +84,10 @@ pub fn seal(dir: &Path, lock: &DirLock, checked: Vec<PathBuf>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::local::lock_dataset;
+    use crate::store::local::{lock_dataset, Link};
 
     fn relock(dir: &Path) -> DirLock {
-        lock_dataset(dir, false).unwrap().unwrap()
+        lock_dataset(dir, false, Link::Refuse).unwrap().unwrap()
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Result, SaveError};
 
-use super::platform::{self, LockKind};
+use super::platform::{self, Link, LockKind};
 use super::temp::{temp_beside, temp_name};
 
 fn io_error(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> SaveError {
@@ -17,8 +17,19 @@ fn io_error(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> S
 /// Refuse symbolic links on the way from `root` to `root/dataset`, so a dataset
 /// never resolves outside `filePath`.
 pub fn dataset_dir(root: &Path, dataset: &str) -> Result<PathBuf> {
+    check_links(root, dataset, usize::MAX)
+}
+
+/// [`dataset_dir`] short of the dataset's own directory, for a lock that refuses a
+/// link there ([`Link::Refuse`]); should that lock fail, `dataset_dir` names the link.
+pub fn dataset_dir_above(root: &Path, dataset: &str) -> Result<PathBuf> {
+    check_links(root, dataset, dataset.split('/').count() - 1)
+}
+
+/// Check the first `segments` directories on the way from `root` to `root/dataset`.
+fn check_links(root: &Path, dataset: &str, segments: usize) -> Result<PathBuf> {
     let mut path = root.to_path_buf();
-    for segment in dataset.split('/') {
+    for segment in dataset.split('/').take(segments) {
         path.push(segment);
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
@@ -62,8 +73,8 @@ fn lock_if(
     kind: LockKind,
     still: impl Fn() -> bool,
 ) -> Result<Option<(platform::Lock, std::fs::Metadata)>> {
-    let lock =
-        platform::lock_dir(dir, kind).map_err(io_error(format!("locking {}", dir.display())))?;
+    let lock = platform::lock_dir(dir, kind, Link::Follow)
+        .map_err(io_error(format!("locking {}", dir.display())))?;
     Ok(lock
         .still_at(dir)
         .filter(|_| still())
@@ -74,19 +85,20 @@ fn lock_if(
 /// An existing dataset is locked as itself. A missing one (with `create`) through the
 /// nearest directory above it that exists, which stays the nearest while the lock is
 /// held: the new dataset appears there in one rename. With `create` false, a missing
-/// dataset is `None`. Nothing is made on Unix; on Windows a lock file may be.
-pub fn lock_dataset(dir: &Path, create: bool) -> Result<Option<DirLock>> {
-    lock_node(dir, create, LockKind::Node)
+/// dataset is `None`. Nothing is made on Unix; on Windows a lock file may be. `link`
+/// applies to `dir` itself (the nearest directory above is followed).
+pub fn lock_dataset(dir: &Path, create: bool, link: Link) -> Result<Option<DirLock>> {
+    lock_node(dir, create, LockKind::Node, link)
 }
 
 /// [`lock_dataset`] for a group: the same rules, with the group locked as a container.
-pub fn lock_group(dir: &Path, create: bool) -> Result<Option<DirLock>> {
-    lock_node(dir, create, LockKind::Container)
+pub fn lock_group(dir: &Path, create: bool, link: Link) -> Result<Option<DirLock>> {
+    lock_node(dir, create, LockKind::Container, link)
 }
 
-fn lock_node(dir: &Path, create: bool, kind: LockKind) -> Result<Option<DirLock>> {
+fn lock_node(dir: &Path, create: bool, kind: LockKind, link: Link) -> Result<Option<DirLock>> {
     loop {
-        match platform::lock_dir(dir, kind) {
+        match platform::lock_dir(dir, kind, link) {
             Ok(lock) => {
                 if let Some(seen) = lock.still_at(dir) {
                     return Ok(Some(DirLock {

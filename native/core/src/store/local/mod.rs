@@ -17,9 +17,11 @@ mod walk;
 
 pub use atomic::{AtomicFilesystemStore, Mode};
 pub use backend::{open, LocalBackend};
-pub use dirs::{dataset_dir, lock_dataset, lock_group, publish_dir, sync_dir, DirLock};
+pub use dirs::{
+    dataset_dir, dataset_dir_above, lock_dataset, lock_group, publish_dir, sync_dir, DirLock,
+};
 pub(crate) use platform::process_start;
-pub use platform::{FileStamp, LOCK_PREFIX};
+pub use platform::{FileStamp, Link, LOCK_PREFIX};
 
 /// The stamp of the file at `path` (not following a link), if there is one.
 pub fn file_stamp(path: &std::path::Path) -> Option<super::ChunkStamp> {

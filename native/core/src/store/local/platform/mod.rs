@@ -3,8 +3,9 @@
 //! `windows.rs`).
 //!
 //! - [`lock_dir`]: an exclusive lock on a dataset or group directory, held until the
-//!   [`Lock`] drops. Unix `flock`s the directory itself: no file is made, and the lock
-//!   follows the directory should an overwrite swap it ([`Lock::still_at`] tells).
+//!   [`Lock`] drops; with [`Link::Refuse`], never through a symbolic link. Unix
+//!   `flock`s the directory itself: no file is made, and the lock follows the
+//!   directory should an overwrite swap it ([`Lock::still_at`] tells).
 //!   Windows cannot lock a directory, and its locks are mandatory, so it locks a lock
 //!   file that no reader ever opens (see [`LockKind`] for where it lives).
 //! - [`rename_noreplace`], [`exchange`]: the two publishing renames. Only Linux
@@ -41,6 +42,15 @@ pub enum LockKind {
     /// A group, or the directory a new node is published into: never swapped, its lock
     /// file sits inside, `<dir>/.zarr-saver-lock`.
     Container,
+}
+
+/// Whether [`lock_dir`] may lock a directory through a symbolic link at its path:
+/// `filePath` may be one, nothing inside it may (a refused link fails the lock, and
+/// the caller names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Follow,
+    Refuse,
 }
 
 /// Lock files start with this; listings skip them as they skip temp names.
@@ -105,13 +115,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("a");
         std::fs::create_dir(&data).unwrap();
-        let held = lock_dir(&data, LockKind::Node).unwrap();
+        let held = lock_dir(&data, LockKind::Node, Link::Refuse).unwrap();
         assert!(held.still_at(&data).is_some());
         let (tx, rx) = std::sync::mpsc::channel();
         let waiter = {
             let data = data.clone();
             std::thread::spawn(move || {
-                let lock = lock_dir(&data, LockKind::Node).unwrap();
+                let lock = lock_dir(&data, LockKind::Node, Link::Refuse).unwrap();
                 tx.send(()).unwrap();
                 drop(lock);
             })
@@ -125,11 +135,31 @@ mod tests {
     #[test]
     fn a_missing_directory_is_not_found_and_a_file_is_no_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let missing = lock_dir(&dir.path().join("nope"), LockKind::Node).unwrap_err();
+        let missing = lock_dir(&dir.path().join("nope"), LockKind::Node, Link::Refuse).unwrap_err();
         assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
         std::fs::write(dir.path().join("f"), b"x").unwrap();
-        let file = lock_dir(&dir.path().join("f"), LockKind::Container).unwrap_err();
+        let file = lock_dir(&dir.path().join("f"), LockKind::Container, Link::Follow).unwrap_err();
         assert_eq!(file.kind(), std::io::ErrorKind::NotADirectory);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_refused_link_is_never_locked_and_a_followed_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (real, link) = (dir.path().join("real"), dir.path().join("link"));
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(lock_dir(&link, LockKind::Node, Link::Refuse).is_err());
+        let held = lock_dir(&link, LockKind::Node, Link::Follow).unwrap();
+        assert!(held.still_at(&link).is_some());
+        drop(held);
+        // A directory locked as itself stops being "still there" once a link to it
+        // takes its path.
+        let held = lock_dir(&real, LockKind::Node, Link::Refuse).unwrap();
+        let moved = dir.path().join("moved");
+        std::fs::rename(&real, &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, &real).unwrap();
+        assert!(held.still_at(&real).is_none());
     }
 
     #[test]

@@ -3,21 +3,27 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::{FileStamp, LockKind};
+use super::{FileStamp, Link, LockKind};
 
 /// An `flock` on a directory, released when dropped.
 #[derive(Debug)]
 pub struct Lock {
     dir: File,
+    link: Link,
 }
 
 impl Lock {
     /// `dir`'s metadata, if it is still the directory that was locked: an overwrite
     /// may have swapped another one in meanwhile (the lock stays with the old one).
+    /// A lock that refuses links finds a link put there since to be another entry.
     pub fn still_at(&self, dir: &Path) -> Option<std::fs::Metadata> {
         use std::os::unix::fs::MetadataExt;
         let held = self.dir.metadata().ok()?;
-        let current = std::fs::metadata(dir).ok()?;
+        let current = match self.link {
+            Link::Follow => std::fs::metadata(dir),
+            Link::Refuse => std::fs::symlink_metadata(dir),
+        }
+        .ok()?;
         (held.dev(), held.ino())
             .eq(&(current.dev(), current.ino()))
             .then_some(current)
@@ -35,26 +41,31 @@ pub fn dir_identity(m: &std::fs::Metadata) -> Option<(u64, u64)> {
     Some((m.dev(), m.ino()))
 }
 
-fn open_dir(dir: &Path) -> std::io::Result<File> {
+fn open_dir(dir: &Path, link: Link) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    // O_DIRECTORY: whatever else sits at `dir` (a file, a FIFO) is never opened.
+    // O_DIRECTORY: whatever else sits at `dir` (a file, a FIFO) is never opened; with
+    // O_NOFOLLOW a link there fails the same way (ENOTDIR).
+    let flags = match link {
+        Link::Follow => libc::O_DIRECTORY,
+        Link::Refuse => libc::O_DIRECTORY | libc::O_NOFOLLOW,
+    };
     std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_DIRECTORY)
+        .custom_flags(flags)
         .open(dir)
 }
 
 /// Lock `dir` itself: a directory can be `flock`ed, so no lock file is made, whatever
 /// the kind. Blocks until the lock is held.
-pub fn lock_dir(dir: &Path, _kind: LockKind) -> std::io::Result<Lock> {
-    let dir = open_dir(dir)?;
+pub fn lock_dir(dir: &Path, _kind: LockKind, link: Link) -> std::io::Result<Lock> {
+    let dir = open_dir(dir, link)?;
     dir.lock()?;
-    Ok(Lock { dir })
+    Ok(Lock { dir, link })
 }
 
 /// Sync a directory, so the entries renamed or made in it survive a power cut.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    open_dir(dir)?.sync_all()
+    open_dir(dir, Link::Follow)?.sync_all()
 }
 
 fn path_c(p: &Path) -> std::io::Result<std::ffi::CString> {

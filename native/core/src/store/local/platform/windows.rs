@@ -22,7 +22,7 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_QUERY_LIMITED_INFORMATION,
 };
 
-use super::{FileStamp, LockKind, LOCK_PREFIX};
+use super::{FileStamp, Link, LockKind, LOCK_PREFIX};
 
 /// `GetExitCodeProcess`' answer for a process that still runs.
 const STILL_ACTIVE: u32 = 259;
@@ -31,13 +31,18 @@ const STILL_ACTIVE: u32 = 259;
 #[derive(Debug)]
 pub struct Lock {
     _file: File,
+    link: Link,
 }
 
 impl Lock {
     /// `dir`'s metadata: a lock file stays where it is when an overwrite swaps the
-    /// node beside it, so the lock is on whatever directory is at the path now.
+    /// node beside it, so the lock is on whatever directory is at the path now (not
+    /// a link put there since, for a lock that refuses links).
     pub fn still_at(&self, dir: &Path) -> Option<std::fs::Metadata> {
-        std::fs::metadata(dir).ok()
+        match self.link {
+            Link::Follow => std::fs::metadata(dir).ok(),
+            Link::Refuse => std::fs::symlink_metadata(dir).ok().filter(|m| m.is_dir()),
+        }
     }
 
     /// Unsupported: the lock is on a lock file, not on the directory.
@@ -67,8 +72,13 @@ fn lock_path(dir: &Path, kind: LockKind) -> PathBuf {
 
 /// Lock `dir` through its lock file (made if missing), which only writers open.
 /// Blocks until the lock is held.
-pub fn lock_dir(dir: &Path, kind: LockKind) -> std::io::Result<Lock> {
-    if !std::fs::metadata(dir)?.is_dir() {
+pub fn lock_dir(dir: &Path, kind: LockKind, link: Link) -> std::io::Result<Lock> {
+    let meta = match link {
+        Link::Follow => std::fs::metadata(dir)?,
+        // A link (or junction) is no directory here.
+        Link::Refuse => std::fs::symlink_metadata(dir)?,
+    };
+    if !meta.is_dir() {
         return Err(std::io::Error::from(std::io::ErrorKind::NotADirectory));
     }
     let path = lock_path(dir, kind);
@@ -81,7 +91,7 @@ pub fn lock_dir(dir: &Path, kind: LockKind) -> std::io::Result<Lock> {
             .open(&path)
     })?;
     file.lock()?;
-    Ok(Lock { _file: file })
+    Ok(Lock { _file: file, link })
 }
 
 /// Nothing to do: Windows offers no directory sync (`FlushFileBuffers` needs a file
