@@ -64,6 +64,13 @@ describe("requests kept by the options they came from", () => {
     expect(c.get(null)).toBe(4);
   });
 
+  it("saves with indices are resolved every time", () => {
+    const c = counting();
+    const options = { indices: [3, 9000] };
+    expect(c.get(options)).toBe(1);
+    expect(c.get(options)).toBe(2);
+  });
+
   it("a save's wiring is not part of its request", () => {
     const c = counting();
     c.get({ axis: 0 });

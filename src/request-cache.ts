@@ -6,7 +6,8 @@
  * a save whose options equal a copy, value for value, reuses its request: an object
  * changed between saves no longer equals its copy, and is resolved again. Options
  * holding anything but plain data (a Map, a typed array, a class of the caller's)
- * are never kept: they are resolved on every save.
+ * are never kept: they are resolved on every save, as are saves with `indices`
+ * (an update's rows differ from save to save, and may be many).
  */
 import { Blosc, GZip, Zstd } from "./codecs.js";
 import type { DataType } from "./dtypes.js";
@@ -106,7 +107,8 @@ export class RequestCache<T> {
    * options are plain data.
    */
   resolve(dataset: string, approach: Approach, dtype: DataType, exclusive: boolean, options: SaveOptions, resolve: () => T): T {
-    const part = typeof options === "object" && options !== null ? requestPart(options) : OPAQUE;
+    const keep = typeof options === "object" && options !== null && options.indices === undefined;
+    const part = keep ? requestPart(options) : OPAQUE;
     const entries = this.#entries;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i] as Entry<T>;
