@@ -46,7 +46,7 @@ struct Locks {
 }
 
 /// Open the directory at `location` (it need not exist yet; something else there
-/// fails the save's lock, see [`LocalBackend::why_not_locked`]).
+/// fails the save's lock, see `LocalBackend::why_not_locked`).
 pub fn open(location: &str, durable: bool, control: Arc<Control>) -> Result<Container> {
     container(PathBuf::from(location), Mode::Atomic, durable, control)
 }

@@ -44,7 +44,7 @@ pub enum LockKind {
     Container,
 }
 
-/// Whether [`lock_dir`] may lock a directory through a symbolic link at its path:
+/// Whether `lock_dir` may lock a directory through a symbolic link at its path:
 /// `filePath` may be one, nothing inside it may (a refused link fails the lock, and
 /// the caller names it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
