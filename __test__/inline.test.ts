@@ -8,7 +8,7 @@ const destination = (location = "/data/x.zarr", durable = false) => ({ location,
 
 const job = (key: string, bytes = 800): ArrayJob =>
   ({
-    resolved: { destination: destination(), request: request(), key, queued: true, inline: true },
+    resolved: { destination: destination(), request: request(), key, inline: true },
     packed: { dtype: "float64", shape: [1], bytes: new Uint8Array(bytes) },
   }) as unknown as ArrayJob;
 

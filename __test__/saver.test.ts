@@ -169,6 +169,25 @@ describe("concurrency and threads", () => {
     expect(await readValues(dir, "d")).toEqual(Array.from({ length: 100 }, (_, b) => [b, b, b]).flat());
   });
 
+  it("small appends queued behind a large one wait for it, though they would run on the JS thread", async () => {
+    const dir = tempDir();
+    const saver = new ZarrSaver(dir, { datasetName: "d" });
+    // 200,000 x 3 float64 (4.8 MB): off the JS thread; each small one alone would run inline.
+    const large = new Float64Array(600_000).fill(-1);
+    const saves = [saver.save({ data: large, shape: [200_000, 3] }, { chunks: [4096, 3] })];
+    for (let b = 0; b < 5; b++) saves.push(saver.save([[b, b, b]], { chunks: [4096, 3] }));
+    const settled: number[] = [];
+    saves.forEach((save, i) => void save.then(() => settled.push(i)));
+    const results = await Promise.all(saves);
+    expect(settled).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(results.map((r) => r.region[0])).toEqual([
+      [0, 200_000],
+      ...Array.from({ length: 5 }, (_, b) => [200_000 + b, 200_001 + b]),
+    ]);
+    const values = (await readValues(dir, "d")) as number[];
+    expect(values.slice(600_000)).toEqual(Array.from({ length: 5 }, (_, b) => [b, b, b]).flat());
+  });
+
   it("keeps the event loop running while a large save encodes", async () => {
     const dir = tempDir();
     const data = new Float64Array(4_000_000).map((_, i) => Math.sin(i));

@@ -193,7 +193,7 @@ export class Destination {
       const destination = this.native(own.threads, own.durable);
       const request = { ...own.save, dataset, array: own.array, ...(exclusiveChunks ? { exclusiveChunks } : {}) };
       const key = `${this.#location}\0${dataset}`;
-      return { destination, request, key, queued: !exclusiveChunks, inline: mayRunInline(destination, request) };
+      return { destination, request, key, inline: mayRunInline(destination, request) };
     });
     return { resolved, packed, ...saveWiring(options) };
   }
@@ -217,23 +217,21 @@ export class Destination {
    * marked `exclusiveChunks` does not wait for them.
    */
   save(prepare: () => ArrayJob): Promise<SaveResult> {
-    let native: NativeBinding;
-    let job: ArrayJob;
-    try {
-      native = nativeBinding();
-      job = prepare();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const offThread = (): Promise<SaveResult> =>
-      controlled(native, job, (control) =>
-        native.save(this.#prepared(native, job), job.packed.shape, job.packed.bytes, job.packed.strings, control).then(toResult),
-      );
-    const { key, queued } = job.resolved;
-    if (queued && turns.has(key)) return inTurn(key, () => (runsInline(job) ? this.#saveInline(native, job) : offThread()));
-    // Nothing queued before it: an inline save has settled when it returns, so it is not queued either.
-    if (runsInline(job)) return this.#saveInline(native, job);
-    return queued ? inTurn(key, offThread) : offThread();
+    return this.#start(prepare, (native, job) => {
+      const offThread = (): Promise<SaveResult> =>
+        controlled(native, job, (control) =>
+          native
+            .save(this.#prepared(native, job), job.packed.shape, job.packed.bytes, job.packed.strings, control)
+            .then(toResult),
+        );
+      const { key, request } = job.resolved;
+      // Saves of chunks no other writer touches need not wait for the dataset's others.
+      const queued = request.exclusiveChunks !== true;
+      if (queued && turns.has(key)) return inTurn(key, () => (runsInline(job) ? this.#saveInline(native, job) : offThread()));
+      // Nothing queued before it: an inline save has settled when it returns, so it is not queued either.
+      if (runsInline(job)) return this.#saveInline(native, job);
+      return queued ? inTurn(key, offThread) : offThread();
+    });
   }
 
   /**
@@ -263,10 +261,10 @@ export class Destination {
 
   /** Run `prepare`, then its group save in one commit, after this process's earlier saves of the group. */
   saveGroup(prepare: () => GroupJob): Promise<Record<string, SaveResult>> {
-    return this.#start(
-      (job) => `${job.options.group}\0group`,
-      prepare,
-      (native, job, control) => native.saveGroup(job.destination, job.options, job.arrays, control).then(toResults),
+    return this.#start(prepare, (native, job) =>
+      inTurn(`${this.#location}\0${job.options.group}\0group`, () =>
+        controlled(native, job, (control) => native.saveGroup(job.destination, job.options, job.arrays, control).then(toResults)),
+      ),
     );
   }
 
@@ -284,12 +282,8 @@ export class Destination {
     return resolved.prepared;
   }
 
-  /** The core first (a missing core is the error to report), then `prepare`, then the save in its turn. */
-  #start<J extends SaveWiring, T>(
-    turn: (job: J) => string | undefined,
-    prepare: () => J,
-    start: (native: NativeBinding, job: J, control: Control | undefined) => Promise<T>,
-  ): Promise<T> {
+  /** The core first (a missing core is the error to report), then `prepare`, then `run`; what throws rejects. */
+  #start<J, T>(prepare: () => J, run: (native: NativeBinding, job: J) => Promise<T>): Promise<T> {
     let native: NativeBinding;
     let job: J;
     try {
@@ -298,9 +292,7 @@ export class Destination {
     } catch (err) {
       return Promise.reject(err);
     }
-    const run = (): Promise<T> => controlled(native, job, (control) => start(native, job, control));
-    const key = turn(job);
-    return key === undefined ? run() : inTurn(`${this.#location}\0${key}`, run);
+    return run(native, job);
   }
 
   /** The blocking twin of `#start`: the core, then `prepare`, then the save on this thread. */

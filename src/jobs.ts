@@ -9,8 +9,6 @@ export interface ResolvedRequest {
   request: NativeSaveOptions;
   /** The dataset in this process: its location and path. */
   key: string;
-  /** Whether its saves wait behind this process's earlier saves of the dataset (see destination.ts). */
-  queued: boolean;
   /** Whether its saves may run on the JS thread when their data is small (see inline.ts). */
   inline: boolean;
   /** The request as the core keeps it converted: made at its first save of one array. */

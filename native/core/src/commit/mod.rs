@@ -82,8 +82,9 @@ pub fn run(
 ) -> Result<Vec<SaveOutcome>> {
     let dest = job.destination;
     let pool = threads::pool(dest.threads)?;
-    let options = CodecOptions::default().with_concurrent_target(pool.current_num_threads());
-    // A small append touches one or two chunks: handing it to the pool costs more than it saves.
+    // A small append touches one or two chunks: handing it to the pool costs more than it
+    // saves. It runs on its caller's thread, with one thread: parallel work from there
+    // would go to rayon's global pool (which `threads` does not size) and wake it.
     let small = job.caller != Caller::PoolOnly
         && job.rules.approach == Approach::Append
         && job.inputs.iter().all(|i| {
@@ -94,6 +95,8 @@ pub fn run(
     if small {
         control.run_inline();
     }
+    let threads = if small { 1 } else { pool.current_num_threads() };
+    let options = CodecOptions::default().with_concurrent_target(threads);
     let attempt = || {
         let container = Container::open(&dest.location, &dest.store, control.clone())?;
         let go = || execute(&container, job, &options, control, inspect);
@@ -221,7 +224,7 @@ fn execute(
     // `maxChunkBytes` holds, so the bound is the save's, not each thread's.
     let largest = plans.iter().map(ArrayPlan::chunk_bytes).max().unwrap_or(0);
     let at_once = (job.destination.max_chunk_bytes / largest.max(1)).max(1);
-    if at_once < rayon::current_num_threads() as u64 {
+    if at_once < options.concurrent_target() as u64 {
         threads::pool(Some(at_once as usize))?.install(write)?;
     } else if job.caller == Caller::SharedHeap && !plans.iter().all(shared_heap::encodes_in_rust) {
         threads::pool(job.destination.threads)?.install(write)?;

@@ -109,8 +109,9 @@ pub fn write_region_cached(
         }
         Ok(())
     };
-    // Enough chunks to keep every thread busy: one chunk per task.
-    let parallel = chunk_list.len() >= options.concurrent_target().max(1);
+    // Enough chunks to keep every thread busy: one chunk per task (one thread: in turn).
+    let threads = options.concurrent_target();
+    let parallel = threads > 1 && chunk_list.len() >= threads;
     let writer = ChunkWriter {
         array,
         options,
@@ -129,10 +130,7 @@ struct ChunkWriter<'a> {
 impl ChunkWriter<'_> {
     /// `write` every chunk, each once the save is still wanted, and count them on
     /// the control. In `parallel`, one chunk per task with single-threaded codecs;
-    /// else one after another, the codecs using the threads. Chunks become tasks only
-    /// on a pool's thread: from any other (a small append runs on its caller's),
-    /// rayon would hand them to its global pool, which `threads` does not size, and
-    /// wake its threads.
+    /// else one after another, the codecs using the threads.
     fn each(
         &self,
         chunks: &[Vec<u64>],
@@ -147,7 +145,7 @@ impl ChunkWriter<'_> {
             self.control.chunk_done();
             Ok(())
         };
-        if parallel && rayon::current_thread_index().is_some() {
+        if parallel {
             let single = (*self.options).with_concurrent_target(1);
             chunks.par_iter().try_for_each(|c| write(c, &single))
         } else {
